@@ -1,0 +1,56 @@
+import { z } from 'zod';
+
+export const simGpio = z
+  .strictObject({
+    type: z.literal('sim'),
+    part_interval_ms: z
+      .number()
+      .min(1)
+      .max(3_600_000)
+      .default(500)
+      .describe('Milliseconds between simulated parts passing the photo-eye.'),
+    part_jitter_ms: z.number().min(0).default(0).describe('Milliseconds of uniform random jitter added to each interval.'),
+    part_length_ms: z
+      .number()
+      .min(1)
+      .default(40)
+      .describe('Milliseconds the photo-eye stays blocked by each part (rising then falling edge).'),
+    encoder_hz: z
+      .number()
+      .min(0)
+      .default(0)
+      .describe('Simulated encoder pulses per second (belt speed); 0 = no encoder.'),
+    confirm_delay_ms: z
+      .number()
+      .min(0)
+      .nullable()
+      .default(null)
+      .describe('Milliseconds after the gate activates that the simulated confirm sensor fires; null = never.'),
+    autostart: z
+      .boolean()
+      .default(true)
+      .describe('Start generating parts when the daemon arms; false = only edges injected by tests.'),
+  })
+  .describe('Simulated conveyor: photo-eye, encoder, confirm sensor; outputs are recorded.');
+
+export const onoffGpio = z
+  .strictObject({ type: z.literal('onoff') })
+  .describe('Legacy sysfs GPIO through onoff (kernel GPIO numbers). Not on Jetson JetPack 6 or Raspberry Pi 5 numbering.');
+
+export const gpiodGpio = z
+  .strictObject({
+    type: z.literal('gpiod'),
+    chip: z.string().default('gpiochip0').describe('GPIO character device (name under /dev or full path).'),
+    gpiomon: z.string().default('gpiomon').describe('Path of libgpiod 1.6 gpiomon.'),
+    gpioset: z.string().default('gpioset').describe('Path of libgpiod 1.6 gpioset.'),
+  })
+  .describe('Character-device GPIO through libgpiod tools, with kernel event timestamps.');
+
+export const gpioSection = z
+  .discriminatedUnion('type', [simGpio, onoffGpio, gpiodGpio])
+  .describe('The GPIO driver, chosen by `type`.');
+
+export type SimGpioConfig = z.infer<typeof simGpio>;
+export type OnoffGpioConfig = z.infer<typeof onoffGpio>;
+export type GpiodGpioConfig = z.infer<typeof gpiodGpio>;
+export type GpioConfig = z.infer<typeof gpioSection>;

@@ -1,0 +1,46 @@
+import { z } from 'zod';
+
+export const mqttSection = z
+  .strictObject({
+    url: z
+      .string()
+      .min(1)
+      .default('embedded')
+      .describe('Broker URL (mqtt://, mqtts://, ws://), or "embedded" for an in-process MQTT 3.1.1 broker.'),
+    embedded_port: z
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .default(1883)
+      .describe('TCP port of the embedded broker on 127.0.0.1 (0 = any free port); only with url: embedded.'),
+    protocol_version: z.union([z.literal(4), z.literal(5)]).default(5).describe('MQTT 3.1.1 (4) or 5. The embedded broker speaks 4 only.'),
+    client_id: z.string().min(1).optional().describe('MQTT client id; default lineside-<line_id>.'),
+    username: z.string().optional().describe('Broker user name.'),
+    password_env: z
+      .string()
+      .default('LINESIDE_MQTT_PASSWORD')
+      .describe('Environment variable holding the broker password; a systemd credential named mqtt_password wins.'),
+    topic_prefix: z
+      .string()
+      .regex(/^[^#+]+$/, 'must not contain MQTT wildcards')
+      .optional()
+      .describe('Topic prefix; default lineside/<line_id>.'),
+    qos: z.union([z.literal(1), z.literal(2)]).default(1).describe('QoS of verdict messages (at least once, or exactly once).'),
+    keepalive_s: z.number().int().min(1).max(3600).default(15).describe('Seconds between MQTT keep-alive pings.'),
+    reconnect_ms: z.number().int().min(100).max(600_000).default(2000).describe('Milliseconds between reconnect attempts.'),
+    outbox_dir: z
+      .string()
+      .min(1)
+      .default('var/outbox')
+      .describe('Directory of the durable outbox; verdicts wait here until the broker acknowledges them. Relative to the config file.'),
+    outbox_max_mb: z
+      .number()
+      .min(1)
+      .max(100_000)
+      .default(256)
+      .describe('Megabytes the outbox may use; past it the oldest unsent verdicts are dropped (LS_MQTT_OUTBOX_FULL).'),
+  })
+  .describe('Verdicts, alarms and state to plant SCADA over MQTT.');
+
+export type MqttConfig = z.infer<typeof mqttSection>;

@@ -1,0 +1,123 @@
+/**
+ * Stable error codes. Each code has one row here: what it means and what the operator should do.
+ * docs/errors.md is generated from this table (npm run docs); codes are never reused or renumbered.
+ */
+export const ERROR_CODES = {
+  LS_CONFIG_INVALID: {
+    summary: 'The configuration file does not match the schema (message names the key path and value).',
+    action: 'Fix the named key in the config file; `lineside validate-config FILE` checks it without touching hardware.',
+  },
+  LS_CONFIG_UNREADABLE: {
+    summary: 'The configuration file is missing, unreadable or not valid YAML.',
+    action: 'Check the path given with --config, its permissions, and the YAML syntax at the reported line.',
+  },
+  LS_MODEL_MISSING: {
+    summary: 'The model bundle (metadata or .onnx file) named in the config does not exist or cannot be read.',
+    action: 'Check `model.bundle` in the config and that the bundle directory was installed completely.',
+  },
+  LS_MODEL_CHECKSUM: {
+    summary: 'The .onnx file does not match the sha256 recorded in its bundle metadata: corrupt or swapped model.',
+    action: 'Reinstall the model bundle from a trusted source. The daemon refuses to arm with an unverified model.',
+  },
+  LS_MODEL_INVALID: {
+    summary: 'The bundle metadata is malformed, or the model does not load in onnxruntime or has unexpected inputs/outputs.',
+    action: 'Reinstall or re-export the model bundle; run `lineside doctor` for details.',
+  },
+  LS_EP_UNAVAILABLE: {
+    summary: 'None of the configured execution providers could be used (or `require_gpu` is set and only CPU is available).',
+    action: 'Install the GPU provider libraries (docs/gpu.md), or add `cpu` to `inference.execution_providers`, or clear `require_gpu`.',
+  },
+  LS_INFERENCE_FAILED: {
+    summary: 'The inference worker failed to run the model on an image.',
+    action: 'Part was rejected fail-safe. If it repeats, check the logs for the cause and run `lineside doctor`.',
+  },
+  LS_INFERENCE_WORKER_DIED: {
+    summary: 'The inference worker thread exited unexpectedly; it is restarted automatically.',
+    action: 'Parts in flight were rejected fail-safe. If it repeats, report it with the logs.',
+  },
+  LS_IMAGE_DECODE: {
+    summary: 'An image could not be decoded (truncated, zero bytes, not an image, or an unsupported format).',
+    action: 'Check the camera output format and cable; on the line the part was rejected fail-safe.',
+  },
+  LS_IMAGE_TOO_LARGE: {
+    summary: 'An image exceeds the pixel limit (`inference.max_input_pixels`) and was not decoded.',
+    action: 'Lower the camera resolution or raise the limit; on the line the part was rejected fail-safe.',
+  },
+  LS_FILE_UNREADABLE: {
+    summary: 'An input file could not be read (missing, permissions, a directory).',
+    action: 'Check the path and permissions.',
+  },
+  LS_CAMERA_TIMEOUT: {
+    summary: 'The camera did not deliver an image within `camera.timeout_ms`.',
+    action: 'Part was rejected fail-safe. Check camera power, cable and trigger; repeated timeouts raise an alarm.',
+  },
+  LS_CAMERA_ERROR: {
+    summary: 'The camera driver reported an error while capturing.',
+    action: 'Part was rejected fail-safe. The message carries the driver error; check the camera connection.',
+  },
+  LS_CAMERA_NOT_FOUND: {
+    summary: 'The configured camera could not be opened at start (not connected, wrong model/port, no images in the folder).',
+    action: 'Check `camera` in the config, the USB connection (`gphoto2 --auto-detect`) or the folder path.',
+  },
+  LS_GPIO_UNAVAILABLE: {
+    summary: 'A GPIO driver or line could not be opened (missing chip, line in use, permissions, driver module not built).',
+    action: 'Check `gpio` in the config, that the user is in the gpio group, and `lineside doctor`.',
+  },
+  LS_GPIO_WRITE: {
+    summary: 'Writing a GPIO output failed.',
+    action: 'The gate or an indicator may not have switched: check the wiring and the driver; an alarm is raised.',
+  },
+  LS_MQTT_OUTBOX: {
+    summary: 'The durable MQTT outbox could not be written or read (disk full, permissions, corrupt segment).',
+    action: 'Check `mqtt.outbox_dir`, free disk space and permissions. Verdicts are still decided and the gate still works.',
+  },
+  LS_MQTT_OUTBOX_FULL: {
+    summary: 'The MQTT outbox reached `mqtt.outbox_max_mb` while the broker was unreachable; the oldest unsent verdicts were dropped.',
+    action: 'Restore the broker connection; raise the limit if outages are expected to last longer.',
+  },
+  LS_MQTT_CONNECT: {
+    summary: 'The MQTT broker is unreachable or refused the connection; verdicts queue in the outbox.',
+    action: 'Check `mqtt.url`, credentials and the network. Inspection continues; nothing is lost while the outbox has room.',
+  },
+  LS_PIPELINE_OVERRUN: {
+    summary: 'A trigger arrived while `pipeline.max_in_flight` parts were still being inspected.',
+    action: 'The part was rejected fail-safe. Slow the line, or check why inspection is slow (camera, CPU).',
+  },
+  LS_ALARM: {
+    summary: 'An alarm was raised (reject not confirmed, consecutive rejects, reject rate, bin full).',
+    action: 'Inspect the line; acknowledge with `lineside ack` or the MQTT command topic after fixing the cause.',
+  },
+  LS_WATCHDOG: {
+    summary: 'The pipeline made no progress within the watchdog interval; systemd will restart the daemon.',
+    action: 'Check the logs just before the restart for the component that stalled.',
+  },
+  LS_INTERNAL: {
+    summary: 'An unexpected internal error.',
+    action: 'Report it with the logs. The daemon exits non-zero and systemd restarts it; the gate fails safe.',
+  },
+} as const satisfies Record<string, { summary: string; action: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class LinesideError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'LinesideError';
+    this.code = code;
+  }
+}
+
+export function isLinesideError(err: unknown): err is LinesideError {
+  return err instanceof LinesideError;
+}
+
+/** The code of any thrown value: ours, or LS_INTERNAL for anything else. */
+export function errorCode(err: unknown): ErrorCode {
+  return isLinesideError(err) ? err.code : 'LS_INTERNAL';
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
