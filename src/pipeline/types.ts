@@ -1,0 +1,75 @@
+import type { Label } from '../camera/types.js';
+import type { ErrorCode } from '../errors.js';
+import type { Verdict } from '../inference/types.js';
+
+/**
+ * Why a part was rejected without a model verdict (or despite one). Each has its own counter.
+ * late: verdict not known when the part reached the gate (minus actuator lead).
+ */
+export type FailsafeReason =
+  | 'late'
+  | 'camera_timeout'
+  | 'camera_error'
+  | 'decode_error'
+  | 'inference_error'
+  | 'model_not_ready'
+  | 'overrun'
+  | 'shutdown';
+
+export const FAILSAFE_REASONS: readonly FailsafeReason[] = [
+  'late',
+  'camera_timeout',
+  'camera_error',
+  'decode_error',
+  'inference_error',
+  'model_not_ready',
+  'overrun',
+  'shutdown',
+];
+
+/** What the gate does with a part. */
+export type Decision = 'pass' | 'reject';
+
+export interface TrackingRecord {
+  mode: 'time' | 'encoder';
+  /** Time mode: when the part is due at the gate (monotonic ms, same base as EdgeEvent.timeMs). */
+  dueMs?: number;
+  /** Encoder mode: encoder count at which the part is due at the gate. */
+  dueCount?: number;
+  /** The gate was driven for this part (a merged pulse counts for every part it covered). */
+  fired: boolean;
+  /** When the gate actually went active for this part (monotonic ms). */
+  firedMs?: number;
+  /** Confirm sensor result: true/false, or null when no confirm sensor is configured or the part passed. */
+  confirmed: boolean | null;
+}
+
+/** One part, from trigger to completion. Created by the pipeline, completed when its gate action is settled. */
+export interface PartRecord {
+  /** Sequence number: consecutive within one daemon run, from 1. */
+  seq: number;
+  /** Globally unique id: `${runId}-${seq}`. */
+  id: string;
+  runId: string;
+  /** Trigger time, monotonic ms. */
+  triggerMs: number;
+  /** Trigger time as wall-clock ISO 8601 (for SCADA). */
+  triggeredAt: string;
+  source?: string;
+  label?: Label;
+  /** Model output, when inspection completed. */
+  verdict?: Verdict;
+  defectScore?: number;
+  threshold?: number;
+  modelVersion?: string;
+  executionProvider?: string;
+  decision: Decision;
+  failsafeReason?: FailsafeReason;
+  errorCode?: ErrorCode;
+  errorMessage?: string;
+  /** Per-stage wall milliseconds. */
+  stagesMs: { capture?: number; preprocess?: number; inference?: number };
+  /** Trigger to verdict (or to the fail-safe decision), ms. */
+  verdictLatencyMs?: number;
+  tracking: TrackingRecord;
+}
