@@ -27,6 +27,10 @@ export const gphoto2Camera = z
     type: z.literal('gphoto2'),
     model: z.string().optional().describe('Camera model as listed by `gphoto2 --auto-detect`; first camera if unset.'),
     port: z.string().optional().describe('Port such as "usb:001,004"; first matching camera if unset.'),
+    keep_on_camera: z
+      .boolean()
+      .default(false)
+      .describe('Leave each picture on the camera card after download; by default it is deleted so the card never fills.'),
     timeout_ms: timeoutMs,
   })
   .describe('A USB/PTP camera through libgphoto2 (node-gphoto2).');
@@ -34,12 +38,23 @@ export const gphoto2Camera = z
 export const httpCamera = z
   .strictObject({
     type: z.literal('http'),
-    url: z.url().describe('Snapshot URL returning one JPEG/PNG per GET.'),
+    url: z
+      .url({ protocol: /^https?$/ })
+      .describe('Snapshot URL returning one JPEG/PNG per GET (http or https; credentials go in username/password_env).'),
     username: z.string().optional().describe('HTTP basic-auth user.'),
     password_env: z
       .string()
       .default('LINESIDE_CAMERA_PASSWORD')
-      .describe('Environment variable (or systemd credential of the same name, lower-cased) holding the password.'),
+      .describe(
+        'Environment variable holding the password; a systemd credential file $CREDENTIALS_DIRECTORY/<this name, lower-cased> takes precedence.',
+      ),
+    max_bytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(256 * 1024 * 1024)
+      .default(32 * 1024 * 1024)
+      .describe('Bytes: a snapshot larger than this is refused (LS_CAMERA_ERROR) instead of filling memory.'),
     timeout_ms: timeoutMs,
   })
   .describe('An IP camera snapshot URL.');
