@@ -34,6 +34,17 @@ export const mqttSection = z
       .min(1)
       .default('var/outbox')
       .describe('Directory of the durable outbox; verdicts wait here until the broker acknowledges them. Relative to the config file.'),
+    max_in_flight: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(16)
+      .describe('Messages published but not yet acknowledged by the broker (PUBACK) at any time; later ones wait in the outbox.'),
+    outbox_fsync: z
+      .boolean()
+      .default(true)
+      .describe('fsync each outbox write batch (one per ~20 ms at most): a power cut loses no enqueued verdict that reached the disk. Off trades that for less flash wear.'),
     outbox_max_mb: z
       .number()
       .min(1)

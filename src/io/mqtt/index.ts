@@ -1,0 +1,211 @@
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { MqttConfig } from '../../config/sections/mqtt.js';
+import { errorMessage } from '../../errors.js';
+import type { Lifecycle } from '../../lifecycle.js';
+import type { PartRecord } from '../../pipeline/types.js';
+import { EmbeddedBroker } from './embedded-broker.js';
+import { Outbox } from './outbox.js';
+import { ALARM_NAME_RE, buildAlarmPayload, buildVerdictPayload, topicsFor, type AlarmEvent, type MqttCommand, type Topics } from './payload.js';
+import { MqttPublisher, redactUrl } from './publisher.js';
+
+export type { AlarmEvent, AlarmState, MqttCommand, AckCommand, Topics, VerdictPayload, AlarmPayload, StatusPayload } from './payload.js';
+export { EmbeddedBroker } from './embedded-broker.js';
+export { Outbox } from './outbox.js';
+export { MqttPublisher } from './publisher.js';
+
+export interface MqttDeps {
+  logger: Logger;
+  lineId: string;
+  /** Directory a relative `outbox_dir` is resolved against (the config file's directory). */
+  baseDir: string;
+  /** The pipeline's run id, so status messages name the same run as the verdicts; a fresh UUID when omitted. */
+  runId?: string;
+  /** Where `password_env` and CREDENTIALS_DIRECTORY are looked up; process.env when omitted. */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** Counters and state for the run summary and health checks. */
+export interface MqttState {
+  connected: boolean;
+  /** Messages not yet acknowledged by the broker (in the outbox, including in flight). */
+  queued: number;
+  inFlight: number;
+  /** Messages the broker acknowledged since start. */
+  sent: number;
+  /** Oldest unsent messages dropped because the outbox was full (LS_MQTT_OUTBOX_FULL). */
+  dropped: number;
+  outboxBytes: number;
+  outboxDiskErrors: number;
+  outboxDiskOk: boolean;
+  /** Unreadable outbox lines skipped at start (a torn last line after a crash). */
+  outboxSkippedLines: number;
+  connects: number;
+  disconnects: number;
+  lastError: { message: string; at: string } | null;
+  /** The broker URL in use, without credentials; the embedded broker's actual address with url: embedded. */
+  brokerUrl: string | null;
+}
+
+export interface Mqtt extends Lifecycle {
+  readonly topics: Topics;
+  readonly runId: string;
+  /** Queues the verdict of a completed part; returns at once (never waits for disk or broker). */
+  publishPart(record: PartRecord): void;
+  /** Queues an alarm event, and the retained alarm state; returns at once. */
+  publishAlarm(event: AlarmEvent): void;
+  /** Commands from `<prefix>/cmd/ack`. Returns a function that removes the listener. */
+  onCommand(listener: (command: MqttCommand) => void): () => void;
+  state(): MqttState;
+}
+
+export function createMqtt(config: MqttConfig, deps: MqttDeps): Mqtt {
+  return new MqttService({ config, ...deps });
+}
+
+const STATE_RETAIN_STATES: ReadonlySet<AlarmEvent['state']> = new Set(['raised', 'acknowledged']);
+
+class MqttService implements Mqtt {
+  readonly topics: Topics;
+  readonly runId: string;
+  private readonly deps: MqttDeps & { config: MqttConfig };
+  private readonly log: Logger;
+  private readonly outbox: Outbox;
+  private readonly listeners = new Set<(command: MqttCommand) => void>();
+  private broker: EmbeddedBroker | undefined;
+  private publisher: MqttPublisher | undefined;
+  private brokerUrl: string | null = null;
+  private lastSeq = 0;
+
+  constructor(deps: MqttDeps & { config: MqttConfig }) {
+    this.deps = deps;
+    this.log = deps.logger;
+    this.runId = deps.runId ?? randomUUID();
+    this.topics = topicsFor(deps.config.topic_prefix ?? `lineside/${deps.lineId}`);
+    const dir = isAbsolute(deps.config.outbox_dir) ? deps.config.outbox_dir : resolve(deps.baseDir, deps.config.outbox_dir);
+    this.outbox = new Outbox({
+      dir,
+      maxBytes: Math.floor(deps.config.outbox_max_mb * 1024 * 1024),
+      fsync: deps.config.outbox_fsync,
+      logger: deps.logger.child({ component: 'mqtt-outbox' }),
+    });
+  }
+
+  /** Opens the outbox, starts the embedded broker if configured, and connects in the background (never waits for a broker). */
+  async start(signal: AbortSignal): Promise<void> {
+    const { config } = this.deps;
+    await this.outbox.start(signal);
+    let url = config.url;
+    let protocolVersion = config.protocol_version;
+    if (config.url === 'embedded') {
+      const broker = new EmbeddedBroker({ port: config.embedded_port, logger: this.log.child({ component: 'mqtt-broker' }) });
+      try {
+        await broker.start(signal);
+      } catch (err) {
+        await this.outbox.stop();
+        throw err;
+      }
+      this.broker = broker;
+      url = broker.url;
+      if (protocolVersion !== 4) {
+        this.log.info({ configured: protocolVersion }, 'embedded broker speaks MQTT 3.1.1: using protocol_version 4');
+        protocolVersion = 4;
+      }
+    }
+    this.brokerUrl = url;
+    this.publisher = new MqttPublisher({
+      url,
+      protocolVersion,
+      clientId: config.client_id ?? `lineside-${this.deps.lineId}`,
+      username: config.username,
+      password: await this.readPassword(),
+      qos: config.qos,
+      keepaliveS: config.keepalive_s,
+      reconnectMs: config.reconnect_ms,
+      maxInFlight: config.max_in_flight,
+      topics: this.topics,
+      outbox: this.outbox,
+      logger: this.log,
+      runId: this.runId,
+      lineId: this.deps.lineId,
+      lastSeq: () => this.lastSeq,
+      onCommand: (command) => this.dispatch(command),
+    });
+    await this.publisher.start(signal);
+  }
+
+  async stop(): Promise<void> {
+    await this.publisher?.stop();
+    await this.outbox.stop();
+    await this.broker?.stop();
+    this.broker = undefined;
+  }
+
+  publishPart(record: PartRecord): void {
+    this.lastSeq = Math.max(this.lastSeq, record.seq);
+    const payload = buildVerdictPayload(record, this.deps.lineId, new Date());
+    this.outbox.enqueue({ topic: this.topics.verdict, payload: JSON.stringify(payload), retain: false });
+  }
+
+  publishAlarm(event: AlarmEvent): void {
+    let alarm = event.alarm;
+    if (!ALARM_NAME_RE.test(alarm)) {
+      alarm = alarm.replace(/[^A-Za-z0-9_-]/g, '_') || 'alarm';
+      this.log.warn({ alarm: event.alarm, topicLevel: alarm }, 'alarm name is not a valid topic level; characters replaced');
+    }
+    const payload = JSON.stringify(buildAlarmPayload({ ...event, alarm }, { runId: this.runId, lineId: this.deps.lineId }));
+    this.outbox.enqueue({ topic: this.topics.alarm, payload, retain: false });
+    // Retained per-alarm state: a client subscribing to <prefix>/alarm/state/+ sees exactly the active alarms;
+    // the empty retained message of a cleared alarm deletes its state from the broker.
+    this.outbox.enqueue({ topic: this.topics.alarmState(alarm), payload: STATE_RETAIN_STATES.has(event.state) ? payload : '', retain: true });
+  }
+
+  onCommand(listener: (command: MqttCommand) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  state(): MqttState {
+    const outbox = this.outbox.stats();
+    const publisher = this.publisher?.snapshot();
+    return {
+      connected: publisher?.connected ?? false,
+      queued: outbox.pending,
+      inFlight: outbox.inFlight,
+      sent: publisher?.sent ?? 0,
+      dropped: outbox.dropped,
+      outboxBytes: outbox.pendingBytes,
+      outboxDiskErrors: outbox.diskErrors,
+      outboxDiskOk: outbox.diskOk,
+      outboxSkippedLines: outbox.skippedLines,
+      connects: publisher?.connects ?? 0,
+      disconnects: publisher?.disconnects ?? 0,
+      lastError: publisher?.lastError ?? null,
+      brokerUrl: this.brokerUrl === null ? null : redactUrl(this.brokerUrl),
+    };
+  }
+
+  private dispatch(command: MqttCommand): void {
+    for (const listener of this.listeners) listener(command);
+  }
+
+  /** A systemd credential (LoadCredential=mqtt_password:...) wins over the environment variable. */
+  private async readPassword(): Promise<string | undefined> {
+    const env = this.deps.env ?? process.env;
+    const credentialsDir = env.CREDENTIALS_DIRECTORY;
+    if (credentialsDir) {
+      const file = join(credentialsDir, 'mqtt_password');
+      try {
+        return (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+          this.log.warn({ code: 'LS_MQTT_CONNECT', file, err: errorMessage(err) }, 'MQTT password credential unreadable; trying the environment');
+        }
+      }
+    }
+    const fromEnv = env[this.deps.config.password_env];
+    return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+  }
+}

@@ -1,0 +1,479 @@
+import { mkdir, open, readdir, readFile, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { errorMessage } from '../../errors.js';
+import type { Lifecycle } from '../../lifecycle.js';
+
+/** A message waiting for the broker. `n` orders entries across restarts; it is not the part sequence number. */
+export interface OutboxEntry {
+  readonly n: number;
+  readonly topic: string;
+  readonly payload: string;
+  readonly retain: boolean;
+  /** Bytes this entry takes in a segment file (its JSON line). */
+  readonly bytes: number;
+}
+
+export interface OutboxMessage {
+  topic: string;
+  payload: string;
+  retain: boolean;
+}
+
+export interface OutboxDeps {
+  dir: string;
+  maxBytes: number;
+  fsync: boolean;
+  logger: Logger;
+  /** Milliseconds enqueued entries may wait before their batch is written; default 20. */
+  flushDelayMs?: number;
+  /** Milliseconds before a failed write is retried; default 1000. */
+  retryDelayMs?: number;
+}
+
+export interface OutboxStats {
+  /** Entries not yet acknowledged by the broker (queued or in flight). */
+  pending: number;
+  pendingBytes: number;
+  inFlight: number;
+  acked: number;
+  /** Oldest unsent entries dropped because the outbox was full. */
+  dropped: number;
+  /** Failed reads/writes of the outbox directory. */
+  diskErrors: number;
+  /** Unreadable lines skipped while loading (torn last line after a crash, corruption). */
+  skippedLines: number;
+  /** False while the last disk operation failed: entries are then held in memory only. */
+  diskOk: boolean;
+}
+
+const lineSchema = z.strictObject({
+  n: z.number().int().positive(),
+  t: z.string().min(1),
+  p: z.string(),
+  r: z.boolean(),
+});
+
+const ackSchema = z.strictObject({ acked_n: z.number().int().min(0) });
+
+const SEGMENT_RE = /^seg-(\d{12})\.jsonl$/;
+const ACK_FILE = 'ack.json';
+const DROP_LOG_INTERVAL_MS = 60_000;
+const DISK_ERROR_LOG_INTERVAL_MS = 60_000;
+
+interface Slot {
+  entry: OutboxEntry;
+  state: 'queued' | 'inflight' | 'done';
+}
+
+interface Segment {
+  id: number;
+  maxN: number;
+}
+
+/**
+ * Durable, bounded, ordered queue of MQTT messages.
+ *
+ * Layout: `seg-<id>.jsonl` append-only segment files (one JSON line per entry) and `ack.json` holding the
+ * highest entry number below which everything was acknowledged by the broker. On start, every entry above
+ * that mark is loaded again, so a message enqueued before a crash or restart is still sent (at least once).
+ *
+ * `enqueue` never touches the disk: entries go to memory at once and are written in batches shortly after,
+ * so the trigger-to-gate path never waits for a write. Entries the broker acknowledged before their batch
+ * was written are never written at all. Memory is the source of truth while running; disk errors are logged
+ * and counted, and the entries stay deliverable from memory.
+ */
+export class Outbox implements Lifecycle {
+  private readonly deps: OutboxDeps;
+  private readonly log: Logger;
+  private readonly slots: Slot[] = [];
+  /** Index in `slots` of the first element still present (the array is compacted lazily). */
+  private head = 0;
+  /** Index in `slots` of the next entry to hand out; everything before it is in flight or done. */
+  private cursor = 0;
+  private nextN = 1;
+  private ackedN = 0;
+  private persistedAckedN = 0;
+  private unwritten: Slot[] = [];
+  private segments: Segment[] = [];
+  private current: { segment: Segment; handle: FileHandle; bytes: number } | undefined;
+  private nextSegmentId = 1;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private stopped = true;
+  private dirReady = false;
+  private readonly listeners = new Set<() => void>();
+  private readonly counters = { acked: 0, dropped: 0, diskErrors: 0, skippedLines: 0, pendingBytes: 0, inFlight: 0 };
+  private diskOk = true;
+  private lastDiskErrorLogMs = -Infinity;
+  private lastDropLogMs = -Infinity;
+  private droppedSinceLog = 0;
+
+  constructor(deps: OutboxDeps) {
+    this.deps = deps;
+    this.log = deps.logger;
+  }
+
+  get segmentMaxBytes(): number {
+    return Math.max(64 * 1024, Math.min(8 * 1024 * 1024, Math.floor(this.deps.maxBytes / 16)));
+  }
+
+  /** Loads what earlier runs left unacknowledged. Disk errors are logged, never thrown: the outbox then runs from memory. */
+  async start(_signal: AbortSignal): Promise<void> {
+    this.stopped = false;
+    // Anything enqueued before start is numbered after what earlier runs left, so delivery order stays enqueue order.
+    const early = this.slots.splice(0).map((slot) => slot.entry);
+    this.head = 0;
+    this.cursor = 0;
+    this.unwritten = [];
+    this.counters.pendingBytes = 0;
+    try {
+      await mkdir(this.deps.dir, { recursive: true });
+      this.dirReady = true;
+      await this.load();
+    } catch (err) {
+      this.diskError('could not open the outbox directory; verdicts are held in memory until it works', err);
+    }
+    for (const entry of early) this.enqueue({ topic: entry.topic, payload: entry.payload, retain: entry.retain });
+    this.enforceLimit();
+    if (this.pendingCount() > 0) {
+      this.log.info({ pending: this.pendingCount(), bytes: this.counters.pendingBytes }, 'outbox holds unsent messages from an earlier run');
+      this.notify();
+    }
+  }
+
+  /** Writes what is still only in memory, records the ack position and closes files. Never throws. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.flushing) await this.flushing;
+    await this.flushNow();
+    if (this.current) {
+      await this.current.handle.close().catch(() => undefined);
+      this.current = undefined;
+    }
+  }
+
+  /** Adds a message; returns at once (the write happens in a later batch). Drops the oldest unsent entries when full. */
+  enqueue(message: OutboxMessage): OutboxEntry {
+    const n = this.nextN++;
+    const line = `${JSON.stringify({ n, t: message.topic, p: message.payload, r: message.retain })}\n`;
+    const entry: OutboxEntry = { n, topic: message.topic, payload: message.payload, retain: message.retain, bytes: Buffer.byteLength(line) };
+    const slot: Slot = { entry, state: 'queued' };
+    this.slots.push(slot);
+    this.unwritten.push(slot);
+    this.counters.pendingBytes += entry.bytes;
+    this.enforceLimit();
+    this.scheduleFlush();
+    this.notify();
+    return entry;
+  }
+
+  /** The next entry to publish, in order, marked in flight; undefined when none is waiting. */
+  takeNext(): OutboxEntry | undefined {
+    while (this.cursor < this.slots.length) {
+      const slot = this.slots[this.cursor++];
+      if (slot?.state === 'queued') {
+        slot.state = 'inflight';
+        this.counters.inFlight++;
+        return slot.entry;
+      }
+    }
+    return undefined;
+  }
+
+  /** The broker acknowledged entry `n`: it will not be sent again. */
+  ack(n: number): void {
+    const slot = this.find(n);
+    if (!slot || slot.state === 'done') return;
+    if (slot.state === 'inflight') this.counters.inFlight--;
+    slot.state = 'done';
+    this.counters.pendingBytes -= slot.entry.bytes;
+    this.counters.acked++;
+    this.advanceHead();
+    this.scheduleFlush();
+  }
+
+  /** Puts every in-flight entry back in the queue (the connection dropped before their PUBACK): sent again, in order. */
+  requeueInFlight(): void {
+    for (let i = this.head; i < this.cursor; i++) {
+      const slot = this.slots[i];
+      if (slot?.state === 'inflight') slot.state = 'queued';
+    }
+    this.counters.inFlight = 0;
+    this.cursor = this.head;
+  }
+
+  /** Puts one in-flight entry back (its publish failed); it is the next one handed out. */
+  release(n: number): void {
+    const slot = this.find(n);
+    if (slot?.state !== 'inflight') return;
+    slot.state = 'queued';
+    this.counters.inFlight--;
+    const index = this.slots.indexOf(slot, this.head);
+    if (index >= 0 && index < this.cursor) this.cursor = index;
+  }
+
+  /** Called whenever an entry becomes available to send. Returns a function that removes the listener. */
+  onAvailable(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  stats(): OutboxStats {
+    return {
+      pending: this.pendingCount(),
+      pendingBytes: this.counters.pendingBytes,
+      inFlight: this.counters.inFlight,
+      acked: this.counters.acked,
+      dropped: this.counters.dropped,
+      diskErrors: this.counters.diskErrors,
+      skippedLines: this.counters.skippedLines,
+      diskOk: this.diskOk,
+    };
+  }
+
+  /** Resolves once everything enqueued so far has been written (or has failed to be). For tests and tools. */
+  async flush(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.flushing) await this.flushing;
+    await this.flushNow();
+  }
+
+  private pendingCount(): number {
+    let count = 0;
+    for (let i = this.head; i < this.slots.length; i++) if (this.slots[i]?.state !== 'done') count++;
+    return count;
+  }
+
+  private find(n: number): Slot | undefined {
+    // Entry numbers are increasing without gaps in memory except where loaded from disk, so start at the
+    // expected index and fall back to a search.
+    const first = this.slots[this.head];
+    if (!first) return undefined;
+    const guess = this.head + (n - first.entry.n);
+    const candidate = this.slots[guess];
+    if (candidate?.entry.n === n) return candidate;
+    for (let i = this.head; i < this.slots.length; i++) if (this.slots[i]?.entry.n === n) return this.slots[i];
+    return undefined;
+  }
+
+  private advanceHead(): void {
+    while (this.head < this.slots.length) {
+      const slot = this.slots[this.head];
+      if (slot?.state !== 'done') break;
+      this.ackedN = slot.entry.n;
+      this.head++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.slots.length) {
+      this.slots.splice(0, this.head);
+      this.cursor -= this.head;
+      this.head = 0;
+    }
+    if (this.head === this.slots.length) this.ackedN = Math.max(this.ackedN, this.nextN - 1);
+  }
+
+  /** Drops the oldest entries not yet on the wire until the pending bytes fit. In-flight ones cannot be recalled. */
+  private enforceLimit(): void {
+    let droppedNow = 0;
+    while (this.counters.pendingBytes > this.deps.maxBytes) {
+      let index = this.cursor;
+      while (index < this.slots.length && this.slots[index]?.state !== 'queued') index++;
+      const slot = this.slots[index];
+      if (!slot) break;
+      slot.state = 'done';
+      this.counters.pendingBytes -= slot.entry.bytes;
+      this.counters.dropped++;
+      droppedNow++;
+      if (index === this.cursor) this.cursor++;
+    }
+    if (droppedNow === 0) return;
+    this.advanceHead();
+    this.droppedSinceLog += droppedNow;
+    const nowMs = Date.now();
+    if (nowMs - this.lastDropLogMs >= DROP_LOG_INTERVAL_MS) {
+      this.log.error(
+        { code: 'LS_MQTT_OUTBOX_FULL', dropped: this.droppedSinceLog, droppedTotal: this.counters.dropped, maxBytes: this.deps.maxBytes },
+        'MQTT outbox full: oldest unsent messages dropped',
+      );
+      this.lastDropLogMs = nowMs;
+      this.droppedSinceLog = 0;
+    }
+  }
+
+  private notify(): void {
+    for (const listener of this.listeners) listener();
+  }
+
+  private scheduleFlush(): void {
+    if (this.stopped || this.flushTimer) return;
+    const delayMs = this.diskOk ? (this.deps.flushDelayMs ?? 20) : (this.deps.retryDelayMs ?? 1000);
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      if (this.flushing) {
+        this.scheduleFlush();
+        return;
+      }
+      this.flushing = this.flushNow().finally(() => {
+        this.flushing = undefined;
+        if (this.unwritten.length > 0 || this.ackedN !== this.persistedAckedN) this.scheduleFlush();
+      });
+    }, delayMs);
+  }
+
+  /** One batch: append unwritten entries, fsync, record the ack mark, delete segments that are fully acknowledged. */
+  private async flushNow(): Promise<void> {
+    try {
+      if (!this.dirReady) {
+        await mkdir(this.deps.dir, { recursive: true });
+        this.dirReady = true;
+      }
+      const taken = this.unwritten.length;
+      const batch = this.unwritten.filter((slot) => slot.state !== 'done');
+      if (batch.length > 0) await this.append(batch);
+      this.unwritten = this.unwritten.slice(taken).filter((slot) => slot.state !== 'done');
+      if (this.ackedN !== this.persistedAckedN) await this.persistAck();
+      await this.deleteAckedSegments();
+      if (!this.diskOk) {
+        this.diskOk = true;
+        this.log.info({ dir: this.deps.dir }, 'MQTT outbox writable again');
+      }
+    } catch (err) {
+      // A failed append may have left a partial line: continue in a fresh segment so it stays the last line of its file.
+      await this.closeCurrent();
+      this.diskError('could not write the outbox; messages are kept in memory and the write is retried', err);
+    }
+  }
+
+  private async append(batch: Slot[]): Promise<void> {
+    if (!this.current || this.current.bytes >= this.segmentMaxBytes) {
+      await this.closeCurrent();
+      const segment: Segment = { id: this.nextSegmentId++, maxN: 0 };
+      const handle = await open(join(this.deps.dir, segmentName(segment.id)), 'a');
+      this.segments.push(segment);
+      this.current = { segment, handle, bytes: 0 };
+    }
+    const text = batch.map((slot) => `${JSON.stringify({ n: slot.entry.n, t: slot.entry.topic, p: slot.entry.payload, r: slot.entry.retain })}\n`).join('');
+    const buffer = Buffer.from(text);
+    const current = this.current;
+    await current.handle.write(buffer);
+    if (this.deps.fsync) await current.handle.datasync();
+    current.bytes += buffer.length;
+    const last = batch[batch.length - 1];
+    if (last) current.segment.maxN = Math.max(current.segment.maxN, last.entry.n);
+  }
+
+  private async persistAck(): Promise<void> {
+    const ackedN = this.ackedN;
+    const tmp = join(this.deps.dir, `${ACK_FILE}.tmp`);
+    await writeFile(tmp, `${JSON.stringify({ acked_n: ackedN })}\n`);
+    await rename(tmp, join(this.deps.dir, ACK_FILE));
+    this.persistedAckedN = ackedN;
+  }
+
+  private async deleteAckedSegments(): Promise<void> {
+    const done = this.segments.filter((segment) => segment.maxN <= this.persistedAckedN);
+    for (const segment of done) {
+      if (this.current?.segment === segment) {
+        if (this.unwritten.length > 0) continue;
+        await this.closeCurrent();
+      }
+      await unlink(join(this.deps.dir, segmentName(segment.id))).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+      this.segments = this.segments.filter((s) => s !== segment);
+    }
+  }
+
+  private async closeCurrent(): Promise<void> {
+    const current = this.current;
+    this.current = undefined;
+    if (current) await current.handle.close().catch(() => undefined);
+  }
+
+  private async load(): Promise<void> {
+    this.ackedN = await this.readAck();
+    this.persistedAckedN = this.ackedN;
+    const names = (await readdir(this.deps.dir)).filter((name) => SEGMENT_RE.test(name)).sort();
+    let maxN = this.ackedN;
+    for (const name of names) {
+      const id = Number(SEGMENT_RE.exec(name)?.[1]);
+      this.nextSegmentId = Math.max(this.nextSegmentId, id + 1);
+      const segment: Segment = { id, maxN: 0 };
+      this.segments.push(segment);
+      const text = await readFile(join(this.deps.dir, name), 'utf8');
+      const lines = text.split('\n');
+      const tornTail = !text.endsWith('\n') && text.length > 0;
+      for (let i = 0; i < lines.length; i++) {
+        const line = lines[i];
+        if (!line) continue;
+        const parsed = parseLine(line);
+        if (!parsed) {
+          this.counters.skippedLines++;
+          const torn = tornTail && i === lines.length - 1;
+          this.log.warn(
+            { code: 'LS_MQTT_OUTBOX', file: name, line: i + 1 },
+            torn ? 'outbox: skipped a torn last line (the process stopped mid-write)' : 'outbox: skipped an unreadable line',
+          );
+          continue;
+        }
+        segment.maxN = Math.max(segment.maxN, parsed.n);
+        maxN = Math.max(maxN, parsed.n);
+        if (parsed.n <= this.ackedN) continue;
+        const entry: OutboxEntry = { n: parsed.n, topic: parsed.t, payload: parsed.p, retain: parsed.r, bytes: Buffer.byteLength(line) + 1 };
+        this.slots.push({ entry, state: 'queued' });
+        this.counters.pendingBytes += entry.bytes;
+      }
+    }
+    // Segments are written in entry order, but sort anyway: a restored backup or a manual copy must not reorder delivery.
+    this.slots.sort((a, b) => a.entry.n - b.entry.n);
+    this.nextN = maxN + 1;
+    await this.deleteAckedSegments();
+  }
+
+  private async readAck(): Promise<number> {
+    let text: string;
+    try {
+      text = await readFile(join(this.deps.dir, ACK_FILE), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw err;
+    }
+    try {
+      return ackSchema.parse(JSON.parse(text)).acked_n;
+    } catch (err) {
+      // Resending everything still on disk is the safe reading of a damaged mark: duplicates, never loss.
+      this.counters.skippedLines++;
+      this.log.warn({ code: 'LS_MQTT_OUTBOX', err: errorMessage(err) }, 'outbox: unreadable ack.json; every stored message will be sent again');
+      return 0;
+    }
+  }
+
+  private diskError(message: string, err: unknown): void {
+    this.counters.diskErrors++;
+    this.diskOk = false;
+    const nowMs = Date.now();
+    if (nowMs - this.lastDiskErrorLogMs >= DISK_ERROR_LOG_INTERVAL_MS) {
+      this.lastDiskErrorLogMs = nowMs;
+      this.log.error({ code: 'LS_MQTT_OUTBOX', dir: this.deps.dir, err: errorMessage(err), diskErrors: this.counters.diskErrors }, message);
+    }
+    this.scheduleFlush();
+  }
+}
+
+function parseLine(line: string): z.infer<typeof lineSchema> | undefined {
+  try {
+    const result = lineSchema.safeParse(JSON.parse(line));
+    return result.success ? result.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function segmentName(id: number): string {
+  return `seg-${String(id).padStart(12, '0')}.jsonl`;
+}

@@ -1,0 +1,221 @@
+import { z } from 'zod';
+import { ERROR_CODES, type ErrorCode } from '../../errors.js';
+import { FAILSAFE_REASONS, type PartRecord } from '../../pipeline/types.js';
+
+/**
+ * MQTT payloads: one zod schema per message, so docs/mqtt.md, the builders and SCADA-side tests read the
+ * same definition. Fields are snake_case; absent facts are null (never missing), so every message of a
+ * kind has the same keys.
+ */
+
+/** Bumped when a field changes meaning or disappears; new fields do not bump it. */
+export const PAYLOAD_SCHEMA_VERSION = 1;
+
+export interface Topics {
+  prefix: string;
+  verdict: string;
+  alarm: string;
+  /** Retained current state of one alarm: `<prefix>/alarm/state/<alarm>`. */
+  alarmState: (alarm: string) => string;
+  status: string;
+  cmdAck: string;
+}
+
+export function topicsFor(prefix: string): Topics {
+  const clean = prefix.replace(/\/+$/, '');
+  return {
+    prefix: clean,
+    verdict: `${clean}/verdict`,
+    alarm: `${clean}/alarm`,
+    alarmState: (alarm) => `${clean}/alarm/state/${alarm}`,
+    status: `${clean}/status`,
+    cmdAck: `${clean}/cmd/ack`,
+  };
+}
+
+const errorCodes = Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]];
+const failsafeReasons = FAILSAFE_REASONS as unknown as [string, ...string[]];
+
+export const verdictPayloadSchema = z.strictObject({
+  schema: z.literal(PAYLOAD_SCHEMA_VERSION),
+  id: z.string().describe('Globally unique part id `<run_id>-<seq>`; deduplicate on it (delivery is at least once).'),
+  seq: z.number().int().positive().describe('Part number within the run: 1, 2, 3, ... without gaps.'),
+  run_id: z.string().describe('Changes at every daemon start; seq restarts at 1.'),
+  line_id: z.string(),
+  triggered_at: z.string().describe('Wall-clock ISO 8601 time of the photo-eye trigger.'),
+  decided_at: z.string().describe('Wall-clock ISO 8601 time the part record was completed and handed to MQTT.'),
+  decision: z.enum(['pass', 'reject']).describe('What the gate did (or was told to do) with the part.'),
+  verdict: z.enum(['ok', 'defective']).nullable().describe('Model verdict; null when there was none (fail-safe).'),
+  defect_score: z.number().nullable(),
+  threshold: z.number().nullable(),
+  model_version: z.string().nullable(),
+  execution_provider: z.string().nullable(),
+  stages_ms: z.strictObject({
+    capture: z.number().nullable(),
+    preprocess: z.number().nullable(),
+    inference: z.number().nullable(),
+  }),
+  verdict_latency_ms: z.number().nullable().describe('Trigger to verdict (or to the fail-safe decision).'),
+  failsafe_reason: z.enum(failsafeReasons).nullable().describe('Why the part was rejected without (or despite) a verdict.'),
+  error_code: z.enum(errorCodes).nullable(),
+  error_message: z.string().nullable(),
+  label: z.enum(['ok', 'defective']).nullable().describe('Ground truth when the source knows it (simulator, folder camera).'),
+  source: z.string().nullable(),
+  tracking: z.strictObject({
+    mode: z.enum(['time', 'encoder']),
+    due_ms: z.number().nullable().describe('Time mode: monotonic ms at which the part was due at the gate.'),
+    due_count: z.number().nullable().describe('Encoder mode: encoder count at which the part was due at the gate.'),
+    fired: z.boolean().describe('The gate was driven for this part.'),
+    confirmed: z.boolean().nullable().describe('Reject-confirm sensor result; null without a sensor or for a passed part.'),
+  }),
+});
+
+export type VerdictPayload = z.infer<typeof verdictPayloadSchema>;
+
+export function buildVerdictPayload(record: PartRecord, lineId: string, decidedAt: Date): VerdictPayload {
+  return {
+    schema: PAYLOAD_SCHEMA_VERSION,
+    id: record.id,
+    seq: record.seq,
+    run_id: record.runId,
+    line_id: lineId,
+    triggered_at: record.triggeredAt,
+    decided_at: decidedAt.toISOString(),
+    decision: record.decision,
+    verdict: record.verdict ?? null,
+    defect_score: record.defectScore ?? null,
+    threshold: record.threshold ?? null,
+    model_version: record.modelVersion ?? null,
+    execution_provider: record.executionProvider ?? null,
+    stages_ms: {
+      capture: roundMs(record.stagesMs.capture),
+      preprocess: roundMs(record.stagesMs.preprocess),
+      inference: roundMs(record.stagesMs.inference),
+    },
+    verdict_latency_ms: roundMs(record.verdictLatencyMs),
+    failsafe_reason: record.failsafeReason ?? null,
+    error_code: record.errorCode ?? null,
+    error_message: record.errorMessage ?? null,
+    label: record.label ?? null,
+    source: record.source ?? null,
+    tracking: {
+      mode: record.tracking.mode,
+      due_ms: roundMs(record.tracking.dueMs),
+      due_count: record.tracking.dueCount ?? null,
+      fired: record.tracking.fired,
+      confirmed: record.tracking.confirmed,
+    },
+  };
+}
+
+/** Microsecond resolution is plenty for SCADA and keeps payloads short. */
+function roundMs(valueMs: number | undefined): number | null {
+  return valueMs === undefined ? null : Math.round(valueMs * 1000) / 1000;
+}
+
+export type AlarmState = 'raised' | 'cleared' | 'acknowledged';
+
+/** What the alarm logic hands to MQTT. `alarm` names the alarm kind and becomes a topic level. */
+export interface AlarmEvent {
+  alarm: string;
+  state: AlarmState;
+  message: string;
+  /** Error code behind the alarm; LS_ALARM when omitted. */
+  code?: ErrorCode;
+  /** Who acknowledged (operator, `mqtt`, `cli`), for state 'acknowledged'. */
+  by?: string;
+  /** When it happened; now when omitted. */
+  at?: Date;
+  /** Extra numbers for the operator (e.g. consecutive reject count). snake_case keys. */
+  details?: Record<string, string | number | boolean | null>;
+}
+
+export const ALARM_NAME_RE = /^[A-Za-z0-9_-]+$/;
+
+export const alarmPayloadSchema = z.strictObject({
+  schema: z.literal(PAYLOAD_SCHEMA_VERSION),
+  alarm: z.string().regex(ALARM_NAME_RE),
+  state: z.enum(['raised', 'cleared', 'acknowledged']),
+  message: z.string(),
+  code: z.enum(errorCodes),
+  by: z.string().nullable(),
+  at: z.string(),
+  run_id: z.string(),
+  line_id: z.string(),
+  details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),
+});
+
+export type AlarmPayload = z.infer<typeof alarmPayloadSchema>;
+
+export function buildAlarmPayload(event: AlarmEvent, ids: { runId: string; lineId: string }): AlarmPayload {
+  return {
+    schema: PAYLOAD_SCHEMA_VERSION,
+    alarm: event.alarm,
+    state: event.state,
+    message: event.message,
+    code: event.code ?? 'LS_ALARM',
+    by: event.by ?? null,
+    at: (event.at ?? new Date()).toISOString(),
+    run_id: ids.runId,
+    line_id: ids.lineId,
+    details: event.details ?? {},
+  };
+}
+
+export const statusPayloadSchema = z.strictObject({
+  schema: z.literal(PAYLOAD_SCHEMA_VERSION),
+  state: z.enum(['online', 'offline']),
+  reason: z.enum(['connected', 'stopped', 'connection_lost']).describe('connection_lost is the last will, published by the broker.'),
+  run_id: z.string(),
+  line_id: z.string(),
+  at: z.string().describe('When the client sent it; for the last will, when the connection it belongs to was opened.'),
+  last_seq: z.number().int().min(0).nullable().describe('On a clean stop: the last part seq of this run (0 when none).'),
+});
+
+export type StatusPayload = z.infer<typeof statusPayloadSchema>;
+
+export function buildStatusPayload(
+  state: StatusPayload['state'],
+  reason: StatusPayload['reason'],
+  ids: { runId: string; lineId: string; lastSeq?: number },
+): StatusPayload {
+  return {
+    schema: PAYLOAD_SCHEMA_VERSION,
+    state,
+    reason,
+    run_id: ids.runId,
+    line_id: ids.lineId,
+    at: new Date().toISOString(),
+    last_seq: ids.lastSeq ?? null,
+  };
+}
+
+/** `<prefix>/cmd/ack`: acknowledge one alarm, or all when `alarm` is absent. An empty payload acknowledges all. */
+export const ackCommandSchema = z.strictObject({
+  alarm: z.string().regex(ALARM_NAME_RE).optional(),
+  by: z.string().max(200).optional(),
+});
+
+export interface AckCommand {
+  type: 'ack';
+  /** Undefined: acknowledge every active alarm. */
+  alarm?: string;
+  by?: string;
+}
+
+export type MqttCommand = AckCommand;
+
+/** Parses an ack command payload; returns an error text for the log when it is not one. */
+export function parseAckCommand(payload: Buffer): AckCommand | { error: string } {
+  const text = payload.toString('utf8').trim();
+  if (text === '') return { type: 'ack' };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { error: 'payload is not JSON' };
+  }
+  const result = ackCommandSchema.safeParse(json);
+  if (!result.success) return { error: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
+  return { type: 'ack', ...(result.data.alarm ? { alarm: result.data.alarm } : {}), ...(result.data.by ? { by: result.data.by } : {}) };
+}
