@@ -42,6 +42,13 @@ export interface TrackingRecord {
   firedMs?: number;
   /** Confirm sensor result: true/false, or null when no confirm sensor is configured or the part passed. */
   confirmed: boolean | null;
+  /** Encoder mode: counts before dueCount at which the gate was fired (lead_ms at the measured belt speed). */
+  leadCounts?: number;
+  /** How the gate action settled: the gate fired, the part went by in the pass position, or the daemon
+   * stopped first and the gate was left in its safe state (what that means physically: docs/tracking.md). */
+  outcome?: 'fired' | 'passed' | 'safe_state';
+  /** Gate activation minus the planned activation time (due - lead), ms; > 0 is late. */
+  gateLatenessMs?: number;
 }
 
 /** One part, from trigger to completion. Created by the pipeline, completed when its gate action is settled. */

@@ -19,6 +19,21 @@ export const gateSection = outputLine
     min_gap_ms: z.number().min(0).max(10_000).default(20).describe('Milliseconds the gate stays inactive between two pulses.'),
     merge: z.boolean().default(true).describe('Back-to-back rejects closer than pulse + gap become one longer pulse.'),
     lead_ms: z.number().min(0).max(10_000).default(10).describe('Milliseconds the actuator needs: it is fired this early.'),
+    energised_position: z
+      .enum(['reject', 'pass'])
+      .default('reject')
+      .describe(
+        "What the actuator does while the output is active (energised): 'reject' = air blast/pusher (de-energised passes parts, not fail-safe alone); " +
+          "'pass' = diverter held in pass while energised, so a dead daemon or lost power rejects (fail-safe, recommended; see docs/tracking.md).",
+      ),
+    hold_ms: z
+      .number()
+      .min(0)
+      .max(20)
+      .default(3)
+      .describe(
+        'Milliseconds before a reject edge during which the scheduler holds the event loop to fire on time; must exceed the longest blocking task to guarantee sub-ms timing (benchmarks/gate-timing.ts). 0 = plain timer.',
+      ),
   })
   .describe('The reject gate (air blast, pusher, diverter).');
 

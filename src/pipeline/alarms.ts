@@ -1,0 +1,132 @@
+import type { DigitalOutput } from '../io/gpio/types.js';
+import type { Clock } from './clock.js';
+
+export type AlarmKind =
+  | 'reject_not_confirmed'
+  | 'consecutive_rejects'
+  | 'reject_rate'
+  | 'bin_full'
+  | 'gate_write_failed';
+
+export const ALARM_KINDS: readonly AlarmKind[] = [
+  'reject_not_confirmed',
+  'consecutive_rejects',
+  'reject_rate',
+  'bin_full',
+  'gate_write_failed',
+];
+
+export interface AlarmRecord {
+  /** `${runId}-A${n}`, unique within the run. */
+  id: string;
+  kind: AlarmKind;
+  message: string;
+  /** Monotonic ms when raised. */
+  raisedMs: number;
+  raisedAt: string;
+  /** The part that tripped it, when there is one. */
+  partId?: string;
+  /** Further occurrences of the same kind while this alarm was unacknowledged. */
+  repeats: number;
+  acknowledged: boolean;
+  acknowledgedAt?: string;
+}
+
+export interface AlarmManagerDeps {
+  runId: string;
+  clock: Clock;
+  /** Stack light / line stop: active while any alarm is unacknowledged. */
+  output?: DigitalOutput;
+  onRaised: (alarm: AlarmRecord) => void;
+  onAcknowledged: (alarms: readonly AlarmRecord[]) => void;
+  onOutputError: (err: unknown) => void;
+}
+
+/**
+ * Alarm state. One unacknowledged alarm per kind: a repeat bumps `repeats` instead of flooding SCADA.
+ * Alarms stay until acknowledged, even when the condition clears, so a short event is not missed.
+ */
+export class AlarmManager {
+  private seq = 0;
+  private readonly open = new Map<AlarmKind, AlarmRecord>();
+  private readonly raisedByKind: Record<AlarmKind, number> = {
+    reject_not_confirmed: 0,
+    consecutive_rejects: 0,
+    reject_rate: 0,
+    bin_full: 0,
+    gate_write_failed: 0,
+  };
+
+  constructor(private readonly deps: AlarmManagerDeps) {}
+
+  raise(kind: AlarmKind, message: string, partId?: string): AlarmRecord {
+    const existing = this.open.get(kind);
+    if (existing !== undefined) {
+      existing.repeats++;
+      return existing;
+    }
+    const { clock } = this.deps;
+    this.seq++;
+    const alarm: AlarmRecord = {
+      id: `${this.deps.runId}-A${this.seq}`,
+      kind,
+      message,
+      raisedMs: clock.now(),
+      raisedAt: new Date(clock.wallNow()).toISOString(),
+      repeats: 0,
+      acknowledged: false,
+      ...(partId === undefined ? {} : { partId }),
+    };
+    this.open.set(kind, alarm);
+    this.raisedByKind[kind]++;
+    this.driveOutput();
+    this.deps.onRaised(alarm);
+    return alarm;
+  }
+
+  /** Acknowledge one alarm by id, or every open alarm. Returns the alarms acknowledged (none: unknown id). */
+  acknowledge(idOrAll: string): AlarmRecord[] {
+    const acked: AlarmRecord[] = [];
+    const at = new Date(this.deps.clock.wallNow()).toISOString();
+    for (const [kind, alarm] of this.open) {
+      if (idOrAll !== 'all' && alarm.id !== idOrAll) continue;
+      alarm.acknowledged = true;
+      alarm.acknowledgedAt = at;
+      this.open.delete(kind);
+      acked.push(alarm);
+    }
+    if (acked.length > 0) {
+      this.driveOutput();
+      this.deps.onAcknowledged(acked);
+    }
+    return acked;
+  }
+
+  /** Unacknowledged alarms, oldest first (copies). */
+  active(): AlarmRecord[] {
+    return [...this.open.values()].sort((a, b) => a.raisedMs - b.raisedMs).map((a) => ({ ...a }));
+  }
+
+  counts(): { raised: number; active: number; byKind: Record<AlarmKind, number> } {
+    return { raised: this.seq, active: this.open.size, byKind: { ...this.raisedByKind } };
+  }
+
+  /** Output to its inactive state (boot, shutdown). */
+  safe(): void {
+    this.writeOutput(false, true);
+  }
+
+  driveOutput(): void {
+    this.writeOutput(this.open.size > 0);
+  }
+
+  private writeOutput(active: boolean, force = false): void {
+    const { output } = this.deps;
+    if (output === undefined || (!force && output.active === active)) return;
+    try {
+      output.write(active);
+    } catch (err) {
+      this.deps.onOutputError(err);
+    }
+  }
+}

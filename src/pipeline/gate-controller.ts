@@ -1,0 +1,166 @@
+import type { DigitalOutput } from '../io/gpio/types.js';
+import type { Clock } from './clock.js';
+import type { Scheduler } from './scheduler.js';
+
+/**
+ * What an energised (logically active) gate output does to the part.
+ * - 'reject': energise to reject (air blast, pusher). De-energised = pass: NOT fail-safe on its own.
+ * - 'pass': a diverter held in the pass position while energised; de-energised (daemon dead, power lost,
+ *   safe state) = reject. Fail-safe. A reject "pulse" is then a drop to inactive.
+ */
+export type EnergisedPosition = 'reject' | 'pass';
+
+export interface GateControllerDeps {
+  output: DigitalOutput;
+  clock: Clock;
+  /** Fires the reject edge on time (PreciseScheduler). */
+  scheduler: Scheduler;
+  /** Ends pulses; a millisecond late only lengthens the pulse, so a plain timer is enough. */
+  coarse: Scheduler;
+  pulseMs: number;
+  minGapMs: number;
+  merge: boolean;
+  energisedPosition: EnergisedPosition;
+  /** The gate went to reject for these parts (one pulse may cover several when merged). */
+  onFired: (seqs: readonly number[], firedMs: number, requestedMs: number) => void;
+  /** A write failed (LinesideError LS_GPIO_WRITE); for a reject edge, seqs are the parts it was for. */
+  onWriteError: (err: unknown, seqs: readonly number[]) => void;
+}
+
+interface Request {
+  seq: number;
+  startMs: number;
+}
+
+/**
+ * Drives the reject gate: one pulse per reject, pulseMs long, at least minGapMs between pulses, and
+ * (merge) a reject due before the gate could close and reopen extends the current pulse instead.
+ * Writes logical levels only; active_low is the driver's job. Safe state = inactive, always.
+ */
+export class GateController {
+  private armed = false;
+  private rejecting = false;
+  private rejectUntilMs = 0;
+  private lastCloseMs = Number.NEGATIVE_INFINITY;
+  private pending: Request[] = [];
+  private cancelTimer: (() => void) | undefined;
+  private pulses = 0;
+
+  constructor(private readonly deps: GateControllerDeps) {}
+
+  get pulseCount(): number {
+    return this.pulses;
+  }
+
+  get isRejecting(): boolean {
+    return this.rejecting;
+  }
+
+  /** Level for "let the part pass" while armed; inactive (safe) otherwise. */
+  private idleLevel(): boolean {
+    return this.armed && this.deps.energisedPosition === 'pass';
+  }
+
+  private rejectLevel(): boolean {
+    return this.deps.energisedPosition === 'reject';
+  }
+
+  /** Forces the safe (inactive) state. Called at boot before anything else touches the gate. */
+  safe(): void {
+    this.armed = false;
+    this.clearTimer();
+    this.rejecting = false;
+    this.write(false, []);
+  }
+
+  /** Takes the gate out of safe state into its pass position. */
+  arm(): void {
+    this.armed = true;
+    if (!this.rejecting) this.write(this.idleLevel(), []);
+  }
+
+  /**
+   * Back to safe state. Pending rejects are dropped and returned: with energisedPosition 'pass' the safe
+   * state rejects everything anyway; with 'reject' those parts will pass and the caller must say so.
+   */
+  disarm(): number[] {
+    const dropped = this.pending.map((r) => r.seq);
+    this.pending = [];
+    this.safe();
+    return dropped;
+  }
+
+  /**
+   * Ask for a reject starting at startMs (monotonic; in the past = as soon as possible).
+   * False when disarmed: the gate is in safe state and will not move for this part.
+   */
+  request(seq: number, startMs: number): boolean {
+    if (!this.armed) return false;
+    let i = this.pending.length;
+    while (i > 0 && (this.pending[i - 1]?.startMs ?? 0) > startMs) i--;
+    this.pending.splice(i, 0, { seq, startMs });
+    this.service();
+    return true;
+  }
+
+  private clearTimer(): void {
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+  }
+
+  private write(level: boolean, seqs: readonly number[]): boolean {
+    try {
+      this.deps.output.write(level);
+      return true;
+    } catch (err) {
+      this.deps.onWriteError(err, seqs);
+      return false;
+    }
+  }
+
+  /** Brings the output in line with the plan at the current time, then sleeps until the next change. */
+  private service(): void {
+    if (!this.armed) return;
+    this.clearTimer();
+    const { clock, pulseMs, minGapMs, merge } = this.deps;
+    const nowMs = clock.now();
+
+    if (this.rejecting) {
+      if (merge) {
+        // Anything due before the gate could close and reopen rides on this pulse.
+        let head = this.pending[0];
+        while (head !== undefined && head.startMs < this.rejectUntilMs + minGapMs) {
+          this.pending.shift();
+          const coveredMs = Math.max(head.startMs, nowMs);
+          this.rejectUntilMs = Math.max(this.rejectUntilMs, head.startMs + pulseMs);
+          this.deps.onFired([head.seq], coveredMs, head.startMs);
+          head = this.pending[0];
+        }
+      }
+      if (nowMs < this.rejectUntilMs) {
+        this.cancelTimer = this.deps.coarse.at(this.rejectUntilMs, () => this.service());
+        return;
+      }
+      this.rejecting = false;
+      this.lastCloseMs = nowMs;
+      this.write(this.idleLevel(), []);
+    }
+
+    const head = this.pending[0];
+    if (head === undefined) return;
+    const openMs = Math.max(head.startMs, this.lastCloseMs + minGapMs);
+    if (nowMs < openMs) {
+      this.cancelTimer = this.deps.scheduler.at(openMs, () => this.service());
+      return;
+    }
+    this.pending.shift();
+    this.rejecting = true;
+    this.rejectUntilMs = nowMs + pulseMs;
+    const firedMs = nowMs;
+    if (this.write(this.rejectLevel(), [head.seq])) {
+      this.pulses++;
+      this.deps.onFired([head.seq], firedMs, head.startMs);
+    }
+    this.service();
+  }
+}

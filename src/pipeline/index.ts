@@ -1,0 +1,17 @@
+export { ALARM_KINDS, AlarmManager, type AlarmKind, type AlarmRecord } from './alarms.js';
+export { systemClock, type Clock, type TimerHandle } from './clock.js';
+export { GateController, type EnergisedPosition, type GateControllerDeps } from './gate-controller.js';
+export { Heartbeat, type HeartbeatDeps } from './heartbeat.js';
+export { LatencyHistogram } from './histogram.js';
+export {
+  InspectionLine,
+  type CaptureFn,
+  type InspectFn,
+  type InspectionLineConfig,
+  type InspectionLineDeps,
+  type InspectionLineEvents,
+  type LineSummary,
+  type Percentiles,
+} from './inspection-line.js';
+export { PreciseScheduler, TimeoutScheduler, type PreciseSchedulerDeps, type Scheduler } from './scheduler.js';
+export * from './types.js';
