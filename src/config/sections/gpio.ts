@@ -9,7 +9,14 @@ export const simGpio = z
       .max(3_600_000)
       .default(500)
       .describe('Milliseconds between simulated parts passing the photo-eye.'),
-    part_jitter_ms: z.number().min(0).default(0).describe('Milliseconds of uniform random jitter added to each interval.'),
+    part_jitter_ms: z
+      .number()
+      .min(0)
+      .default(0)
+      .describe(
+        'Milliseconds of jitter: each interval is part_interval_ms plus a uniform random offset in [-jitter, +jitter], never shorter than part_length_ms + 1.',
+      ),
+    seed: z.number().int().default(1).describe('Seed of the jitter random generator (same seed, same part times).'),
     part_length_ms: z
       .number()
       .min(1)
@@ -20,6 +27,14 @@ export const simGpio = z
       .min(0)
       .default(0)
       .describe('Simulated encoder pulses per second (belt speed); 0 = no encoder.'),
+    encoder_tick_ms: z
+      .number()
+      .min(1)
+      .max(5)
+      .default(2)
+      .describe(
+        'Milliseconds between batches of encoder pulses when pulses are closer than this; each pulse keeps its exact interpolated timestamp.',
+      ),
     confirm_delay_ms: z
       .number()
       .min(0)
@@ -43,6 +58,20 @@ export const gpiodGpio = z
     chip: z.string().default('gpiochip0').describe('GPIO character device (name under /dev or full path).'),
     gpiomon: z.string().default('gpiomon').describe('Path of libgpiod 1.6 gpiomon.'),
     gpioset: z.string().default('gpioset').describe('Path of libgpiod 1.6 gpioset.'),
+    start_check_ms: z
+      .number()
+      .int()
+      .min(10)
+      .max(10_000)
+      .default(150)
+      .describe('Milliseconds a newly started gpiomon/gpioset must stay alive to count as holding its line (1.6 tools print no ready signal).'),
+    restart_delay_ms: z
+      .number()
+      .int()
+      .min(10)
+      .max(60_000)
+      .default(1000)
+      .describe('Milliseconds before a gpiomon/gpioset that died unexpectedly is started again.'),
   })
   .describe('Character-device GPIO through libgpiod tools, with kernel event timestamps.');
 

@@ -1,3 +1,4 @@
+import type { LinesideError } from '../../errors.js';
 import type { Lifecycle } from '../../lifecycle.js';
 
 export type Edge = 'rising' | 'falling';
@@ -38,6 +39,12 @@ export interface GpioDriver extends Lifecycle {
   readonly type: string;
   input(name: string, line: LineConfig): EdgeInput;
   output(name: string, line: LineConfig): DigitalOutput;
+  /**
+   * Failures that happen after start, away from any call: a monitor process died, an asynchronous write failed.
+   * Codes: LS_GPIO_UNAVAILABLE (an input or output is no longer held), LS_GPIO_WRITE (an output did not switch).
+   * Optional so that test doubles stay small; every lineside driver implements it.
+   */
+  onError?(listener: (err: LinesideError) => void): () => void;
 }
 
 export interface LineConfig {

@@ -1,0 +1,106 @@
+import type { Logger } from 'pino';
+import { LinesideError, errorMessage } from '../../errors.js';
+import type { Edge, EdgeEvent, LineConfig } from './types.js';
+
+/**
+ * The input semantics every driver shares, so that sim, onoff and gpiod agree to the millisecond:
+ * drivers hand in LOGICAL edges (after active_low) with their timestamps; this applies the edge filter
+ * and the debounce and calls the listeners. Debounce is leading-edge: the first edge is reported at once
+ * with its own timestamp and later edges closer than debounce_ms to it are dropped, so debouncing never
+ * delays a trigger (a trailing debounce would add debounce_ms to every part's timing).
+ */
+export class InputEdges {
+  private readonly listeners = new Set<(event: EdgeEvent) => void>();
+  private lastAcceptedMs: number | null = null;
+  /** Logical level after the last edge seen (accepted or not). */
+  level = false;
+
+  constructor(
+    private readonly deps: { name: string; line: LineConfig; logger: Logger },
+  ) {}
+
+  on(listener: (event: EdgeEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** Feed one logical edge. Returns true when it passed the filter and the debounce and was delivered. */
+  push(edge: Edge, timeMs: number): boolean {
+    this.level = edge === 'rising';
+    const wanted = this.deps.line.edge ?? 'both';
+    if (wanted !== 'both' && wanted !== edge) return false;
+    const debounceMs = this.deps.line.debounce_ms ?? 0;
+    if (this.lastAcceptedMs !== null) {
+      const sinceMs = timeMs - this.lastAcceptedMs;
+      // A negative gap only happens when a clock stepped (pre-5.7 kernels stamp gpiod events with
+      // CLOCK_REALTIME); accepting it re-anchors the debounce instead of muting the input until time catches up.
+      if (sinceMs >= 0 && sinceMs < debounceMs) return false;
+    }
+    this.lastAcceptedMs = timeMs;
+    const event: EdgeEvent = { edge, timeMs };
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        // One faulty consumer must not stop the others from seeing the edge (the gate tracker may be next).
+        this.deps.logger.error({ err, input: this.deps.name }, 'edge listener threw');
+      }
+    }
+    return true;
+  }
+
+  /** Forget the debounce anchor (a restarted input starts fresh). */
+  reset(): void {
+    this.lastAcceptedMs = null;
+  }
+}
+
+/** Listeners for asynchronous driver failures (GpioDriver.onError). */
+export class ErrorListeners {
+  private readonly listeners = new Set<(err: LinesideError) => void>();
+
+  constructor(private readonly deps: { logger: Logger }) {}
+
+  on(listener: (err: LinesideError) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** Log at error level (someone must act) and tell every listener. */
+  emit(err: LinesideError): void {
+    this.deps.logger.error({ err, code: err.code }, err.message);
+    for (const listener of this.listeners) {
+      try {
+        listener(err);
+      } catch (listenerErr) {
+        this.deps.logger.error({ err: listenerErr }, 'gpio error listener threw');
+      }
+    }
+  }
+}
+
+/** Electrical level for a logical one: active_low inverts. */
+export function electricalLevel(active: boolean, line: LineConfig): boolean {
+  return active !== line.active_low;
+}
+
+export function outputNotStarted(name: string): LinesideError {
+  return new LinesideError('LS_GPIO_WRITE', `gpio output "${name}" is not started (call start() first)`);
+}
+
+export function driverNotStarted(type: string, name: string): LinesideError {
+  return new LinesideError('LS_GPIO_UNAVAILABLE', `gpio line "${name}": the ${type} driver is not started (start the driver before its lines)`);
+}
+
+export function alreadyOpen(name: string): LinesideError {
+  return new LinesideError('LS_GPIO_UNAVAILABLE', `gpio line "${name}" is already open on this driver`);
+}
+
+export function describeCause(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? `${code}: ${errorMessage(err)}` : errorMessage(err);
+}
