@@ -1,0 +1,94 @@
+/**
+ * The inference worker thread: owns the onnxruntime session and runs decoding, preprocessing and the model,
+ * so onnxruntime's blocking run() and sharp's JS-side work never stall the main event loop that times the gate.
+ * Spawned by WorkerInspector; speaks the messages in worker-protocol.ts.
+ */
+import { performance } from 'node:perf_hooks';
+import { parentPort, workerData } from 'node:worker_threads';
+import { errorCode, errorMessage } from '../errors.js';
+import { preprocess, toInputTensorData } from './preprocess.js';
+import { openSession, type OpenedSession } from './session.js';
+import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
+
+const port = parentPort;
+if (port === null) throw new Error('inference-worker.ts must run in a worker thread');
+const init = workerData as WorkerInit;
+
+function send(message: FromWorker): void {
+  port?.postMessage(message);
+}
+
+const inFlight = new Set<number>();
+const cancelled = new Set<number>();
+// Runs go one after another: the binding's run() is synchronous anyway, and serialising keeps inferenceMs
+// the model's own time rather than time spent queued behind another image.
+let inferenceChain: Promise<unknown> = Promise.resolve();
+
+const ready: Promise<OpenedSession | undefined> = (async () => {
+  try {
+    const session = await openSession({
+      model: init.model,
+      providers: init.providers,
+      requireGpu: init.requireGpu,
+      intraOpThreads: init.intraOpThreads,
+      warn: (msg, fields) => send({ type: 'log', level: 'warn', msg, fields }),
+    });
+    const blank = new Float32Array(init.model.width * init.model.height);
+    const started = performance.now();
+    for (let i = 0; i < init.warmupRuns; i++) await session.run(blank);
+    send({
+      type: 'ready',
+      executionProvider: session.executionProvider,
+      attempts: session.attempts,
+      nodeCounts: session.nodeCounts,
+      warmupMs: performance.now() - started,
+    });
+    return session;
+  } catch (err) {
+    send({ type: 'init-failed', code: errorCode(err), message: errorMessage(err) });
+    return undefined;
+  }
+})();
+
+async function inspect(id: number, image: Uint8Array): Promise<FromWorker> {
+  const session = await ready;
+  if (session === undefined) {
+    return { type: 'failed', id, code: 'LS_INFERENCE_FAILED', message: 'the model did not load in the inference worker' };
+  }
+  if (cancelled.has(id)) return { type: 'cancelled', id };
+  const t0 = performance.now();
+  const { pixels } = await preprocess(image, init.preprocess, { maxInputPixels: init.maxInputPixels });
+  const input = toInputTensorData(pixels);
+  const t1 = performance.now();
+  if (cancelled.has(id)) return { type: 'cancelled', id };
+  const run = inferenceChain.then(async () => {
+    if (cancelled.has(id)) return undefined;
+    const started = performance.now();
+    const defectScore = await session.run(input);
+    return { defectScore, inferenceMs: performance.now() - started };
+  });
+  inferenceChain = run.catch(() => undefined);
+  const outcome = await run;
+  if (outcome === undefined) return { type: 'cancelled', id };
+  return { type: 'result', id, defectScore: outcome.defectScore, preprocessMs: t1 - t0, inferenceMs: outcome.inferenceMs };
+}
+
+port.on('message', (message: ToWorker) => {
+  if (message.type === 'cancel') {
+    // The reply may already be on its way; remembering a finished id would only leak.
+    if (inFlight.has(message.id)) cancelled.add(message.id);
+    return;
+  }
+  const { id, image } = message;
+  inFlight.add(id);
+  inspect(id, image)
+    .catch((err: unknown): FromWorker => {
+      const code = errorCode(err);
+      return { type: 'failed', id, code: code === 'LS_INTERNAL' ? 'LS_INFERENCE_FAILED' : code, message: errorMessage(err) };
+    })
+    .then((reply) => {
+      inFlight.delete(id);
+      cancelled.delete(id);
+      send(reply);
+    }, () => undefined);
+});

@@ -1,0 +1,176 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { InferenceSession, Tensor, listSupportedBackends } from 'onnxruntime-node';
+import { LinesideError, errorMessage } from '../errors.js';
+import {
+  describeAttempts,
+  nodeCountsFromProfile,
+  reportedProvider,
+  selectExecutionProvider,
+  type ProviderAttempt,
+  type ProviderName,
+  type RegisteredBackend,
+} from './providers.js';
+
+/** What the runtime needs to know about the model; all of it comes from the verified bundle. */
+export interface ModelSpec {
+  /** The verified .onnx bytes (never re-read from disk: what runs is what was hashed). */
+  onnxBytes: Uint8Array;
+  inputName: string;
+  outputName: string;
+  width: number;
+  height: number;
+}
+
+export interface OpenSessionOptions {
+  model: ModelSpec;
+  providers: readonly ProviderName[];
+  requireGpu: boolean;
+  intraOpThreads: number;
+  /** Where degraded-but-working facts go (a provider fell back). */
+  warn: (message: string, fields: Record<string, unknown>) => void;
+}
+
+export interface OpenedSession {
+  /** Run the model on one image's pixels (float32 0..255, NCHW [1, 1, height, width]); returns the defect score. */
+  run: (input: Float32Array) => Promise<number>;
+  release: () => Promise<void>;
+  /** The provider actually in use (detected from the profiled first run). */
+  executionProvider: string;
+  attempts: ProviderAttempt[];
+  /** Graph nodes per provider in the first run. */
+  nodeCounts: Record<string, number>;
+}
+
+/**
+ * Shared libraries a non-bundled provider loads from the binding's own directory (what
+ * `ONNXRUNTIME_NODE_INSTALL=cuda12` downloads on linux-x64). CUDA, cuDNN and TensorRT themselves come from the
+ * system library path on top of these.
+ */
+const PROVIDER_LIBRARIES: Readonly<Record<string, readonly string[]>> = {
+  cuda: ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'],
+  tensorrt: ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_tensorrt.so'],
+};
+
+/** The directory holding onnxruntime_binding.node and libonnxruntime for this platform. */
+export function bindingDirectory(): string {
+  const entry = createRequire(import.meta.url).resolve('onnxruntime-node');
+  return path.join(path.dirname(entry), '..', 'bin', 'napi-v6', process.platform, process.arch);
+}
+
+/** The provider's extra libraries that are not installed next to the binding (empty when none are needed). */
+export function missingProviderLibraries(provider: string, dir: string = bindingDirectory()): string[] {
+  return (PROVIDER_LIBRARIES[provider] ?? []).filter((file) => !existsSync(path.join(dir, file)));
+}
+
+/** The backends this process's onnxruntime-node binding was compiled with. */
+export function registeredBackends(): RegisteredBackend[] {
+  return listSupportedBackends().map((backend) => ({ name: backend.name, bundled: backend.bundled }));
+}
+
+/**
+ * Create the onnxruntime session on the first configured provider that works, prove which provider really
+ * runs the graph, and return a small runner. Blocks the calling thread while onnxruntime runs: call it in
+ * the inference worker (or in a benchmark's baseline), never on the daemon's main thread.
+ *
+ * Throws LinesideError LS_EP_UNAVAILABLE or LS_MODEL_INVALID.
+ */
+export async function openSession(options: OpenSessionOptions): Promise<OpenedSession> {
+  const { model } = options;
+  const profileDir = await mkdtemp(path.join(tmpdir(), 'lineside-ort-profile-'));
+  const createSession = (provider: ProviderName): Promise<InferenceSession> =>
+    InferenceSession.create(model.onnxBytes, {
+      executionProviders: [provider],
+      intraOpNumThreads: options.intraOpThreads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      // Profiling is switched off again after the first run (endProfiling); its file is how we learn which
+      // provider each node really ran on, since the Node binding does not expose the session's providers.
+      enableProfiling: true,
+      profileFilePrefix: path.join(profileDir, provider),
+      // Errors only: a failing provider's reason reaches us as the thrown message.
+      logSeverityLevel: 3,
+    }).catch((err: unknown) => {
+      const missing = missingProviderLibraries(provider);
+      if (missing.length === 0) throw err;
+      // onnxruntime only says "Failed to load shared library"; name the files and where they come from.
+      throw new Error(`${errorMessage(err)}: ${missing.join(', ')} not installed (see docs/gpu.md)`, { cause: err });
+    });
+  try {
+    const selection = await selectExecutionProvider<InferenceSession>({
+      requested: options.providers,
+      registered: registeredBackends(),
+      requireGpu: options.requireGpu,
+      open: createSession,
+    });
+    const session = selection.session;
+    const fallbacks = selection.attempts.filter((a) => a.outcome === 'failed' || a.outcome === 'not-registered');
+    if (fallbacks.length > 0) {
+      options.warn(`execution provider fallback: using '${selection.provider}'`, { attempts: describeAttempts(selection.attempts) });
+    }
+    try {
+      checkSignature(session, model);
+      const run = runner(session, model);
+      await run(new Float32Array(model.width * model.height));
+      session.endProfiling();
+      let nodeCounts: Record<string, number> = {};
+      try {
+        nodeCounts = await readProfileCounts(profileDir, `${selection.provider}_`);
+      } catch (err) {
+        // An unreadable profile must not stop a working model; the provider that opened is reported instead.
+        options.warn(`could not read the onnxruntime profile; reporting '${selection.provider}' as opened`, { err: errorMessage(err) });
+      }
+      const reported = reportedProvider({ opened: selection.provider, nodeCounts, requireGpu: options.requireGpu });
+      if (reported.warning !== undefined) options.warn(reported.warning, { nodeCounts });
+      return {
+        run,
+        release: () => session.release(),
+        executionProvider: reported.provider,
+        attempts: selection.attempts,
+        nodeCounts,
+      };
+    } catch (err) {
+      await session.release();
+      throw err;
+    }
+  } finally {
+    await rm(profileDir, { recursive: true, force: true });
+  }
+}
+
+function checkSignature(session: InferenceSession, model: ModelSpec): void {
+  if (!session.inputNames.includes(model.inputName) || !session.outputNames.includes(model.outputName)) {
+    throw new LinesideError(
+      'LS_MODEL_INVALID',
+      `model has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}]; ` +
+        `the bundle metadata expects input '${model.inputName}' and output '${model.outputName}'`,
+    );
+  }
+}
+
+function runner(session: InferenceSession, model: ModelSpec): (input: Float32Array) => Promise<number> {
+  const dims = [1, 1, model.height, model.width];
+  return async (input) => {
+    const outputs = await session.run({ [model.inputName]: new Tensor('float32', input, dims) });
+    const data = outputs[model.outputName]?.data;
+    const score = data instanceof Float32Array ? data[0] : undefined;
+    if (score === undefined || !Number.isFinite(score) || score < 0 || score > 1) {
+      throw new LinesideError('LS_INFERENCE_FAILED', `model output '${model.outputName}' is not a score in [0, 1] (got ${String(score)})`);
+    }
+    return score;
+  };
+}
+
+async function readProfileCounts(dir: string, prefix: string): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const file of await readdir(dir)) {
+    if (!file.startsWith(prefix) || !file.endsWith('.json')) continue;
+    const events: unknown = JSON.parse(await readFile(path.join(dir, file), 'utf8'));
+    for (const [name, n] of Object.entries(nodeCountsFromProfile(events))) counts[name] = (counts[name] ?? 0) + n;
+  }
+  return counts;
+}

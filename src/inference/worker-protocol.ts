@@ -1,0 +1,35 @@
+import type { ErrorCode } from '../errors.js';
+import type { PreprocessSpec } from './preprocess.js';
+import type { ProviderAttempt, ProviderName } from './providers.js';
+import type { ModelSpec } from './session.js';
+
+/** workerData of the inference worker: everything it needs, from the already verified bundle and the config. */
+export interface WorkerInit {
+  model: ModelSpec;
+  preprocess: PreprocessSpec;
+  providers: ProviderName[];
+  requireGpu: boolean;
+  intraOpThreads: number;
+  warmupRuns: number;
+  maxInputPixels: number;
+}
+
+export type ToWorker =
+  /** `image` is a private copy, transferred. */
+  | { type: 'inspect'; id: number; image: Uint8Array }
+  /** The caller gave up (timeout, abort): skip the work if it has not started. */
+  | { type: 'cancel'; id: number };
+
+export type FromWorker =
+  | {
+      type: 'ready';
+      executionProvider: string;
+      attempts: ProviderAttempt[];
+      nodeCounts: Record<string, number>;
+      warmupMs: number;
+    }
+  | { type: 'init-failed'; code: ErrorCode; message: string }
+  | { type: 'result'; id: number; defectScore: number; preprocessMs: number; inferenceMs: number }
+  | { type: 'failed'; id: number; code: ErrorCode; message: string }
+  | { type: 'cancelled'; id: number }
+  | { type: 'log'; level: 'warn' | 'info' | 'debug'; msg: string; fields: Record<string, unknown> };
