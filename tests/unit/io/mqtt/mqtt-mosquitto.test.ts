@@ -1,0 +1,294 @@
+import { execFile } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { mqttSection, type MqttConfig } from '../../../../src/config/sections/mqtt.js';
+import { createMqtt, type Mqtt, type MqttCommand } from '../../../../src/io/mqtt/index.js';
+import { statusPayloadSchema, verdictPayloadSchema, alarmPayloadSchema, type VerdictPayload } from '../../../../src/io/mqtt/payload.js';
+import { GatedProxy, Mosquitto, Observer, captureLogger, makeRecord, silentLogger, tempDir, waitFor } from './helpers.js';
+
+const signal = new AbortController().signal;
+const LINE = 'cell7';
+const PREFIX = `lineside/${LINE}`;
+
+describe('MQTT against a real mosquitto 2.0 broker', () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  let broker: Mosquitto;
+  const cleanups: (() => Promise<void>)[] = [];
+  let outboxCount = 0;
+
+  beforeAll(async () => {
+    dir = await tempDir('mqtt');
+    broker = await Mosquitto.create(dir.path);
+    await broker.start();
+  });
+  afterAll(async () => {
+    await broker.kill();
+    await dir.remove();
+  });
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  function config(overrides: Partial<MqttConfig> = {}): MqttConfig {
+    return mqttSection.parse({ url: broker.url, reconnect_ms: 100, outbox_dir: `outbox-${++outboxCount}`, ...overrides });
+  }
+
+  async function started(cfg: MqttConfig, deps: Partial<Parameters<typeof createMqtt>[1]> = {}): Promise<Mqtt> {
+    const mqtt = createMqtt(cfg, { logger: silentLogger(), lineId: LINE, baseDir: dir.path, env: {}, ...deps });
+    await mqtt.start(signal);
+    cleanups.push(() => mqtt.stop());
+    return mqtt;
+  }
+
+  async function observe(topic = `${PREFIX}/#`, url = broker.url): Promise<Observer> {
+    const observer = await Observer.connect(url, topic);
+    cleanups.push(() => observer.close());
+    return observer;
+  }
+
+  async function gated(): Promise<GatedProxy> {
+    const relay = new GatedProxy(() => broker.port);
+    await relay.start();
+    cleanups.push(() => relay.stop());
+    return relay;
+  }
+
+  const seqs = (observer: Observer): number[] => observer.json<VerdictPayload>(`${PREFIX}/verdict`).map((v) => v.seq);
+
+  it('delivers verdicts in order with consecutive seq, each a schema-valid payload', async () => {
+    const observer = await observe();
+    const mqtt = await started(config());
+    await waitFor(() => mqtt.state().connected, 10_000, 'connect');
+    for (let seq = 1; seq <= 200; seq++) mqtt.publishPart(makeRecord(seq));
+    await waitFor(() => observer.on(`${PREFIX}/verdict`).length >= 200, 15_000, '200 verdicts');
+    expect(seqs(observer)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    for (const message of observer.on(`${PREFIX}/verdict`)) {
+      expect(() => verdictPayloadSchema.parse(JSON.parse(message.payload))).not.toThrow();
+      expect(message.retain).toBe(false);
+    }
+    const third = observer.json<VerdictPayload>(`${PREFIX}/verdict`)[2]!;
+    expect(third).toMatchObject({ id: 'run-test-3', seq: 3, run_id: 'run-test', line_id: LINE, decision: 'reject', verdict: 'defective' });
+    await waitFor(() => mqtt.state().queued === 0, 5000, 'outbox empty');
+    expect(mqtt.state()).toMatchObject({ connected: true, sent: 200, dropped: 0, inFlight: 0 });
+  });
+
+  it('never waits for an absent broker: verdicts queue in the outbox and are delivered once it is reachable', async () => {
+    const relay = await gated();
+    const mqtt = await started(config({ url: relay.url }));
+    for (let seq = 1; seq <= 50; seq++) mqtt.publishPart(makeRecord(seq));
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(mqtt.state()).toMatchObject({ connected: false, queued: 50, sent: 0 });
+
+    const observer = await observe();
+    relay.open = true;
+    await waitFor(() => observer.on(`${PREFIX}/verdict`).length >= 50, 15_000, '50 verdicts');
+    expect(seqs(observer)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    await waitFor(() => mqtt.state().queued === 0, 5000, 'outbox empty');
+  });
+
+  it('loses nothing when the broker is killed mid-stream and restarted (at least once: every seq arrives)', async () => {
+    const relay = await gated();
+    relay.open = true;
+    const firstObserver = await Observer.connect(broker.url, `${PREFIX}/verdict`);
+    const mqtt = await started(config({ url: relay.url }));
+    await waitFor(() => mqtt.state().connected, 10_000, 'connect');
+    const total = 300;
+    let seq = 0;
+    const produce = async (count: number): Promise<void> => {
+      for (let i = 0; i < count; i++) {
+        mqtt.publishPart(makeRecord(++seq));
+        if (i % 10 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    };
+    await produce(100);
+    await waitFor(() => firstObserver.messages.length >= 40, 10_000, 'first messages');
+    await broker.kill();
+    relay.cut();
+    await produce(100);
+    await firstObserver.client.endAsync(true);
+    expect(mqtt.state().connected).toBe(false);
+    expect(mqtt.state().queued).toBeGreaterThanOrEqual(100);
+
+    await broker.start();
+    const secondObserver = await observe(`${PREFIX}/verdict`);
+    relay.open = true;
+    await produce(total - 200);
+    await waitFor(() => mqtt.state().queued === 0 && mqtt.state().connected, 20_000, 'outbox to drain after restart');
+    await waitFor(() => new Set([...seqs(firstObserver), ...seqs(secondObserver)]).size === total, 5000, 'all seqs');
+    const received = [...seqs(firstObserver), ...seqs(secondObserver)];
+    expect([...new Set(received)].sort((a, b) => a - b)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    // Duplicates are bounded by what was on the wire when the broker died.
+    expect(received.length - total).toBeLessThanOrEqual(config().max_in_flight);
+    expect(mqtt.state().dropped).toBe(0);
+  });
+
+  it('delivers after a publisher restart: stopped while the broker was unreachable, a new one on the same outbox sends everything', async () => {
+    const relay = await gated();
+    const cfg = config({ url: relay.url });
+    const first = createMqtt(cfg, { logger: silentLogger(), lineId: LINE, baseDir: dir.path, env: {}, runId: 'run-a' });
+    await first.start(signal);
+    for (let seq = 1; seq <= 40; seq++) first.publishPart(makeRecord(seq, 'run-a'));
+    await first.stop();
+
+    const second = await started(cfg, { runId: 'run-b' });
+    for (let seq = 1; seq <= 10; seq++) second.publishPart(makeRecord(seq, 'run-b'));
+    const observer = await observe();
+    relay.open = true;
+    await waitFor(() => observer.on(`${PREFIX}/verdict`).length >= 50, 15_000, '50 verdicts');
+    const ids = observer.json<VerdictPayload>(`${PREFIX}/verdict`).map((v) => `${v.run_id}:${v.seq}`);
+    expect(ids).toEqual([...Array.from({ length: 40 }, (_, i) => `run-a:${i + 1}`), ...Array.from({ length: 10 }, (_, i) => `run-b:${i + 1}`)]);
+  });
+
+  it('publishes retained online status, the broker publishes the retained last will when the connection dies, offline on clean stop', async () => {
+    const relay = await gated();
+    relay.open = true;
+    const statusTopic = `${PREFIX}/status`;
+    const observer = await observe(statusTopic);
+    const mqtt = await started(config({ url: relay.url }), { runId: 'run-s' });
+    // Other tests leave their retained status on the same topic: look at this run's messages only.
+    const mine = (): Record<string, unknown>[] => observer.json(statusTopic).filter((s) => s.run_id === 'run-s');
+    await waitFor(() => mine().length >= 1, 10_000, 'online');
+    expect(statusPayloadSchema.parse(mine()[0])).toMatchObject({ state: 'online', reason: 'connected', run_id: 'run-s' });
+
+    relay.cut();
+    await waitFor(() => mine().length >= 2, 10_000, 'last will');
+    expect(mine()[1]).toMatchObject({ state: 'offline', reason: 'connection_lost', run_id: 'run-s' });
+    const late = await observe(statusTopic);
+    await waitFor(() => late.messages.length >= 1, 5000, 'retained will');
+    expect(late.messages[0]).toMatchObject({ retain: true });
+    expect(JSON.parse(late.messages[0]!.payload)).toMatchObject({ state: 'offline', reason: 'connection_lost' });
+
+    relay.open = true;
+    await waitFor(() => mqtt.state().connected, 10_000, 'reconnect');
+    mqtt.publishPart(makeRecord(1, 'run-s'));
+    mqtt.publishPart(makeRecord(2, 'run-s'));
+    await mqtt.stop();
+    await waitFor(() => mine().length >= 4, 5000, 'offline on stop');
+    expect(mine().slice(2)).toMatchObject([
+      { state: 'online', reason: 'connected' },
+      { state: 'offline', reason: 'stopped', last_seq: 2 },
+    ]);
+    expect(mqtt.state().queued).toBe(0);
+    const after = await observe(statusTopic);
+    await waitFor(() => after.messages.length >= 1, 5000, 'retained offline');
+    expect(JSON.parse(after.messages[0]!.payload)).toMatchObject({ state: 'offline', reason: 'stopped' });
+  });
+
+  it('publishes alarm events and retained alarm state; a cleared alarm leaves no retained state', async () => {
+    const observer = await observe();
+    const mqtt = await started(config(), { runId: 'run-al' });
+    mqtt.publishAlarm({ alarm: 'consecutive_rejects', state: 'raised', message: '10 rejects in a row', details: { count: 10 } });
+    await waitFor(() => observer.on(`${PREFIX}/alarm`).length >= 1, 10_000, 'alarm');
+    const raised = alarmPayloadSchema.parse(observer.json(`${PREFIX}/alarm`)[0]);
+    expect(raised).toMatchObject({ alarm: 'consecutive_rejects', state: 'raised', code: 'LS_ALARM', run_id: 'run-al', details: { count: 10 } });
+    const stateView = await observe(`${PREFIX}/alarm/state/+`);
+    await waitFor(() => stateView.messages.length >= 1, 5000, 'retained alarm state');
+    expect(stateView.messages[0]).toMatchObject({ topic: `${PREFIX}/alarm/state/consecutive_rejects`, retain: true });
+
+    mqtt.publishAlarm({ alarm: 'consecutive_rejects', state: 'cleared', message: 'pass seen' });
+    await waitFor(() => observer.on(`${PREFIX}/alarm`).length >= 2, 5000, 'cleared');
+    await waitFor(() => mqtt.state().queued === 0, 5000, 'outbox empty');
+    const fresh = await observe(`${PREFIX}/alarm/state/+`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(fresh.messages).toEqual([]);
+  });
+
+  it('hands ack commands to onCommand; ignores retained and malformed ones', async () => {
+    const { logger, records } = captureLogger();
+    const mqtt = await started(config(), { logger });
+    const commands: MqttCommand[] = [];
+    mqtt.onCommand((command) => commands.push(command));
+    await waitFor(() => mqtt.state().connected, 10_000, 'connect');
+    const operator = await observe(`${PREFIX}/none`);
+    await waitFor(() => records().some((r) => r.msg === 'MQTT connected'), 5000, 'subscribed');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await operator.client.publishAsync(`${PREFIX}/cmd/ack`, JSON.stringify({ alarm: 'consecutive_rejects', by: 'op1' }), { qos: 1 });
+    await operator.client.publishAsync(`${PREFIX}/cmd/ack`, '', { qos: 1 });
+    await operator.client.publishAsync(`${PREFIX}/cmd/ack`, 'not json', { qos: 1 });
+    await operator.client.publishAsync(`${PREFIX}/cmd/ack`, JSON.stringify({ alarm: 'a/b' }), { qos: 1 });
+    await waitFor(() => commands.length >= 2 && records().filter((r) => r.msg === 'MQTT ignored an invalid ack command').length >= 2, 5000, 'commands');
+    expect(commands).toEqual([{ type: 'ack', alarm: 'consecutive_rejects', by: 'op1' }, { type: 'ack' }]);
+
+    await mqtt.stop();
+    // Left retained while the daemon was down: delivered at subscribe time with the retain flag, and must not
+    // acknowledge alarms of the new run.
+    await operator.client.publishAsync(`${PREFIX}/cmd/ack`, '{}', { qos: 1, retain: true });
+    const again = await started(config(), { logger });
+    const later: MqttCommand[] = [];
+    again.onCommand((command) => later.push(command));
+    await waitFor(() => records().some((r) => String(r.msg).includes('retained command')), 5000, 'retained ignored at subscribe');
+    expect(later).toEqual([]);
+    await operator.client.publishAsync(`${PREFIX}/cmd/ack`, '', { qos: 1, retain: true });
+    expect(commands).toHaveLength(2);
+  });
+
+  it('logs an unreachable broker once (LS_MQTT_CONNECT), not once per retry', async () => {
+    const relay = await gated();
+    const { logger, records } = captureLogger();
+    const mqtt = await started(config({ url: relay.url, reconnect_ms: 100 }), { logger });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const warnings = records().filter((r) => r.code === 'LS_MQTT_CONNECT' && r.level === 40);
+    expect(warnings).toHaveLength(1);
+    expect(mqtt.state().connected).toBe(false);
+    relay.open = true;
+    await waitFor(() => mqtt.state().connected, 10_000, 'connect');
+    const info = records().filter((r) => r.code === 'LS_MQTT_CONNECT' && r.level === 30);
+    expect(info).toHaveLength(1);
+    expect(Number(info[0]?.failedAttempts)).toBeGreaterThan(3);
+  });
+
+  describe('with a password-protected broker', () => {
+    const SECRET = 's3cr3t-Pa55word-xyz';
+    let secured: Mosquitto;
+    let credentials: string;
+
+    beforeAll(async () => {
+      const passwordFile = join(dir.path, 'passwd');
+      await promisify(execFile)('mosquitto_passwd', ['-b', '-c', passwordFile, 'lineside', SECRET]);
+      secured = await Mosquitto.create(dir.path, { passwordFile });
+      await secured.start();
+      credentials = join(dir.path, 'creds');
+      await mkdir(credentials, { recursive: true });
+      await writeFile(join(credentials, 'mqtt_password'), `${SECRET}\n`);
+    });
+    afterAll(async () => {
+      await secured.kill();
+    });
+
+    it('connects with the password from the env var named by password_env, and never logs it', async () => {
+      const { logger, lines } = captureLogger('trace');
+      const mqtt = await started(config({ url: secured.url, username: 'lineside', password_env: 'MQTT_PW' }), { logger, env: { MQTT_PW: SECRET } });
+      await waitFor(() => mqtt.state().connected, 10_000, 'connect');
+      mqtt.publishPart(makeRecord(1));
+      await waitFor(() => mqtt.state().sent === 1, 5000, 'sent');
+      await mqtt.stop();
+      expect(lines.length).toBeGreaterThan(2);
+      expect(lines.join('\n')).not.toContain(SECRET);
+    });
+
+    it('a systemd credential wins over the env var', async () => {
+      const mqtt = await started(config({ url: secured.url, username: 'lineside', password_env: 'MQTT_PW' }), {
+        env: { MQTT_PW: 'wrong', CREDENTIALS_DIRECTORY: credentials },
+      });
+      await waitFor(() => mqtt.state().connected, 10_000, 'connect');
+    });
+
+    it('a refused login is reported (state, LS_MQTT_CONNECT) without the password, and keeps queuing', async () => {
+      const wrong = `${SECRET}-wrong`;
+      const { logger, lines, records } = captureLogger('trace');
+      const mqtt = await started(config({ url: `mqtt://lineside:${wrong}@127.0.0.1:${secured.port}`, password_env: 'MQTT_PW' }), {
+        logger,
+        env: { MQTT_PW: wrong },
+      });
+      mqtt.publishPart(makeRecord(1));
+      await waitFor(() => mqtt.state().lastError !== null, 10_000, 'refusal');
+      await waitFor(() => records().some((r) => r.code === 'LS_MQTT_CONNECT' && r.level === 40), 5000, 'warning');
+      expect(mqtt.state()).toMatchObject({ connected: false, queued: 1 });
+      expect(mqtt.state().lastError?.message).toMatch(/Not authorized|Bad User Name or Password/i);
+      expect(lines.join('\n')).not.toContain(wrong);
+      expect(JSON.stringify(mqtt.state())).not.toContain(wrong);
+    });
+  });
+});

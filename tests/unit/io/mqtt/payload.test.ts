@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import {
+  buildAlarmPayload,
+  buildStatusPayload,
+  buildVerdictPayload,
+  parseAckCommand,
+  topicsFor,
+  verdictPayloadSchema,
+  alarmPayloadSchema,
+  statusPayloadSchema,
+} from '../../../../src/io/mqtt/payload.js';
+import { makeRecord } from './helpers.js';
+
+describe('MQTT payloads', () => {
+  it('a model verdict carries every field, snake_case, with units in ms', () => {
+    const payload = buildVerdictPayload(makeRecord(3, 'r1'), 'cell7', new Date('2026-11-23T13:00:00.050Z'));
+    expect(verdictPayloadSchema.parse(payload)).toEqual({
+      schema: 1,
+      id: 'r1-3',
+      seq: 3,
+      run_id: 'r1',
+      line_id: 'cell7',
+      triggered_at: '2026-11-23T13:00:00.003Z',
+      decided_at: '2026-11-23T13:00:00.050Z',
+      decision: 'reject',
+      verdict: 'defective',
+      defect_score: 0.97,
+      threshold: 0.5,
+      model_version: '1.0.0',
+      execution_provider: 'cpu',
+      stages_ms: { capture: 4.2, preprocess: 3.1, inference: 11.7 },
+      verdict_latency_ms: 19.4,
+      failsafe_reason: null,
+      error_code: null,
+      error_message: null,
+      label: 'defective',
+      source: 'def_front/cast_def_0_3.jpeg',
+      tracking: { mode: 'time', due_ms: 1800, due_count: null, fired: true, confirmed: true },
+    });
+  });
+
+  it('a fail-safe reject has null model fields and names its reason and error code', () => {
+    const record = makeRecord(4, 'r1', {
+      verdict: undefined,
+      defectScore: undefined,
+      label: undefined,
+      decision: 'reject',
+      failsafeReason: 'camera_timeout',
+      errorCode: 'LS_CAMERA_TIMEOUT',
+      errorMessage: 'no image within 300 ms',
+      stagesMs: { capture: 300.0004 },
+      tracking: { mode: 'encoder', dueCount: 12345, fired: true, confirmed: false },
+    });
+    const payload = verdictPayloadSchema.parse(buildVerdictPayload(record, 'cell7', new Date()));
+    expect(payload).toMatchObject({
+      decision: 'reject',
+      verdict: null,
+      defect_score: null,
+      label: null,
+      failsafe_reason: 'camera_timeout',
+      error_code: 'LS_CAMERA_TIMEOUT',
+      error_message: 'no image within 300 ms',
+      stages_ms: { capture: 300, preprocess: null, inference: null },
+      tracking: { mode: 'encoder', due_ms: null, due_count: 12345, fired: true, confirmed: false },
+    });
+  });
+
+  it('alarm and status payloads match their schemas', () => {
+    const alarm = buildAlarmPayload(
+      { alarm: 'reject_unconfirmed', state: 'acknowledged', message: 'm', by: 'op', at: new Date(0) },
+      { runId: 'r', lineId: 'l' },
+    );
+    expect(alarmPayloadSchema.parse(alarm)).toMatchObject({ code: 'LS_ALARM', by: 'op', at: '1970-01-01T00:00:00.000Z', details: {} });
+    expect(statusPayloadSchema.parse(buildStatusPayload('offline', 'stopped', { runId: 'r', lineId: 'l', lastSeq: 0 })).last_seq).toBe(0);
+  });
+
+  it('topics hang off the prefix, without a doubled slash', () => {
+    const topics = topicsFor('plant/hall2/');
+    expect([topics.verdict, topics.alarm, topics.alarmState('x'), topics.status, topics.cmdAck]).toEqual([
+      'plant/hall2/verdict',
+      'plant/hall2/alarm',
+      'plant/hall2/alarm/state/x',
+      'plant/hall2/status',
+      'plant/hall2/cmd/ack',
+    ]);
+  });
+
+  it('parses ack commands: empty = all, one alarm, and explains what it rejects', () => {
+    expect(parseAckCommand(Buffer.from(''))).toEqual({ type: 'ack' });
+    expect(parseAckCommand(Buffer.from(' {"alarm":"bin_full","by":"op"} '))).toEqual({ type: 'ack', alarm: 'bin_full', by: 'op' });
+    expect(parseAckCommand(Buffer.from('ack!'))).toEqual({ error: 'payload is not JSON' });
+    expect(parseAckCommand(Buffer.from('{"alarm":"a/#"}'))).toMatchObject({ error: expect.stringContaining('alarm') as unknown });
+    expect(parseAckCommand(Buffer.from('{"alarm":"x","extra":1}'))).toHaveProperty('error');
+  });
+});
