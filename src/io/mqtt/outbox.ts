@@ -104,7 +104,9 @@ export class Outbox implements Lifecycle {
   private stopped = true;
   private dirReady = false;
   private readonly listeners = new Set<() => void>();
-  private readonly counters = { acked: 0, dropped: 0, diskErrors: 0, skippedLines: 0, pendingBytes: 0, inFlight: 0 };
+  private notifyPending = false;
+  private lifecycle: 'new' | 'running' | 'stopped' = 'new';
+  private readonly counters = { pending: 0, acked: 0, dropped: 0, diskErrors: 0, skippedLines: 0, pendingBytes: 0, inFlight: 0 };
   private diskOk = true;
   private lastDiskErrorLogMs = -Infinity;
   private lastDropLogMs = -Infinity;
@@ -122,12 +124,14 @@ export class Outbox implements Lifecycle {
   /** Loads what earlier runs left unacknowledged. Disk errors are logged, never thrown: the outbox then runs from memory. */
   async start(_signal: AbortSignal): Promise<void> {
     this.stopped = false;
+    this.lifecycle = 'running';
     // Anything enqueued before start is numbered after what earlier runs left, so delivery order stays enqueue order.
     const early = this.slots.splice(0).map((slot) => slot.entry);
     this.head = 0;
     this.cursor = 0;
     this.unwritten = [];
     this.counters.pendingBytes = 0;
+    this.counters.pending = 0;
     try {
       await mkdir(this.deps.dir, { recursive: true });
       this.dirReady = true;
@@ -147,6 +151,7 @@ export class Outbox implements Lifecycle {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.lifecycle = 'stopped';
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     if (this.flushing) await this.flushing;
@@ -159,6 +164,9 @@ export class Outbox implements Lifecycle {
 
   /** Adds a message; returns at once (the write happens in a later batch). Drops the oldest unsent entries when full. */
   enqueue(message: OutboxMessage): OutboxEntry {
+    if (this.lifecycle === 'stopped') {
+      this.log.warn({ code: 'LS_MQTT_OUTBOX', topic: message.topic }, 'outbox: message enqueued after stop is not persisted; stop MQTT after the pipeline');
+    }
     const n = this.nextN++;
     const line = `${JSON.stringify({ n, t: message.topic, p: message.payload, r: message.retain })}\n`;
     const entry: OutboxEntry = { n, topic: message.topic, payload: message.payload, retain: message.retain, bytes: Buffer.byteLength(line) };
@@ -166,6 +174,7 @@ export class Outbox implements Lifecycle {
     this.slots.push(slot);
     this.unwritten.push(slot);
     this.counters.pendingBytes += entry.bytes;
+    this.counters.pending++;
     this.enforceLimit();
     this.scheduleFlush();
     this.notify();
@@ -192,19 +201,10 @@ export class Outbox implements Lifecycle {
     if (slot.state === 'inflight') this.counters.inFlight--;
     slot.state = 'done';
     this.counters.pendingBytes -= slot.entry.bytes;
+    this.counters.pending--;
     this.counters.acked++;
     this.advanceHead();
     this.scheduleFlush();
-  }
-
-  /** Puts every in-flight entry back in the queue (the connection dropped before their PUBACK): sent again, in order. */
-  requeueInFlight(): void {
-    for (let i = this.head; i < this.cursor; i++) {
-      const slot = this.slots[i];
-      if (slot?.state === 'inflight') slot.state = 'queued';
-    }
-    this.counters.inFlight = 0;
-    this.cursor = this.head;
   }
 
   /** Puts one in-flight entry back (its publish failed); it is the next one handed out. */
@@ -245,9 +245,7 @@ export class Outbox implements Lifecycle {
   }
 
   private pendingCount(): number {
-    let count = 0;
-    for (let i = this.head; i < this.slots.length; i++) if (this.slots[i]?.state !== 'done') count++;
-    return count;
+    return this.counters.pending;
   }
 
   private find(n: number): Slot | undefined {
@@ -287,6 +285,7 @@ export class Outbox implements Lifecycle {
       if (!slot) break;
       slot.state = 'done';
       this.counters.pendingBytes -= slot.entry.bytes;
+      this.counters.pending--;
       this.counters.dropped++;
       droppedNow++;
       if (index === this.cursor) this.cursor++;
@@ -305,8 +304,14 @@ export class Outbox implements Lifecycle {
     }
   }
 
+  /** Deferred and coalesced, so an enqueue never runs the publisher (socket writes) in the caller's stack. */
   private notify(): void {
-    for (const listener of this.listeners) listener();
+    if (this.notifyPending) return;
+    this.notifyPending = true;
+    setImmediate(() => {
+      this.notifyPending = false;
+      for (const listener of this.listeners) listener();
+    });
   }
 
   private scheduleFlush(): void {
@@ -320,7 +325,7 @@ export class Outbox implements Lifecycle {
       }
       this.flushing = this.flushNow().finally(() => {
         this.flushing = undefined;
-        if (this.unwritten.length > 0 || this.ackedN !== this.persistedAckedN) this.scheduleFlush();
+        if (this.unwritten.length > 0 || this.ackMarkNeeded()) this.scheduleFlush();
       });
     }, delayMs);
   }
@@ -336,7 +341,7 @@ export class Outbox implements Lifecycle {
       const batch = this.unwritten.filter((slot) => slot.state !== 'done');
       if (batch.length > 0) await this.append(batch);
       this.unwritten = this.unwritten.slice(taken).filter((slot) => slot.state !== 'done');
-      if (this.ackedN !== this.persistedAckedN) await this.persistAck();
+      if (this.ackMarkNeeded()) await this.persistAck();
       await this.deleteAckedSegments();
       if (!this.diskOk) {
         this.diskOk = true;
@@ -365,6 +370,11 @@ export class Outbox implements Lifecycle {
     current.bytes += buffer.length;
     const last = batch[batch.length - 1];
     if (last) current.segment.maxN = Math.max(current.segment.maxN, last.entry.n);
+  }
+
+  /** The mark only protects entries on disk: with a fast broker most entries are acked before their batch, so nothing is written. */
+  private ackMarkNeeded(): boolean {
+    return this.ackedN !== this.persistedAckedN && this.segments.some((segment) => segment.maxN > this.persistedAckedN);
   }
 
   private async persistAck(): Promise<void> {
@@ -427,6 +437,7 @@ export class Outbox implements Lifecycle {
         const entry: OutboxEntry = { n: parsed.n, topic: parsed.t, payload: parsed.p, retain: parsed.r, bytes: Buffer.byteLength(line) + 1 };
         this.slots.push({ entry, state: 'queued' });
         this.counters.pendingBytes += entry.bytes;
+        this.counters.pending++;
       }
     }
     // Segments are written in entry order, but sort anyway: a restored backup or a manual copy must not reorder delivery.

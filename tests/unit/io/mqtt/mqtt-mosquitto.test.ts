@@ -74,6 +74,15 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
     expect(mqtt.state()).toMatchObject({ connected: true, sent: 200, dropped: 0, inFlight: 0 });
   });
 
+  it('also delivers in order with QoS 2 over MQTT 3.1.1', async () => {
+    const observer = await observe();
+    const mqtt = await started(config({ qos: 2, protocol_version: 4, max_in_flight: 4 }));
+    for (let seq = 1; seq <= 60; seq++) mqtt.publishPart(makeRecord(seq));
+    await waitFor(() => mqtt.state().queued === 0 && mqtt.state().sent === 60, 15_000, 'outbox empty');
+    await waitFor(() => observer.on(`${PREFIX}/verdict`).length >= 60, 5000, '60 verdicts');
+    expect(seqs(observer)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+  });
+
   it('never waits for an absent broker: verdicts queue in the outbox and are delivered once it is reachable', async () => {
     const relay = await gated();
     const mqtt = await started(config({ url: relay.url }));

@@ -167,17 +167,37 @@ describe('Outbox', () => {
     await second.stop();
   });
 
-  it('puts in-flight entries back in order when the connection drops', async () => {
+  it('a released in-flight entry (publish failed) is the next one handed out', async () => {
     const outbox = make();
     await outbox.start(signal);
     for (let i = 1; i <= 5; i++) outbox.enqueue(message(i));
-    const [a, b] = [outbox.takeNext(), outbox.takeNext()];
+    const [a, b, c] = [outbox.takeNext(), outbox.takeNext(), outbox.takeNext()];
     outbox.ack(a!.n);
+    expect(outbox.stats().inFlight).toBe(2);
+    outbox.release(b!.n);
     expect(outbox.stats().inFlight).toBe(1);
-    outbox.requeueInFlight();
-    expect(drain(outbox).map((e) => e.n)).toEqual([b!.n, 3, 4, 5]);
-    outbox.release(4);
-    expect(outbox.takeNext()?.n).toBe(4);
+    expect(drain(outbox).map((e) => e.n)).toEqual([b!.n, 4, 5]);
+    outbox.ack(c!.n);
+    expect(outbox.stats()).toMatchObject({ pending: 3, inFlight: 3, acked: 2 });
+    await outbox.stop();
+  });
+
+  it('warns when a message arrives after stop (it cannot be persisted any more)', async () => {
+    const { logger, records } = captureLogger();
+    const outbox = make({ logger });
+    await outbox.start(signal);
+    await outbox.stop();
+    outbox.enqueue(message(1));
+    expect(records().some((r) => r.code === 'LS_MQTT_OUTBOX' && r.level === 40)).toBe(true);
+  });
+
+  it('writes nothing to disk when every entry is acknowledged before its batch is due', async () => {
+    const outbox = make({ flushDelayMs: 200 });
+    await outbox.start(signal);
+    for (let i = 1; i <= 10; i++) outbox.enqueue(message(i));
+    for (const entry of drain(outbox)) outbox.ack(entry.n);
+    await outbox.flush();
+    expect(await readdir(join(dir.path, 'outbox'))).toEqual([]);
     await outbox.stop();
   });
 
@@ -192,8 +212,9 @@ describe('Outbox', () => {
     expect(outbox.stats().diskErrors).toBeGreaterThan(0);
     const error = records().find((r) => r.code === 'LS_MQTT_OUTBOX');
     expect(error?.level).toBe(50);
-    expect(drain(outbox).map((e) => (JSON.parse(e.payload) as { seq: number }).seq)).toEqual([1, 2, 3]);
-    outbox.requeueInFlight();
+    const held = drain(outbox);
+    expect(held.map((e) => (JSON.parse(e.payload) as { seq: number }).seq)).toEqual([1, 2, 3]);
+    for (const entry of held) outbox.release(entry.n);
 
     await rm(blocker);
     await mkdir(blocker);
