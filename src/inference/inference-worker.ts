@@ -5,6 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
+import sharp from 'sharp';
 import { errorCode, errorMessage } from '../errors.js';
 import { preprocess, toInputTensorData } from './preprocess.js';
 import { openSession, type OpenedSession } from './session.js';
@@ -33,9 +34,15 @@ const ready: Promise<OpenedSession | undefined> = (async () => {
       intraOpThreads: init.intraOpThreads,
       warn: (msg, fields) => send({ type: 'log', level: 'warn', msg, fields }),
     });
-    const blank = new Float32Array(init.model.width * init.model.height);
+    // Warm up the whole path, decoder included: the first real part must not pay for libvips' first decode.
+    const blank = await sharp({ create: { width: 300, height: 300, channels: 3, background: { r: 128, g: 128, b: 128 } } })
+      .jpeg()
+      .toBuffer();
     const started = performance.now();
-    for (let i = 0; i < init.warmupRuns; i++) await session.run(blank);
+    for (let i = 0; i < init.warmupRuns; i++) {
+      const { pixels } = await preprocess(blank, init.preprocess, { maxInputPixels: init.maxInputPixels });
+      await session.run(toInputTensorData(pixels));
+    }
     send({
       type: 'ready',
       executionProvider: session.executionProvider,
