@@ -22,7 +22,8 @@ export class LatencyHistogram {
   record(ms: number): void {
     const v = Math.max(0, ms);
     let i: number;
-    if (v < LatencyHistogram.FINE_LIMIT_MS) i = Math.floor(v / LatencyHistogram.FINE_MS);
+    // Multiply by the inverse: 0.1 is not exact in binary and v / 0.1 can land just below a bucket edge.
+    if (v < LatencyHistogram.FINE_LIMIT_MS) i = Math.floor(v * (1 / LatencyHistogram.FINE_MS));
     else if (v < LatencyHistogram.COARSE_LIMIT_MS) {
       i = this.fineBuckets + Math.floor((v - LatencyHistogram.FINE_LIMIT_MS) / LatencyHistogram.COARSE_MS);
     } else i = this.counts.length - 1;

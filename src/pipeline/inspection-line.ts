@@ -292,7 +292,7 @@ export class InspectionLine implements Lifecycle {
   private async drainAndStop(): Promise<void> {
     if (!this.running) return;
     this.armed = false;
-    if (this.parts.size > 0) {
+    if (this.parts.size > 0 && this.deps.config.pipeline.drain_ms > 0) {
       await new Promise<void>((resolve) => {
         const timer = this.clock.setTimeout(() => resolve(), this.deps.config.pipeline.drain_ms);
         this.drained = () => {

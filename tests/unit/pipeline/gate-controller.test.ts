@@ -1,0 +1,158 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { systemClock } from '../../../src/pipeline/clock.js';
+import { GateController, type GateControllerDeps } from '../../../src/pipeline/gate-controller.js';
+import { PreciseScheduler, TimeoutScheduler } from '../../../src/pipeline/scheduler.js';
+import { FakeOutput } from './fakes.js';
+
+function makeGate(over: Partial<GateControllerDeps> = {}) {
+  const clock = systemClock();
+  const output = new FakeOutput('gate');
+  const fired: { seq: number; firedMs: number; requestedMs: number }[] = [];
+  const errors: { err: unknown; seqs: readonly number[] }[] = [];
+  const gate = new GateController({
+    output,
+    clock,
+    scheduler: new PreciseScheduler({ clock, holdMs: 0 }),
+    coarse: new TimeoutScheduler({ clock }),
+    pulseMs: 80,
+    minGapMs: 20,
+    merge: true,
+    energisedPosition: 'reject',
+    onFired: (seqs, firedMs, requestedMs) => seqs.forEach((seq) => fired.push({ seq, firedMs, requestedMs })),
+    onWriteError: (err, seqs) => errors.push({ err, seqs }),
+    ...over,
+  });
+  return { gate, output, fired, errors };
+}
+
+describe('GateController', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('forces the safe (inactive) state at boot and stays inactive when armed as an energise-to-reject gate', () => {
+    const { gate, output } = makeGate();
+    gate.safe();
+    gate.arm();
+    expect(output.writes.map((w) => w.level)).toEqual([false, false]);
+  });
+
+  it('one reject is one pulse of pulse_ms starting at the requested time', async () => {
+    const { gate, output, fired } = makeGate();
+    gate.safe();
+    gate.arm();
+    const t0 = performance.now();
+    gate.request(1, t0 + 100);
+    await vi.advanceTimersByTimeAsync(99);
+    expect(output.active).toBe(false);
+    await vi.advanceTimersByTimeAsync(300);
+    expect(output.pulses()).toEqual([{ startMs: t0 + 100, endMs: t0 + 180 }]);
+    expect(fired).toEqual([{ seq: 1, firedMs: t0 + 100, requestedMs: t0 + 100 }]);
+    expect(gate.pulseCount).toBe(1);
+  });
+
+  it('merges back-to-back rejects into one longer pulse', async () => {
+    const { gate, output, fired } = makeGate();
+    gate.safe();
+    gate.arm();
+    const t0 = performance.now();
+    gate.request(1, t0 + 100);
+    gate.request(2, t0 + 150);
+    // Starts 90 ms after the end of #2's pulse would be: within pulse + gap of nothing, so a separate pulse.
+    gate.request(3, t0 + 320);
+    // Due 10 ms after #3's pulse ends: closer than min_gap, so it rides on #3's pulse.
+    gate.request(4, t0 + 410);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(output.pulses()).toEqual([
+      { startMs: t0 + 100, endMs: t0 + 230 },
+      { startMs: t0 + 320, endMs: t0 + 490 },
+    ]);
+    expect(gate.pulseCount).toBe(2);
+    expect(fired.map((f) => f.seq)).toEqual([1, 2, 3, 4]);
+    expect(fired.find((f) => f.seq === 2)?.firedMs).toBe(t0 + 150);
+  });
+
+  it('without merge keeps min_gap between pulses, starting the next one late', async () => {
+    const { gate, output, fired } = makeGate({ merge: false });
+    gate.safe();
+    gate.arm();
+    const t0 = performance.now();
+    gate.request(1, t0 + 100);
+    gate.request(2, t0 + 150);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(output.pulses()).toEqual([
+      { startMs: t0 + 100, endMs: t0 + 180 },
+      { startMs: t0 + 200, endMs: t0 + 280 },
+    ]);
+    const second = fired.find((f) => f.seq === 2);
+    expect(second && second.firedMs - second.requestedMs).toBe(50);
+  });
+
+  it('honours min_gap after a pulse even with merge when the next reject arrives only after the gate closed', async () => {
+    const { gate, output } = makeGate();
+    gate.safe();
+    gate.arm();
+    const t0 = performance.now();
+    gate.request(1, t0);
+    await vi.advanceTimersByTimeAsync(85);
+    // Arrives 5 ms after the gate closed (it was not known in time to merge): waits out the gap.
+    gate.request(2, performance.now());
+    await vi.advanceTimersByTimeAsync(500);
+    expect(output.pulses()).toEqual([
+      { startMs: t0, endMs: t0 + 80 },
+      { startMs: t0 + 100, endMs: t0 + 180 },
+    ]);
+  });
+
+  it("energised 'pass' (fail-safe diverter): held active while armed, a reject drops it, safe state is inactive", async () => {
+    const { gate, output } = makeGate({ energisedPosition: 'pass' });
+    gate.safe();
+    expect(output.active).toBe(false);
+    gate.arm();
+    expect(output.active).toBe(true);
+    const t0 = performance.now();
+    gate.request(1, t0 + 10);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(output.active).toBe(false);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(output.active).toBe(true);
+    expect(output.writes.map((w) => [w.level, w.timeMs - t0])).toEqual([
+      [false, 0],
+      [true, 0],
+      [false, 10],
+      [true, 90],
+    ]);
+    gate.disarm();
+    expect(output.active).toBe(false);
+  });
+
+  it('disarm returns the rejects it will not fire and leaves the gate in safe state', async () => {
+    const { gate, output, fired } = makeGate();
+    gate.safe();
+    gate.arm();
+    const t0 = performance.now();
+    gate.request(7, t0 + 100);
+    gate.request(8, t0 + 400);
+    await vi.advanceTimersByTimeAsync(120);
+    expect(output.active).toBe(true);
+    expect(gate.disarm()).toEqual([8]);
+    expect(output.active).toBe(false);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(fired.map((f) => f.seq)).toEqual([7]);
+    expect(gate.request(9, performance.now())).toBe(false);
+  });
+
+  it('reports a failed write with the parts it was for', async () => {
+    const { gate, output, errors, fired } = makeGate();
+    gate.safe();
+    gate.arm();
+    output.failWrites = true;
+    gate.request(3, performance.now());
+    await vi.advanceTimersByTimeAsync(1);
+    expect(errors[0]?.seqs).toEqual([3]);
+    expect(fired).toEqual([]);
+  });
+});
