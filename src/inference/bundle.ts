@@ -73,6 +73,10 @@ export const bundleMetadataSchema = z
       fraction: fraction,
       stratified: z.boolean(),
       images: count,
+      files: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]+$/, 'must be a plain file name inside the bundle directory')
+        .describe('TSV (label, path relative to the dataset) of the validation images, for re-evaluation.'),
       accuracy: fraction,
       confusion_matrix: confusionMatrixSchema,
       roc_auc: fraction,

@@ -1,0 +1,406 @@
+"""Train the casting inspection CNN on tensors made by `lineside export-tensors` and write the model bundle.
+
+CPU only, fixed seeds. Usage: see training/README.md (normally run through training/train.sh).
+"""
+import argparse
+import datetime
+import hashlib
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lineside_tensors import read_file_list, read_tensor_file  # noqa: E402
+
+INPUT_NAME = "image"
+OUTPUT_NAME = "defect_probability"
+OPSET = 17
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--tensors", required=True, help="tensor file from `lineside export-tensors`")
+    p.add_argument("--out", required=True, help="bundle directory to write (model.onnx, model.json, validation-split.tsv)")
+    p.add_argument("--work", default="training/out", help="checkpoints and logs")
+    p.add_argument("--seed", type=int, default=20261123, help="split, init and augmentation seed")
+    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--epochs", type=int, default=22)
+    p.add_argument("--patience", type=int, default=8, help="epochs without a better validation loss before stopping")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--max-minutes", type=float, default=45.0, help="hard cap on training wall time")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--widths", default="16,32,48,64,96", help="output channels of the conv blocks")
+    p.add_argument("--version", default="1.0.0")
+    p.add_argument("--command", default=" ".join(sys.argv), help="recorded in model.json")
+    p.add_argument("--export-only-untrained", action="store_true", help="export an untrained net (latency checks)")
+    return p.parse_args()
+
+
+def conv_bn_relu(cin, cout, stride):
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class CastingNet(nn.Module):
+    """Strided 3x3 conv-bn-relu blocks (each halves the size except the 4th), global average pooling, one logit."""
+
+    def __init__(self, widths):
+        super().__init__()
+        strides = [2, 2, 2, 1, 2] + [1] * max(0, len(widths) - 5)
+        layers, cin = [], 1
+        for cout, stride in zip(widths, strides):
+            layers.append(conv_bn_relu(cin, cout, stride))
+            cin = cout
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(0.2)
+        self.head = nn.Linear(cin, 1)
+
+    def forward(self, x):
+        return self.head(self.dropout(torch.flatten(self.pool(self.features(x)), 1)))
+
+
+class Deployed(nn.Module):
+    """What ships: float32 pixels 0..255 in, defect probability out; normalisation and sigmoid live in the graph."""
+
+    def __init__(self, net, mean, std):
+        super().__init__()
+        self.net = net
+        self.register_buffer("scale", torch.tensor(1.0 / (255.0 * std), dtype=torch.float32))
+        self.register_buffer("shift", torch.tensor(mean / std, dtype=torch.float32))
+
+    def forward(self, image):
+        return torch.sigmoid(self.net(image * self.scale - self.shift))
+
+
+def count_macs(model, size):
+    macs = 0
+
+    def hook(mod, _inp, out):
+        nonlocal macs
+        if isinstance(mod, nn.Conv2d):
+            k = mod.kernel_size[0] * mod.kernel_size[1] * (mod.in_channels // mod.groups)
+            macs += out.numel() * k
+        elif isinstance(mod, nn.Linear):
+            macs += mod.in_features * mod.out_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        model.eval()(torch.zeros(1, 1, size[0], size[1]))
+    for h in handles:
+        h.remove()
+    return macs
+
+
+def stratified_split(labels, fraction, seed):
+    rng = np.random.default_rng(seed)
+    val = []
+    for cls in (0, 1):
+        idx = np.flatnonzero(labels == cls)
+        rng.shuffle(idx)
+        val.extend(idx[: int(round(fraction * len(idx)))].tolist())
+    val = np.array(sorted(val))
+    train = np.setdiff1d(np.arange(len(labels)), val)
+    return train, val
+
+
+def augment(batch, gen):
+    """Castings are round and photographed from the top: the 8 flips/quarter-turns are all real views.
+    A mild brightness/contrast jitter covers lighting drift; values stay in 0..255 like real input."""
+    out = torch.empty_like(batch)
+    ops = torch.randint(0, 8, (batch.shape[0],), generator=gen)
+    for i in range(batch.shape[0]):
+        x = batch[i]
+        k = int(ops[i])
+        if k & 4:
+            x = torch.flip(x, dims=[2])
+        out[i] = torch.rot90(x, k & 3, dims=[1, 2])
+    n = batch.shape[0]
+    contrast = 1.0 + (torch.rand(n, 1, 1, 1, generator=gen) - 0.5) * 0.2
+    brightness = (torch.rand(n, 1, 1, 1, generator=gen) - 0.5) * 20.0
+    mean = out.mean(dim=(1, 2, 3), keepdim=True)
+    return ((out - mean) * contrast + mean + brightness).clamp_(0.0, 255.0)
+
+
+def predict(model, pixels, idx, batch=256):
+    model.eval()
+    scores = []
+    with torch.no_grad():
+        for s in range(0, len(idx), batch):
+            x = torch.from_numpy(pixels[idx[s : s + batch]]).float().unsqueeze(1)
+            scores.append(model(x).squeeze(1))
+    return torch.cat(scores).numpy().astype(np.float64)
+
+
+def roc_auc(scores, labels):
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
+    ranks = np.empty(len(order))
+    ranks[order] = np.arange(1, len(order) + 1)
+    # Average ranks over ties so equal scores count half.
+    allv = np.concatenate([pos, neg])
+    for v in np.unique(allv):
+        m = allv == v
+        if m.sum() > 1:
+            ranks[m] = ranks[m].mean()
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def choose_threshold(probs, labels):
+    """Zero escapes first, then best accuracy; inside the interval that achieves both, take the midpoint in
+    logit space so validation noise has equal room on either side."""
+    min_def = float(probs[labels == 1].min())
+    ok_below = probs[(labels == 0) & (probs < min_def)]
+    lower = float(ok_below.max()) if len(ok_below) else 0.0
+    logit = lambda p: math.log(max(p, 1e-12) / max(1 - p, 1e-12))  # noqa: E731
+    lo, hi = logit(max(lower, 1e-7)), logit(min(min_def, 1 - 1e-7))
+    t = 1.0 / (1.0 + math.exp(-(lo + hi) / 2.0))
+    # Rounding keeps the threshold readable; ensure it still sits strictly inside (lower, min_def].
+    for digits in range(3, 10):
+        r = round(t, digits)
+        if lower < r <= min_def and 0.0 < r < 1.0:
+            return r, min_def, lower
+    return t, min_def, lower
+
+
+def confusion(probs, labels, threshold):
+    pred = probs >= threshold
+    return {
+        "true_defective": int(((labels == 1) & pred).sum()),
+        "escapes": int(((labels == 1) & ~pred).sum()),
+        "false_rejects": int(((labels == 0) & pred).sum()),
+        "true_ok": int(((labels == 0) & ~pred).sum()),
+    }
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        h.update(f.read())
+    return h.hexdigest()
+
+
+def export_onnx(deployed, size, path):
+    deployed.eval()
+    dummy = torch.zeros(1, 1, size[0], size[1])
+    torch.onnx.export(
+        deployed,
+        dummy,
+        path,
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        opset_version=OPSET,
+        do_constant_folding=True,
+    )
+    import onnx
+
+    onnx.checker.check_model(onnx.load(path))
+
+
+def main():
+    args = parse_args()
+    t_start = time.time()
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.work, exist_ok=True)
+    os.makedirs(args.out, exist_ok=True)
+    widths = [int(w) for w in args.widths.split(",")]
+
+    header, labels_u8, pixels = read_tensor_file(args.tensors)
+    files = read_file_list(args.tensors + ".files.tsv")
+    labels = labels_u8.astype(np.int64)
+    size = (header["height"], header["width"])
+    spec = header["preprocess"]
+
+    train_idx, val_idx = stratified_split(labels, args.val_fraction, args.seed)
+    assert not set(train_idx.tolist()) & set(val_idx.tolist())
+    mean = float(pixels[train_idx].mean()) / 255.0
+    std = float(pixels[train_idx].std()) / 255.0
+    print(f"images {len(labels)}: train {len(train_idx)}, val {len(val_idx)}; mean {mean:.4f} std {std:.4f}", flush=True)
+
+    net = CastingNet(widths)
+    params = sum(p.numel() for p in net.parameters())
+    macs = count_macs(net, size)
+    print(f"parameters {params}, MACs {macs}", flush=True)
+    deployed = Deployed(net, mean, std)
+    if args.export_only_untrained:
+        export_onnx(deployed, size, os.path.join(args.work, "untrained.onnx"))
+        print("exported untrained model", flush=True)
+        return
+
+    x_train = torch.from_numpy(pixels[train_idx]).unsqueeze(1)
+    y_train = torch.from_numpy(labels[train_idx]).float()
+    x_val = pixels[val_idx]
+    y_val = labels[val_idx]
+    steps_per_epoch = math.ceil(len(train_idx) / args.batch)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.1
+    )
+    loss_fn = nn.BCEWithLogitsLoss()
+    gen = torch.Generator().manual_seed(args.seed)
+    best = {"loss": float("inf"), "epoch": 0}
+    best_path = os.path.join(args.work, "best.pt")
+    epochs_run = 0
+    deadline = t_start + args.max_minutes * 60
+    norm = lambda x: (x / 255.0 - mean) / std  # noqa: E731
+
+    for epoch in range(1, args.epochs + 1):
+        t0 = time.time()
+        net.train()
+        perm = torch.randperm(len(train_idx), generator=gen)
+        total = 0.0
+        for s in range(0, len(perm), args.batch):
+            b = perm[s : s + args.batch]
+            x = augment(x_train[b].float(), gen)
+            logits = net(norm(x)).squeeze(1)
+            loss = loss_fn(logits, y_train[b])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss) * len(b)
+        epochs_run = epoch
+        probs = predict(deployed, x_val, np.arange(len(val_idx)))
+        p = np.clip(probs, 1e-7, 1 - 1e-7)
+        val_loss = float(-(y_val * np.log(p) + (1 - y_val) * np.log(1 - p)).mean())
+        acc = float(((probs >= 0.5) == (y_val == 1)).mean())
+        better = val_loss < best["loss"]
+        if better:
+            best = {"loss": val_loss, "epoch": epoch, "acc": acc}
+            torch.save(net.state_dict(), best_path)
+        print(
+            f"epoch {epoch:2d} train_loss {total / len(train_idx):.4f} val_loss {val_loss:.4f} val_acc@0.5 {acc:.4f} "
+            f"lr {sched.get_last_lr()[0]:.2e} {time.time() - t0:.0f}s{' *' if better else ''}",
+            flush=True,
+        )
+        if epoch - best["epoch"] >= args.patience:
+            print(f"early stop: no better validation loss for {args.patience} epochs", flush=True)
+            break
+        if time.time() > deadline:
+            print(f"time cap of {args.max_minutes} min reached", flush=True)
+            break
+    train_seconds = time.time() - t_start
+
+    net.load_state_dict(torch.load(best_path))
+    probs = predict(deployed, x_val, np.arange(len(val_idx)))
+    threshold, min_def, max_ok_below = choose_threshold(probs, y_val)
+    cm = confusion(probs, y_val, threshold)
+    accuracy = (cm["true_defective"] + cm["true_ok"]) / len(y_val)
+    print(f"best epoch {best['epoch']}; threshold {threshold}; confusion {cm}; accuracy {accuracy:.5f}", flush=True)
+
+    onnx_path = os.path.join(args.out, "model.onnx")
+    export_onnx(deployed, size, onnx_path)
+    np.save(os.path.join(args.work, "val_probs.npy"), probs)
+
+    with open(os.path.join(args.out, "validation-split.tsv"), "w", encoding="utf-8") as f:
+        f.write("label\tpath\n")
+        for i in val_idx:
+            f.write(f"{files[i][1]}\t{files[i][2]}\n")
+
+    meta = {
+        "schema_version": 1,
+        "name": "casting-cnn",
+        "version": args.version,
+        "created": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
+        "description": "Top-view cast impeller inspection: probability that the casting is defective.",
+        "onnx": {
+            "file": "model.onnx",
+            "sha256": sha256_file(onnx_path),
+            "bytes": os.path.getsize(onnx_path),
+            "opset": OPSET,
+        },
+        "input": {
+            "name": INPUT_NAME,
+            "layout": "NCHW",
+            "shape": [1, 1, size[0], size[1]],
+            "dtype": "float32",
+            "value_range": [0, 255],
+        },
+        "preprocess": spec,
+        "normalisation": {
+            "in_graph": True,
+            "formula": "(x / 255 - mean) / std, computed in the graph as x * (1 / (255 * std)) - mean / std",
+            "mean": round(mean, 6),
+            "std": round(std, 6),
+        },
+        "output": {
+            "name": OUTPUT_NAME,
+            "shape": [1, 1],
+            "dtype": "float32",
+            "meaning": "Probability in [0, 1] that the casting is defective (sigmoid applied inside the graph).",
+        },
+        "classes": {
+            "positive": "defective",
+            "negative": "ok",
+            "source_folders": {"defective": "def_front", "ok": "ok_front"},
+        },
+        "decision": {
+            "threshold": threshold,
+            "rule": "defective if score >= threshold",
+            "chosen_by": (
+                "On the validation split: zero escapes (every defective scored >= threshold), then the highest accuracy; "
+                f"the interval that achieves both is ({max_ok_below:.6g}, {min_def:.6g}] and the threshold is its midpoint "
+                "in logit space."
+            ),
+        },
+        "validation": {
+            "split_seed": args.seed,
+            "fraction": args.val_fraction,
+            "stratified": True,
+            "images": int(len(val_idx)),
+            "files": "validation-split.tsv",
+            "accuracy": round(accuracy, 6),
+            "confusion_matrix": cm,
+            "roc_auc": round(roc_auc(probs, y_val), 6),
+            "min_defective_score": round(min_def, 6),
+            "max_ok_score": round(float(probs[y_val == 0].max()), 6),
+        },
+        "architecture": {
+            "summary": (
+                f"{len(widths)} x [conv3x3 (no bias) - batchnorm - relu], channels {widths}, strides "
+                f"{[2, 2, 2, 1, 2][: len(widths)]}; global average pooling; dropout 0.2 (training only); "
+                "linear to 1 logit; sigmoid."
+            ),
+            "parameters": int(params),
+            "macs": int(macs),
+            "flops": int(2 * macs),
+        },
+        "training": {
+            "data": "casting train/{def_front,ok_front} (Kaggle ravirajsinh45), exported with `lineside export-tensors`",
+            "images": int(len(train_idx)),
+            "framework": f"PyTorch {torch.__version__} (CPU, {args.threads} threads)",
+            "recipe": (
+                f"AdamW lr {args.lr} (one-cycle, 10% warm-up) weight decay {args.weight_decay}, batch {args.batch}, "
+                f"BCE on one logit, up to {args.epochs} epochs, early stopping on validation loss (patience {args.patience}), "
+                "augmentation: random flip + quarter turn (8 dihedral views), brightness +/-10, contrast +/-10%; "
+                f"seed {args.seed}"
+            ),
+            "epochs_run": epochs_run,
+            "best_epoch": best["epoch"],
+            "wall_time_s": round(train_seconds, 1),
+            "command": args.command,
+        },
+    }
+    with open(os.path.join(args.out, "model.json"), "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=2)
+        f.write("\n")
+    print(f"wrote {args.out}/model.json and model.onnx ({meta['onnx']['bytes']} bytes)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
