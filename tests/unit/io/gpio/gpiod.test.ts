@@ -1,0 +1,376 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gpiodGpio, type GpiodGpioConfig } from '../../../../src/config/sections/gpio.js';
+import type { LinesideError } from '../../../../src/errors.js';
+import { createKernelClock, parseGpiomonLine } from '../../../../src/io/gpio/gpiod.js';
+import { createGpio, type EdgeEvent, type GpioDriver } from '../../../../src/io/gpio/index.js';
+import { captureLogger, signal } from './helpers.js';
+
+/**
+ * No GPIO chip here (kernel without GPIOLIB, so no gpio-sim either): the real driver runs against fake
+ * gpiomon/gpioset programs written per test. They speak the libgpiod 1.6 interface (arguments, --format
+ * output, --mode=wait exiting on stdin EOF) and log what they were asked to do.
+ */
+
+interface Launch {
+  /**
+   * Events printed by this launch of gpiomon, `afterMs` after it started: the physical edge and its kernel
+   * timestamp, `atMs` after the launch on CLOCK_MONOTONIC (an event is printed after it happened).
+   */
+  events?: { afterMs: number; rising: boolean; atMs: number; raw?: string }[];
+  exitAfterMs?: number;
+  exitCode?: number;
+  stderr?: string;
+}
+
+let dir: string;
+let logFile: string;
+
+function writeTool(name: string, body: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, body);
+  chmodSync(path, 0o755);
+  return path;
+}
+
+/** gpiomon fake: a node script (it needs CLOCK_MONOTONIC, as the kernel stamps events with it). */
+function fakeGpiomon(launches: Launch[], version = 'v1.6.3'): string {
+  writeFileSync(join(dir, 'gpiomon.json'), JSON.stringify(launches));
+  return writeTool(
+    'gpiomon',
+    `#!${process.execPath}
+const fs = require('fs');
+const args = process.argv.slice(2);
+if (args[0] === '--version') { console.log('gpiomon (libgpiod) ${version}'); process.exit(0); }
+const log = ${JSON.stringify(logFile)};
+process.on('SIGTERM', () => { fs.appendFileSync(log, 'gpiomon sigterm ' + process.pid + '\\n'); process.exit(0); });
+const previous = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\\n').filter((l) => l.startsWith('gpiomon start')).length : 0;
+fs.appendFileSync(log, 'gpiomon start ' + process.pid + ' ' + JSON.stringify(args) + '\\n');
+const launches = JSON.parse(fs.readFileSync(${JSON.stringify(join(dir, 'gpiomon.json'))}, 'utf8'));
+const launch = launches[Math.min(previous, launches.length - 1)] || {};
+const offset = args[args.length - 1];
+const baseNs = process.hrtime.bigint();
+for (const ev of launch.events || []) {
+  setTimeout(() => {
+    if (ev.raw) { process.stdout.write(ev.raw + '\\n'); return; }
+    const ns = baseNs + BigInt(Math.round(ev.atMs * 1e6));
+    process.stdout.write((ev.rising ? 1 : 0) + ' ' + offset + ' ' + (ns / 1000000000n) + ' ' + (ns % 1000000000n) + '\\n');
+  }, ev.afterMs);
+}
+if (launch.exitAfterMs !== undefined) {
+  setTimeout(() => { process.stderr.write(launch.stderr || ''); process.exit(launch.exitCode ?? 1); }, launch.exitAfterMs);
+}
+setInterval(() => {}, 1 << 30);
+`,
+  );
+}
+
+/** gpioset fake: a shell script, like the real one it holds until stdin closes (--mode=wait). */
+function fakeGpioset(version = 'v1.6.3'): string {
+  return writeTool(
+    'gpioset',
+    `#!/bin/sh
+if [ "$1" = "--version" ]; then echo "gpioset (libgpiod) ${version}"; exit 0; fi
+if [ -e ${JSON.stringify(join(dir, 'gpioset.fail'))} ]; then
+  echo "gpioset: error setting the GPIO line values: Device or resource busy" >&2
+  echo "gpioset failed $$ $*" >> ${JSON.stringify(logFile)}
+  exit 1
+fi
+echo "gpioset start $$ $*" >> ${JSON.stringify(logFile)}
+cat > /dev/null
+echo "gpioset end $$" >> ${JSON.stringify(logFile)}
+`,
+  );
+}
+
+function logLines(): string[] {
+  return existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').filter(Boolean) : [];
+}
+
+function gpiosetHistory(): string[] {
+  return logLines()
+    .filter((l) => l.startsWith('gpioset'))
+    .map((l) => {
+      const [, what, , ...rest] = l.split(' ');
+      return what === 'start' ? `start ${rest.join(' ')}` : what!;
+    });
+}
+
+function config(overrides: Partial<GpiodGpioConfig>): GpiodGpioConfig {
+  return gpiodGpio.parse({ type: 'gpiod', start_check_ms: 100, restart_delay_ms: 200, ...overrides });
+}
+
+describe('gpiomon output and kernel timestamps', () => {
+  it('parses the 1.6 --format line (nanoseconds are not zero-padded)', () => {
+    expect(parseGpiomonLine('1 17 1234 5678')).toEqual({ rising: true, offset: 17, sec: 1234, nsec: 5678 });
+    expect(parseGpiomonLine('0 3 0 999999999')).toEqual({ rising: false, offset: 3, sec: 0, nsec: 999999999 });
+    expect(parseGpiomonLine('event:  RISING EDGE offset: 17 timestamp: [1.000000001]')).toBeNull();
+    expect(parseGpiomonLine('2 17 1 1')).toBeNull();
+    expect(parseGpiomonLine('')).toBeNull();
+  });
+
+  it('converts CLOCK_MONOTONIC kernel timestamps to performance.now()', () => {
+    const clock = createKernelClock();
+    const hr = process.hrtime.bigint();
+    const now = performance.now();
+    const converted = clock.toPerfMs(Number(hr / 1_000_000_000n), Number(hr % 1_000_000_000n));
+    expect(Math.abs(converted - now)).toBeLessThan(1);
+  });
+
+  it('converts CLOCK_REALTIME timestamps (kernels before 5.7) to performance.now()', () => {
+    const clock = createKernelClock();
+    const wallMs = Date.now() - 250;
+    const now = performance.now();
+    const converted = clock.toPerfMs(Math.floor(wallMs / 1000), (wallMs % 1000) * 1e6);
+    expect(converted - (now - 250)).toBeGreaterThan(-5);
+    expect(converted - (now - 250)).toBeLessThan(5);
+  });
+});
+
+describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
+  let driver: GpioDriver;
+  let log: ReturnType<typeof captureLogger>;
+  let errors: LinesideError[];
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'lineside-gpiod-'));
+    logFile = join(dir, 'calls.log');
+    log = captureLogger();
+    errors = [];
+  });
+
+  afterEach(async () => {
+    await driver?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function build(cfg: Partial<GpiodGpioConfig>): GpioDriver {
+    driver = createGpio(config(cfg), { logger: log.logger });
+    driver.onError?.((err) => errors.push(err));
+    return driver;
+  }
+
+  it('refuses libgpiod 2.x tools and missing tools with LS_GPIO_UNAVAILABLE', async () => {
+    build({ gpiomon: fakeGpiomon([], 'v2.1.3'), gpioset: fakeGpioset() });
+    await expect(driver.start(signal)).rejects.toMatchObject({ code: 'LS_GPIO_UNAVAILABLE', message: expect.stringMatching(/2\.x/) as unknown });
+    build({ gpiomon: join(dir, 'nope'), gpioset: fakeGpioset() });
+    await expect(driver.start(signal)).rejects.toMatchObject({ code: 'LS_GPIO_UNAVAILABLE', message: expect.stringMatching(/install the gpiod package/) as unknown });
+  });
+
+  it('monitors one line per gpiomon, line-buffered, asking the kernel for the electrical edge', async () => {
+    build({ gpiomon: fakeGpiomon([{}]), gpioset: fakeGpioset(), chip: 'gpiochip4' });
+    await driver.start(signal);
+    await driver.input('trigger', { line: 17, active_low: false, edge: 'rising', debounce_ms: 0 }).start(signal);
+    await driver.input('bin_full', { line: 5, active_low: true, edge: 'rising', debounce_ms: 0 }).start(signal);
+    await driver.input('confirm', { line: 6, active_low: false, edge: 'both', debounce_ms: 0 }).start(signal);
+    await vi.waitFor(() => expect(logLines().filter((l) => l.startsWith('gpiomon start'))).toHaveLength(3), { timeout: 5000 });
+    const starts = logLines().filter((l) => l.startsWith('gpiomon start')).map((l) => JSON.parse(l.split(' ').slice(3).join(' ')) as string[]);
+    expect(starts).toEqual([
+      ['--line-buffered', '--format=%e %o %s %n', '--rising-edge', 'gpiochip4', '17'],
+      ['--line-buffered', '--format=%e %o %s %n', '--falling-edge', 'gpiochip4', '5'],
+      ['--line-buffered', '--format=%e %o %s %n', 'gpiochip4', '6'],
+    ]);
+  });
+
+  it('delivers logical edges stamped with the kernel time on the performance.now() base', async () => {
+    build({
+      gpiomon: fakeGpiomon([
+        {
+          events: [
+            { afterMs: 50, rising: false, atMs: 20 },
+            { afterMs: 60, rising: true, atMs: 30 },
+          ],
+        },
+      ]),
+      gpioset: fakeGpioset(),
+    });
+    await driver.start(signal);
+    const eye = driver.input('trigger', { line: 17, active_low: true, edge: 'both', debounce_ms: 0 });
+    const events: (EdgeEvent & { arrivedMs: number })[] = [];
+    eye.onEdge((e) => events.push({ ...e, arrivedMs: performance.now() }));
+    await eye.start(signal);
+    await vi.waitFor(() => expect(events).toHaveLength(2), { timeout: 5000 });
+    // active_low: electrically falling is logically rising.
+    expect(events.map((e) => e.edge)).toEqual(['rising', 'falling']);
+    expect(eye.read()).toBe(false);
+    for (const e of events) {
+      // The kernel saw the edge at least 30 ms before gpiomon printed it; timers and the pipe add a little more.
+      expect(e.arrivedMs - e.timeMs).toBeGreaterThanOrEqual(29.9);
+      expect(e.arrivedMs - e.timeMs).toBeLessThan(30 + 150);
+    }
+  });
+
+  it('debounces on kernel timestamps, not on arrival times', async () => {
+    build({
+      gpiomon: fakeGpiomon([
+        {
+          events: [
+            { afterMs: 50, rising: true, atMs: 10 },
+            { afterMs: 50, rising: true, atMs: 11 }, // 1 ms after the first: bounce
+            { afterMs: 80, rising: true, atMs: 14 }, // printed 30 ms later, but 4 ms after the first at the kernel
+          ],
+        },
+      ]),
+      gpioset: fakeGpioset(),
+    });
+    await driver.start(signal);
+    const eye = driver.input('trigger', { line: 17, active_low: false, edge: 'rising', debounce_ms: 2 });
+    const events: EdgeEvent[] = [];
+    eye.onEdge((e) => events.push(e));
+    await eye.start(signal);
+    await vi.waitFor(() => expect(events).toHaveLength(2), { timeout: 5000 });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(events).toHaveLength(2);
+    expect(events[1]!.timeMs - events[0]!.timeMs).toBeCloseTo(4, 3);
+  });
+
+  it('logs unparsable gpiomon output and carries on', async () => {
+    build({
+      gpiomon: fakeGpiomon([{ events: [{ afterMs: 30, rising: true, atMs: 0, raw: 'garbage' }, { afterMs: 40, rising: true, atMs: 1 }] }]),
+      gpioset: fakeGpioset(),
+    });
+    await driver.start(signal);
+    const eye = driver.input('trigger', { line: 17, active_low: false, edge: 'rising', debounce_ms: 0 });
+    const events: EdgeEvent[] = [];
+    eye.onEdge((e) => events.push(e));
+    await eye.start(signal);
+    await vi.waitFor(() => expect(events).toHaveLength(1), { timeout: 5000 });
+    expect(log.lines.some((l) => l.msg === 'unparsable gpiomon output' && l.text === 'garbage')).toBe(true);
+  });
+
+  it('fails start with LS_GPIO_UNAVAILABLE and gpiomon stderr when the line cannot be requested', async () => {
+    build({
+      gpiomon: fakeGpiomon([{ exitAfterMs: 0, exitCode: 1, stderr: 'gpiomon: unable to request lines: Device or resource busy\n' }]),
+      gpioset: fakeGpioset(),
+      start_check_ms: 2000,
+    });
+    await driver.start(signal);
+    const eye = driver.input('trigger', { line: 17, active_low: false, edge: 'rising', debounce_ms: 0 });
+    await expect(eye.start(signal)).rejects.toMatchObject({
+      code: 'LS_GPIO_UNAVAILABLE',
+      message: expect.stringMatching(/"trigger" \(gpiochip0 line 17\): gpiomon exit code 1: gpiomon: unable to request lines: Device or resource busy/) as unknown,
+    });
+  });
+
+  it('reports a gpiomon that dies while running as LS_GPIO_UNAVAILABLE, logs it, and restarts it', async () => {
+    build({
+      gpiomon: fakeGpiomon([
+        { exitAfterMs: 250, exitCode: 1, stderr: 'gpiomon: error waiting for events: No such device\n' },
+        { events: [{ afterMs: 100, rising: true, atMs: 1 }] },
+      ]),
+      gpioset: fakeGpioset(),
+    });
+    await driver.start(signal);
+    const eye = driver.input('trigger', { line: 17, active_low: false, edge: 'rising', debounce_ms: 0 });
+    const events: EdgeEvent[] = [];
+    eye.onEdge((e) => events.push(e));
+    await eye.start(signal);
+    await vi.waitFor(() => expect(errors).toHaveLength(1), { timeout: 5000 });
+    expect(errors[0]!.code).toBe('LS_GPIO_UNAVAILABLE');
+    expect(errors[0]!.message).toMatch(/gpiomon exit code 1: gpiomon: error waiting for events: No such device; edges are missed/);
+    expect(log.errors().some((l) => l.code === 'LS_GPIO_UNAVAILABLE')).toBe(true);
+    // Restarted after restart_delay_ms, and the new monitor's edges arrive.
+    await vi.waitFor(() => expect(events).toHaveLength(1), { timeout: 5000 });
+    expect(logLines().filter((l) => l.startsWith('gpiomon start'))).toHaveLength(2);
+  });
+
+  it('stop terminates every gpiomon', async () => {
+    build({ gpiomon: fakeGpiomon([{}]), gpioset: fakeGpioset() });
+    await driver.start(signal);
+    await driver.input('trigger', { line: 17, active_low: false, edge: 'rising', debounce_ms: 0 }).start(signal);
+    await driver.input('encoder', { line: 18, active_low: false, edge: 'rising', debounce_ms: 0 }).start(signal);
+    await vi.waitFor(() => expect(logLines().filter((l) => l.startsWith('gpiomon start'))).toHaveLength(2));
+    await driver.stop();
+    expect(logLines().filter((l) => l.startsWith('gpiomon sigterm'))).toHaveLength(2);
+    expect(errors).toHaveLength(0);
+  });
+
+  it('holds outputs with gpioset --mode=wait, safe at start, one holder per level, safe again at stop', async () => {
+    build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset(), chip: 'gpiochip0' });
+    await driver.start(signal);
+    const gate = driver.output('gate', { line: 22, active_low: false });
+    const lamp = driver.output('alarm', { line: 23, active_low: true });
+    await gate.start(signal);
+    await lamp.start(signal);
+    expect(gpiosetHistory()).toEqual(['start --mode=wait gpiochip0 22=0', 'start --mode=wait gpiochip0 23=1']);
+    gate.write(true);
+    expect(gate.active).toBe(true);
+    await vi.waitFor(() => expect(gpiosetHistory().at(-1)).toBe('start --mode=wait gpiochip0 22=1'));
+    // The old holder exits (its stdin closed) before the new one requests the line.
+    expect(gpiosetHistory().slice(-2)).toEqual(['end', 'start --mode=wait gpiochip0 22=1']);
+    lamp.write(true);
+    await vi.waitFor(() => expect(gpiosetHistory().at(-1)).toBe('start --mode=wait gpiochip0 23=0'));
+    await driver.stop();
+    const history = gpiosetHistory();
+    // Both lines driven inactive before release, and every holder ended.
+    expect(history.filter((h) => h === 'start --mode=wait gpiochip0 22=0')).toHaveLength(2);
+    expect(history.filter((h) => h === 'start --mode=wait gpiochip0 23=1')).toHaveLength(2);
+    expect(history.filter((h) => h.startsWith('start'))).toHaveLength(history.filter((h) => h === 'end').length);
+    expect(gate.active).toBe(false);
+    expect(errors).toHaveLength(0);
+  });
+
+  it('never blocks on write: the latest level wins and is the one held', async () => {
+    build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset() });
+    await driver.start(signal);
+    const gate = driver.output('gate', { line: 22, active_low: false });
+    await gate.start(signal);
+    const before = performance.now();
+    for (let i = 0; i < 10; i += 1) gate.write(i % 2 === 0);
+    expect(performance.now() - before).toBeLessThan(50);
+    await vi.waitFor(() => expect(gpiosetHistory().at(-1)).toBe('start --mode=wait gpiochip0 22=0'));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(gpiosetHistory().at(-1)).toBe('start --mode=wait gpiochip0 22=0');
+    // Coalesced: far fewer holders than writes.
+    expect(gpiosetHistory().filter((h) => h.startsWith('start')).length).toBeLessThanOrEqual(4);
+  });
+
+  it('reports a write whose gpioset cannot request the line as LS_GPIO_WRITE and retries', async () => {
+    build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset() });
+    await driver.start(signal);
+    const gate = driver.output('gate', { line: 22, active_low: false });
+    await gate.start(signal);
+    writeFileSync(join(dir, 'gpioset.fail'), '');
+    gate.write(true);
+    await vi.waitFor(() => expect(errors.length).toBeGreaterThanOrEqual(1), { timeout: 5000 });
+    expect(errors[0]!.code).toBe('LS_GPIO_WRITE');
+    expect(errors[0]!.message).toMatch(/before driving it active: gpioset: error setting the GPIO line values: Device or resource busy/);
+    rmSync(join(dir, 'gpioset.fail'));
+    await vi.waitFor(() => expect(gpiosetHistory().at(-1)).toBe('start --mode=wait gpiochip0 22=1'), { timeout: 5000 });
+  });
+
+  it('re-holds an output whose gpioset was killed, and says the line was let go', async () => {
+    build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset(), start_check_ms: 50 });
+    await driver.start(signal);
+    const gate = driver.output('gate', { line: 22, active_low: false });
+    await gate.start(signal);
+    gate.write(true);
+    await vi.waitFor(() => expect(gpiosetHistory().at(-1)).toBe('start --mode=wait gpiochip0 22=1'));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const pid = Number(logLines().at(-1)!.split(' ')[2]);
+    process.kill(pid, 'SIGKILL');
+    await vi.waitFor(() => expect(errors).toHaveLength(1), { timeout: 5000 });
+    expect(errors[0]!.code).toBe('LS_GPIO_UNAVAILABLE');
+    expect(errors[0]!.message).toMatch(/killed by SIGKILL while holding it/);
+    await vi.waitFor(() => expect(gpiosetHistory().filter((h) => h === 'start --mode=wait gpiochip0 22=1')).toHaveLength(2), { timeout: 5000 });
+  });
+
+  it('fails output start with LS_GPIO_UNAVAILABLE when gpioset cannot hold the line, and refuses writes', async () => {
+    build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset(), start_check_ms: 1000 });
+    await driver.start(signal);
+    writeFileSync(join(dir, 'gpioset.fail'), '');
+    const gate = driver.output('gate', { line: 22, active_low: false });
+    await expect(gate.start(signal)).rejects.toMatchObject({ code: 'LS_GPIO_UNAVAILABLE', message: expect.stringMatching(/Device or resource busy/) as unknown });
+    expect(() => gate.write(true)).toThrow(expect.objectContaining({ code: 'LS_GPIO_WRITE' }));
+    expect(errors).toHaveLength(0);
+  });
+
+  it('refuses to open lines before the driver has started', async () => {
+    build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset() });
+    await expect(driver.input('trigger', { line: 1, active_low: false }).start(signal)).rejects.toMatchObject({ code: 'LS_GPIO_UNAVAILABLE' });
+    await expect(driver.output('gate', { line: 2, active_low: false }).start(signal)).rejects.toMatchObject({ code: 'LS_GPIO_UNAVAILABLE' });
+    expect(logLines()).toEqual([]);
+  });
+});
