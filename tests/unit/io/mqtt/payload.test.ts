@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import {
   buildAlarmPayload,
@@ -91,5 +92,16 @@ describe('MQTT payloads', () => {
     expect(parseAckCommand(Buffer.from('ack!'))).toEqual({ error: 'payload is not JSON' });
     expect(parseAckCommand(Buffer.from('{"alarm":"a/#"}'))).toMatchObject({ error: expect.stringContaining('alarm') as unknown });
     expect(parseAckCommand(Buffer.from('{"alarm":"x","extra":1}'))).toHaveProperty('error');
+  });
+
+  it('every example payload in docs/mqtt.md matches its schema', async () => {
+    const doc = await readFile('docs/mqtt.md', 'utf8');
+    const schemas = { verdict: verdictPayloadSchema, alarm: alarmPayloadSchema, status: statusPayloadSchema } as const;
+    const examples = [...doc.matchAll(/<!-- example: (\w+) -->\n```json\n([\s\S]*?)\n```/g)];
+    expect(examples.map((m) => m[1])).toEqual(['verdict', 'verdict', 'alarm', 'alarm', 'status', 'status', 'status']);
+    for (const [, kind, json] of examples) {
+      const schema = schemas[kind as keyof typeof schemas];
+      expect(() => schema.parse(JSON.parse(json!)), `${kind}: ${json}`).not.toThrow();
+    }
   });
 });
