@@ -41,6 +41,7 @@ interface Slot {
   lastSignOfLifeMs: number;
   hangCheck: NodeJS.Timeout;
   ready: Promise<Extract<FromWorker, { type: 'ready' }>>;
+  isReady: boolean;
   /** No longer the live worker: exited, hung, failed to initialise or stopped. */
   retired: boolean;
   lastError?: unknown;
@@ -234,11 +235,13 @@ export class WorkerInspector implements Inspector {
       pending: new Map(),
       lastSignOfLifeMs: performance.now(),
       hangCheck: setInterval(() => {
-        if (slot.pending.size > 0 && performance.now() - slot.lastSignOfLifeMs > hangAfterMs) {
+        // Not before it is ready: loading the model is allowed to take its time, and requests have their own timeouts.
+        if (slot.isReady && slot.pending.size > 0 && performance.now() - slot.lastSignOfLifeMs > hangAfterMs) {
           this.#lost(slot, `no reply for ${hangAfterMs} ms with ${slot.pending.size} request(s) outstanding: worker hung`);
         }
       }, Math.max(10, Math.floor(hangAfterMs / 4))),
       ready,
+      isReady: false,
       retired: false,
     };
     slot.hangCheck.unref();
@@ -248,6 +251,7 @@ export class WorkerInspector implements Inspector {
       slot.lastSignOfLifeMs = performance.now();
       switch (message.type) {
         case 'ready':
+          slot.isReady = true;
           this.#consecutiveFailures = 0;
           markReady(message);
           if (this.#state === 'running' && this.#info !== undefined) {
