@@ -65,7 +65,6 @@ export function createMqtt(config: MqttConfig, deps: MqttDeps): Mqtt {
   return new MqttService({ config, ...deps });
 }
 
-const STATE_RETAIN_STATES: ReadonlySet<AlarmEvent['state']> = new Set(['raised', 'acknowledged']);
 
 class MqttService implements Mqtt {
   readonly topics: Topics;
@@ -157,9 +156,9 @@ class MqttService implements Mqtt {
     }
     const payload = JSON.stringify(buildAlarmPayload({ ...event, alarm }, { runId: this.runId, lineId: this.deps.lineId }));
     this.outbox.enqueue({ topic: this.topics.alarm, payload, retain: false });
-    // Retained per-alarm state: a client subscribing to <prefix>/alarm/state/+ sees exactly the active alarms;
-    // the empty retained message of a cleared alarm deletes its state from the broker.
-    this.outbox.enqueue({ topic: this.topics.alarmState(alarm), payload: STATE_RETAIN_STATES.has(event.state) ? payload : '', retain: true });
+    // Retained per-kind state: a client subscribing to <prefix>/alarm/state/+ sees exactly the open alarms.
+    // An alarm stays open until acknowledged (or cleared); the empty retained message then deletes its state.
+    this.outbox.enqueue({ topic: this.topics.alarmState(alarm), payload: event.state === 'raised' ? payload : '', retain: true });
   }
 
   onCommand(listener: (command: MqttCommand) => void): () => void {

@@ -118,6 +118,8 @@ export type AlarmState = 'raised' | 'cleared' | 'acknowledged';
 /** What the alarm logic hands to MQTT. `alarm` names the alarm kind and becomes a topic level. */
 export interface AlarmEvent {
   alarm: string;
+  /** This alarm occurrence (unique within the run); an ack command can name it. */
+  id?: string;
   state: AlarmState;
   message: string;
   /** Error code behind the alarm; LS_ALARM when omitted. */
@@ -134,7 +136,8 @@ export const ALARM_NAME_RE = /^[A-Za-z0-9_-]+$/;
 
 export const alarmPayloadSchema = z.strictObject({
   schema: z.literal(PAYLOAD_SCHEMA_VERSION),
-  alarm: z.string().regex(ALARM_NAME_RE),
+  alarm: z.string().regex(ALARM_NAME_RE).describe('Alarm kind; also the last level of the retained state topic.'),
+  id: z.string().nullable().describe('This occurrence of the alarm; name it in an ack command to acknowledge just this one.'),
   state: z.enum(['raised', 'cleared', 'acknowledged']),
   message: z.string(),
   code: z.enum(errorCodes),
@@ -151,6 +154,7 @@ export function buildAlarmPayload(event: AlarmEvent, ids: { runId: string; lineI
   return {
     schema: PAYLOAD_SCHEMA_VERSION,
     alarm: event.alarm,
+    id: event.id ?? null,
     state: event.state,
     message: event.message,
     code: event.code ?? 'LS_ALARM',
@@ -190,15 +194,23 @@ export function buildStatusPayload(
   };
 }
 
-/** `<prefix>/cmd/ack`: acknowledge one alarm, or all when `alarm` is absent. An empty payload acknowledges all. */
-export const ackCommandSchema = z.strictObject({
-  alarm: z.string().regex(ALARM_NAME_RE).optional(),
-  by: z.string().max(200).optional(),
-});
+/**
+ * `<prefix>/cmd/ack`: acknowledge one alarm occurrence (`id`), the open alarm of one kind (`alarm`), or
+ * all when neither is given. An empty payload acknowledges all.
+ */
+export const ackCommandSchema = z
+  .strictObject({
+    id: z.string().min(1).max(200).optional(),
+    alarm: z.string().regex(ALARM_NAME_RE).optional(),
+    by: z.string().max(200).optional(),
+  })
+  .refine((c) => c.id === undefined || c.alarm === undefined, 'give id or alarm, not both');
 
 export interface AckCommand {
   type: 'ack';
-  /** Undefined: acknowledge every active alarm. */
+  /** Alarm occurrence id (the `id` of an alarm payload). */
+  id?: string;
+  /** Alarm kind. With neither id nor alarm: acknowledge every active alarm. */
   alarm?: string;
   by?: string;
 }
@@ -217,5 +229,6 @@ export function parseAckCommand(payload: Buffer): AckCommand | { error: string }
   }
   const result = ackCommandSchema.safeParse(json);
   if (!result.success) return { error: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
-  return { type: 'ack', ...(result.data.alarm ? { alarm: result.data.alarm } : {}), ...(result.data.by ? { by: result.data.by } : {}) };
+  const { id, alarm, by } = result.data;
+  return { type: 'ack', ...(id ? { id } : {}), ...(alarm ? { alarm } : {}), ...(by ? { by } : {}) };
 }

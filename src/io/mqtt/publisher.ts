@@ -243,7 +243,7 @@ export class MqttPublisher implements Lifecycle {
       this.log.warn({ topic, err: parsed.error }, 'MQTT ignored an invalid ack command');
       return;
     }
-    this.log.info({ topic, alarm: parsed.alarm ?? 'all', by: parsed.by ?? null }, 'MQTT ack command received');
+    this.log.info({ topic, id: parsed.id ?? null, alarm: parsed.alarm ?? (parsed.id ? null : 'all'), by: parsed.by ?? null }, 'MQTT ack command received');
     try {
       this.deps.onCommand(parsed);
     } catch (err) {

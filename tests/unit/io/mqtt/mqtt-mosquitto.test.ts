@@ -185,19 +185,25 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
     expect(JSON.parse(after.messages[0]!.payload)).toMatchObject({ state: 'offline', reason: 'stopped' });
   });
 
-  it('publishes alarm events and retained alarm state; a cleared alarm leaves no retained state', async () => {
+  it('publishes alarm events and retained state of open alarms; acknowledged or cleared alarms leave no retained state', async () => {
     const observer = await observe();
     const mqtt = await started(config(), { runId: 'run-al' });
-    mqtt.publishAlarm({ alarm: 'consecutive_rejects', state: 'raised', message: '10 rejects in a row', details: { count: 10 } });
-    await waitFor(() => observer.on(`${PREFIX}/alarm`).length >= 1, 10_000, 'alarm');
-    const raised = alarmPayloadSchema.parse(observer.json(`${PREFIX}/alarm`)[0]);
-    expect(raised).toMatchObject({ alarm: 'consecutive_rejects', state: 'raised', code: 'LS_ALARM', run_id: 'run-al', details: { count: 10 } });
+    mqtt.publishAlarm({ alarm: 'bin_full', id: 'run-al-A1', state: 'raised', message: 'bin full' });
+    mqtt.publishAlarm({ alarm: 'consecutive_rejects', id: 'run-al-A2', state: 'raised', message: '10 rejects in a row', details: { count: 10 } });
+    await waitFor(() => observer.on(`${PREFIX}/alarm`).length >= 2, 10_000, 'alarm');
+    const raised = alarmPayloadSchema.parse(observer.json(`${PREFIX}/alarm`)[1]);
+    expect(raised).toMatchObject({ alarm: 'consecutive_rejects', id: 'run-al-A2', state: 'raised', code: 'LS_ALARM', run_id: 'run-al', details: { count: 10 } });
     const stateView = await observe(`${PREFIX}/alarm/state/+`);
-    await waitFor(() => stateView.messages.length >= 1, 5000, 'retained alarm state');
-    expect(stateView.messages[0]).toMatchObject({ topic: `${PREFIX}/alarm/state/consecutive_rejects`, retain: true });
+    await waitFor(() => stateView.messages.length >= 2, 5000, 'retained alarm state');
+    expect(stateView.messages.map((m) => [m.topic, m.retain]).sort()).toEqual([
+      [`${PREFIX}/alarm/state/bin_full`, true],
+      [`${PREFIX}/alarm/state/consecutive_rejects`, true],
+    ]);
 
-    mqtt.publishAlarm({ alarm: 'consecutive_rejects', state: 'cleared', message: 'pass seen' });
-    await waitFor(() => observer.on(`${PREFIX}/alarm`).length >= 2, 5000, 'cleared');
+    mqtt.publishAlarm({ alarm: 'consecutive_rejects', id: 'run-al-A2', state: 'acknowledged', message: '10 rejects in a row', by: 'op' });
+    mqtt.publishAlarm({ alarm: 'bin_full', id: 'run-al-A1', state: 'cleared', message: 'bin emptied' });
+    await waitFor(() => observer.on(`${PREFIX}/alarm`).length >= 4, 5000, 'acknowledged and cleared');
+    expect(observer.json(`${PREFIX}/alarm`).map((a) => a.state)).toEqual(['raised', 'raised', 'acknowledged', 'cleared']);
     await waitFor(() => mqtt.state().queued === 0, 5000, 'outbox empty');
     const fresh = await observe(`${PREFIX}/alarm/state/+`);
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -217,8 +223,9 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
     await operator.client.publishAsync(`${PREFIX}/cmd/ack`, '', { qos: 1 });
     await operator.client.publishAsync(`${PREFIX}/cmd/ack`, 'not json', { qos: 1 });
     await operator.client.publishAsync(`${PREFIX}/cmd/ack`, JSON.stringify({ alarm: 'a/b' }), { qos: 1 });
-    await waitFor(() => commands.length >= 2 && records().filter((r) => r.msg === 'MQTT ignored an invalid ack command').length >= 2, 5000, 'commands');
-    expect(commands).toEqual([{ type: 'ack', alarm: 'consecutive_rejects', by: 'op1' }, { type: 'ack' }]);
+    await operator.client.publishAsync(`${PREFIX}/cmd/ack`, JSON.stringify({ id: 'run-x-A7' }), { qos: 1 });
+    await waitFor(() => commands.length >= 3 && records().filter((r) => r.msg === 'MQTT ignored an invalid ack command').length >= 2, 5000, 'commands');
+    expect(commands).toEqual([{ type: 'ack', alarm: 'consecutive_rejects', by: 'op1' }, { type: 'ack' }, { type: 'ack', id: 'run-x-A7' }]);
 
     await mqtt.stop();
     // Left retained while the daemon was down: delivered at subscribe time with the retain flag, and must not
@@ -230,7 +237,7 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
     await waitFor(() => records().some((r) => String(r.msg).includes('retained command')), 5000, 'retained ignored at subscribe');
     expect(later).toEqual([]);
     await operator.client.publishAsync(`${PREFIX}/cmd/ack`, '', { qos: 1, retain: true });
-    expect(commands).toHaveLength(2);
+    expect(commands).toHaveLength(3);
   });
 
   it('logs an unreachable broker once (LS_MQTT_CONNECT), not once per retry', async () => {

@@ -68,10 +68,10 @@ describe('MQTT payloads', () => {
 
   it('alarm and status payloads match their schemas', () => {
     const alarm = buildAlarmPayload(
-      { alarm: 'reject_unconfirmed', state: 'acknowledged', message: 'm', by: 'op', at: new Date(0) },
+      { alarm: 'reject_not_confirmed', id: 'r-A1', state: 'acknowledged', message: 'm', by: 'op', at: new Date(0) },
       { runId: 'r', lineId: 'l' },
     );
-    expect(alarmPayloadSchema.parse(alarm)).toMatchObject({ code: 'LS_ALARM', by: 'op', at: '1970-01-01T00:00:00.000Z', details: {} });
+    expect(alarmPayloadSchema.parse(alarm)).toMatchObject({ id: 'r-A1', code: 'LS_ALARM', by: 'op', at: '1970-01-01T00:00:00.000Z', details: {} });
     expect(statusPayloadSchema.parse(buildStatusPayload('offline', 'stopped', { runId: 'r', lineId: 'l', lastSeq: 0 })).last_seq).toBe(0);
   });
 
@@ -92,6 +92,8 @@ describe('MQTT payloads', () => {
     expect(parseAckCommand(Buffer.from('ack!'))).toEqual({ error: 'payload is not JSON' });
     expect(parseAckCommand(Buffer.from('{"alarm":"a/#"}'))).toMatchObject({ error: expect.stringContaining('alarm') as unknown });
     expect(parseAckCommand(Buffer.from('{"alarm":"x","extra":1}'))).toHaveProperty('error');
+    expect(parseAckCommand(Buffer.from('{"id":"20261123T130512-7f3a9c01-A3","by":"op"}'))).toEqual({ type: 'ack', id: '20261123T130512-7f3a9c01-A3', by: 'op' });
+    expect(parseAckCommand(Buffer.from('{"id":"x-A1","alarm":"bin_full"}'))).toMatchObject({ error: expect.stringContaining('not both') as unknown });
   });
 
   it('every example payload in docs/mqtt.md matches its schema', async () => {
