@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gpiodGpio, type GpiodGpioConfig } from '../../../../src/config/sections/gpio.js';
@@ -372,5 +374,37 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     await expect(driver.input('trigger', { line: 1, active_low: false }).start(signal)).rejects.toMatchObject({ code: 'LS_GPIO_UNAVAILABLE' });
     await expect(driver.output('gate', { line: 2, active_low: false }).start(signal)).rejects.toMatchObject({ code: 'LS_GPIO_UNAVAILABLE' });
     expect(logLines()).toEqual([]);
+  });
+
+  it('releases the gate when the daemon is killed with SIGKILL: no orphan gpioset keeps it active', async () => {
+    const gpioset = fakeGpioset();
+    const gpiomon = fakeGpiomon([]);
+    const index = fileURLToPath(new URL('../../../../src/io/gpio/index.ts', import.meta.url));
+    const script = join(dir, 'daemon.mts');
+    writeFileSync(
+      script,
+      `import { createGpio } from ${JSON.stringify(index)};
+const noop = () => {};
+const logger = { child: () => logger, debug: noop, info: noop, warn: noop, error: noop };
+const driver = createGpio({ type: 'gpiod', chip: 'gpiochip0', gpiomon: ${JSON.stringify(gpiomon)}, gpioset: ${JSON.stringify(gpioset)}, start_check_ms: 50, restart_delay_ms: 1000 }, { logger });
+const signal = new AbortController().signal;
+await driver.start(signal);
+const gate = driver.output('gate', { line: 22, active_low: false });
+await gate.start(signal);
+gate.write(true);
+setInterval(() => {}, 1000);
+`,
+    );
+    const daemon = spawn(process.execPath, ['--import', 'tsx', script], { cwd: fileURLToPath(new URL('../../../..', import.meta.url)), stdio: 'ignore' });
+    try {
+      await vi.waitFor(() => expect(gpiosetHistory().at(-1)).toBe('start --mode=wait gpiochip0 22=1'), { timeout: 15_000, interval: 50 });
+      daemon.kill('SIGKILL');
+      // The holder's stdin closes with the daemon, so it exits and the line is released.
+      await vi.waitFor(() => expect(gpiosetHistory().at(-1)).toBe('end'), { timeout: 5000, interval: 50 });
+      const history = gpiosetHistory();
+      expect(history.filter((h) => h.startsWith('start'))).toHaveLength(history.filter((h) => h === 'end').length);
+    } finally {
+      daemon.kill('SIGKILL');
+    }
   });
 });
