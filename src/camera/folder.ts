@@ -39,7 +39,11 @@ async function listImages(dir: string, signal: AbortSignal): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
   signal.throwIfAborted();
   return entries
-    .filter((entry) => entry.isFile() && IMAGE_EXTENSIONS.has(path.extname(entry.name).toLowerCase()))
+    // Symlinks count: recorded runs are often assembled from links into the archive.
+    .filter(
+      (entry) =>
+        (entry.isFile() || entry.isSymbolicLink()) && IMAGE_EXTENSIONS.has(path.extname(entry.name).toLowerCase()),
+    )
     .map((entry) => path.join(entry.parentPath, entry.name))
     .sort();
 }
