@@ -23,8 +23,13 @@ export interface LoggerOptions {
   journal?: boolean;
 }
 
+/** stdout, asynchronous: a slow terminal or journald never stalls the event loop that times the gate. */
+export function stdoutDestination(): pino.DestinationStream & { flushSync(): void; write(line: string): boolean } {
+  return pino.destination({ dest: 1, sync: false, minLength: 0 });
+}
+
 export function createLogger(options: LoggerOptions, env: NodeJS.ProcessEnv = process.env): Logger {
-  const destination = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 0 });
+  const destination = options.destination ?? stdoutDestination();
   const base = { level: options.level, redact: { paths: REDACT, censor: '[redacted]' }, base: { pid: process.pid } };
   const journal = options.journal ?? Boolean(env.JOURNAL_STREAM);
   if (!journal) return pino(base, destination);

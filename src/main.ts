@@ -4,6 +4,7 @@
  */
 import { EXIT, type CliIo } from './cli/io.js';
 import { errorMessage } from './errors.js';
+import { stdoutDestination } from './log.js';
 
 const USAGE = `usage: lineside <command> [options]
 
@@ -62,6 +63,7 @@ async function main(): Promise<number> {
     isTTY: Boolean(process.stderr.isTTY),
     env: process.env,
     signal: controller.signal,
+    logStream: stdoutDestination,
   };
   const command = await load();
   return command(argv, io);

@@ -4,8 +4,19 @@ export interface CliIo {
   stderr: NodeJS.WritableStream;
   isTTY: boolean;
   env: NodeJS.ProcessEnv;
-  /** Resolves when SIGINT/SIGTERM arrives. */
+  /** Aborted when SIGINT/SIGTERM arrives. */
   signal: AbortSignal;
+  /**
+   * The stream the daemon's JSON log lines and its closing summary share (stdout, asynchronous, in order).
+   * Tests give a memory stream.
+   */
+  logStream: () => LogStream;
+}
+
+export interface LogStream {
+  write(line: string): unknown;
+  /** Calls back once everything written so far has reached the file descriptor (stdout's asynchronous writer). */
+  flush?(callback: (err?: Error) => void): void;
 }
 
 /** sysexits(3) codes used across commands. */

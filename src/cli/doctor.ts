@@ -1,0 +1,191 @@
+import { execFile } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access, mkdir, readdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { defaultDrivers } from '../app.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { errorCode, errorMessage, ERROR_CODES } from '../errors.js';
+import { createLogger, type Logger } from '../log.js';
+import { EXIT, parseFlags, type CliIo } from './io.js';
+
+type Status = 'ok' | 'warn' | 'fail' | 'skip';
+
+interface Check {
+  name: string;
+  status: Status;
+  detail: string;
+  code?: string;
+  action?: string;
+}
+
+const require = createRequire(import.meta.url);
+const run = promisify(execFile);
+
+function failure(name: string, err: unknown, status: Status = 'fail'): Check {
+  const code = errorCode(err);
+  return { name, status, detail: errorMessage(err), code, action: ERROR_CODES[code].action };
+}
+
+async function moduleCheck(name: string, mod: string, required: boolean, use?: (m: unknown) => string): Promise<Check> {
+  await Promise.resolve();
+  try {
+    const loaded: unknown = require(mod);
+    return { name, status: 'ok', detail: use ? use(loaded) : `${mod} loads` };
+  } catch (err) {
+    return { name, status: required ? 'fail' : 'warn', detail: `${mod} does not load: ${errorMessage(err).split('\n')[0] ?? ''}` };
+  }
+}
+
+async function toolCheck(name: string, tool: string): Promise<Check> {
+  try {
+    const { stdout } = await run(tool, ['--version'], { timeout: 3000 });
+    return { name, status: 'ok', detail: stdout.split('\n')[0] ?? tool };
+  } catch {
+    return { name, status: 'warn', detail: `${tool} not found (apt-get install gpiod): needed only by gpio.type gpiod` };
+  }
+}
+
+async function environmentChecks(): Promise<Check[]> {
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  const checks: Check[] = [
+    {
+      name: 'node',
+      status: major > 20 || (major === 20 && minor >= 19) ? 'ok' : 'fail',
+      detail: `Node ${process.versions.node} on ${process.platform}-${process.arch} (needs >= 20.19)`,
+    },
+  ];
+  checks.push(
+    await moduleCheck('onnxruntime', 'onnxruntime-node', true, (m) => {
+      const backends = (m as { listSupportedBackends: () => { name: string; bundled: boolean }[] }).listSupportedBackends();
+      return `execution providers compiled in: ${backends.map((b) => `${b.name}${b.bundled ? '' : ' (needs separate libraries)'}`).join(', ')}`;
+    }),
+    await moduleCheck('sharp', 'sharp', true, (m) => `libvips ${(m as { versions: { vips: string } }).versions.vips}`),
+    await moduleCheck('onoff (sysfs GPIO)', 'onoff', false, () => 'onoff and its epoll addon load'),
+    await moduleCheck('gphoto2 (USB cameras)', 'gphoto2', false, () => 'node-gphoto2 native addon loads'),
+    await moduleCheck('sd_notify', 'node-unix-socket', false, () => 'node-unix-socket loads (systemd-notify fallback otherwise)'),
+    await toolCheck('gpiomon', 'gpiomon'),
+  );
+  const chips = await readdir('/dev').then((names) => names.filter((n) => n.startsWith('gpiochip')), () => []);
+  checks.push({
+    name: 'GPIO chips',
+    status: chips.length > 0 ? 'ok' : 'warn',
+    detail: chips.length > 0 ? chips.join(', ') : 'no /dev/gpiochip*: only gpio.type sim can run here',
+  });
+  return checks;
+}
+
+async function configChecks(loaded: LoadedConfig, logger: Logger, env: NodeJS.ProcessEnv): Promise<Check[]> {
+  const { config, baseDir } = loaded;
+  const checks: Check[] = [{ name: 'config', status: 'ok', detail: `${loaded.file} is valid` }];
+  const signal = AbortSignal.timeout(60_000);
+
+  const inspector = defaultDrivers.inspector({
+    bundleDir: path.resolve(baseDir, config.model.bundle),
+    inference: config.inference,
+    logger,
+  });
+  try {
+    await inspector.start(signal);
+    const info = inspector.info;
+    const requested = config.inference.execution_providers.join(' > ');
+    checks.push({ name: 'model', status: 'ok', detail: `${info.name} ${info.version}, sha256 ${info.sha256.slice(0, 12)}... verified, threshold ${info.threshold}` });
+    checks.push({
+      name: 'execution provider',
+      status: info.executionProvider === config.inference.execution_providers[0] ? 'ok' : 'warn',
+      detail: `in use: ${info.executionProvider} (requested ${requested})`,
+    });
+  } catch (err) {
+    checks.push(failure('model', err));
+  } finally {
+    await inspector.stop();
+  }
+
+  const camera = defaultDrivers.camera(config.camera, { logger, baseDir, env });
+  try {
+    await camera.start(signal);
+    const image = await camera.capture(AbortSignal.timeout(config.camera.timeout_ms));
+    checks.push({ name: 'camera', status: 'ok', detail: `${config.camera.type}: captured ${image.data.length} bytes from ${image.source}` });
+  } catch (err) {
+    checks.push(failure('camera', err));
+  } finally {
+    await camera.stop();
+  }
+
+  const gpio = defaultDrivers.gpio(config.gpio, { logger });
+  try {
+    await gpio.start(signal);
+    checks.push({ name: 'gpio', status: 'ok', detail: `${config.gpio.type} driver opens` });
+  } catch (err) {
+    checks.push(failure('gpio', err));
+  } finally {
+    await gpio.stop();
+  }
+
+  const outbox = path.resolve(baseDir, config.mqtt.outbox_dir);
+  try {
+    await mkdir(outbox, { recursive: true });
+    await access(outbox, constants.W_OK);
+    checks.push({ name: 'mqtt outbox', status: 'ok', detail: `${outbox} is writable` });
+  } catch (err) {
+    checks.push({ name: 'mqtt outbox', status: 'fail', detail: `${outbox}: ${errorMessage(err)}`, code: 'LS_MQTT_OUTBOX', action: ERROR_CODES.LS_MQTT_OUTBOX.action });
+  }
+  checks.push(await brokerCheck(loaded, env));
+  return checks;
+}
+
+async function brokerCheck(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Promise<Check> {
+  const { mqtt } = loaded.config;
+  if (mqtt.url === 'embedded') return { name: 'mqtt broker', status: 'ok', detail: `embedded broker on 127.0.0.1:${mqtt.embedded_port}` };
+  const { connectAsync } = await import('mqtt');
+  const { readSecret } = await import('../config/load.js');
+  const password = readSecret(env, 'mqtt_password', mqtt.password_env);
+  try {
+    const client = await connectAsync(mqtt.url, {
+      protocolVersion: mqtt.protocol_version,
+      connectTimeout: 3000,
+      reconnectPeriod: 0,
+      clientId: `lineside-doctor-${process.pid}`,
+      ...(mqtt.username === undefined ? {} : { username: mqtt.username }),
+      ...(password === undefined ? {} : { password }),
+    });
+    await client.endAsync();
+    return { name: 'mqtt broker', status: 'ok', detail: `${mqtt.url} accepts the connection` };
+  } catch (err) {
+    // Inspection runs without the broker (verdicts wait in the outbox), so this is degraded, not fatal.
+    return { name: 'mqtt broker', status: 'warn', detail: `${mqtt.url}: ${errorMessage(err)}`, code: 'LS_MQTT_CONNECT', action: ERROR_CODES.LS_MQTT_CONNECT.action };
+  }
+}
+
+/** `lineside doctor [--config FILE] [--json]`: says what is wrong with this installation, and what to do. */
+export async function runDoctor(argv: string[], io: CliIo): Promise<number> {
+  const { flags, unknown, positional } = parseFlags(argv, { strings: ['config'], booleans: ['json'] });
+  if (unknown.length > 0 || positional.length > 0) {
+    io.stderr.write('usage: lineside doctor [--config FILE] [--json]\n');
+    return EXIT.USAGE;
+  }
+  const checks = await environmentChecks();
+  if (typeof flags.config === 'string') {
+    try {
+      const loaded = loadConfig(flags.config);
+      const logger = createLogger({ level: 'silent' }, io.env);
+      checks.push(...(await configChecks(loaded, logger, io.env)));
+    } catch (err) {
+      checks.push(failure('config', err));
+    }
+  } else {
+    checks.push({ name: 'config', status: 'skip', detail: 'no --config given: model, camera, GPIO and broker not checked' });
+  }
+  const failed = checks.filter((c) => c.status === 'fail').length;
+  if (flags.json === true) {
+    io.stdout.write(`${JSON.stringify({ ok: failed === 0, checks })}\n`);
+  } else {
+    for (const c of checks) {
+      io.stdout.write(`${c.status.toUpperCase().padEnd(4)}  ${c.name.padEnd(20)} ${c.detail}${c.code ? ` [${c.code}]` : ''}\n`);
+      if (c.action && c.status !== 'ok') io.stdout.write(`      ${''.padEnd(20)} -> ${c.action}\n`);
+    }
+    io.stdout.write(failed === 0 ? 'doctor: nothing is wrong\n' : `doctor: ${failed} problem(s) must be fixed\n`);
+  }
+  return failed === 0 ? EXIT.OK : EXIT.FAILURE;
+}

@@ -1,0 +1,70 @@
+import { createApp, type AppDrivers } from '../app.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { errorCode, errorMessage, type ErrorCode } from '../errors.js';
+import { createLogger } from '../log.js';
+import { createNotifier } from '../notify.js';
+import { EXIT, parseFlags, type CliIo } from './io.js';
+
+/** Start-up failures a restart cannot fix: systemd's RestartPreventExitStatus=78 keeps the unit down. */
+const NOT_RESTARTABLE: ReadonlySet<ErrorCode> = new Set([
+  'LS_CONFIG_INVALID',
+  'LS_CONFIG_UNREADABLE',
+  'LS_MODEL_MISSING',
+  'LS_MODEL_CHECKSUM',
+  'LS_MODEL_INVALID',
+  'LS_EP_UNAVAILABLE',
+]);
+
+const HARDWARE: ReadonlySet<ErrorCode> = new Set(['LS_CAMERA_NOT_FOUND', 'LS_GPIO_UNAVAILABLE', 'LS_MQTT_OUTBOX']);
+
+function startFailureExit(code: ErrorCode): number {
+  if (NOT_RESTARTABLE.has(code)) return EXIT.CONFIG;
+  if (HARDWARE.has(code)) return EXIT.UNAVAILABLE;
+  return EXIT.SOFTWARE;
+}
+
+/** `lineside run --config FILE [--max-parts N]`: the daemon. The last stdout line is the JSON run summary. */
+export async function runDaemon(argv: string[], io: CliIo, drivers?: Partial<AppDrivers>): Promise<number> {
+  const { flags, positional, unknown } = parseFlags(argv, { strings: ['config', 'max-parts'] });
+  const maxParts = flags['max-parts'] === undefined ? undefined : Number(flags['max-parts']);
+  if (unknown.length > 0 || positional.length > 0 || typeof flags.config !== 'string' || (maxParts !== undefined && !(Number.isInteger(maxParts) && maxParts > 0))) {
+    io.stderr.write('usage: lineside run --config FILE [--max-parts N]   (N a positive integer)\n');
+    return EXIT.USAGE;
+  }
+  let loaded: LoadedConfig;
+  try {
+    loaded = loadConfig(flags.config);
+  } catch (err) {
+    // Before the logger exists (its level is config), and before any hardware is touched.
+    for (const line of errorMessage(err).split('\n')) io.stderr.write(`${errorCode(err)}: ${line}\n`);
+    return EXIT.CONFIG;
+  }
+  // Logs and the closing summary share one ordered stdout stream, so the summary really is the last line.
+  const out = io.logStream();
+  const logger = createLogger({ level: loaded.config.log.level, destination: out as NodeJS.WritableStream }, io.env);
+  const notifier = createNotifier(io.env, logger);
+  const app = createApp({ loaded, logger, env: io.env, notifier, ...(drivers ? { drivers } : {}), ...(maxParts ? { maxParts } : {}) });
+
+  let exitCode: number = EXIT.OK;
+  try {
+    await app.start(io.signal);
+    if (io.signal.aborted) throw io.signal.reason;
+    await Promise.race([app.done, new Promise<void>((resolve) => io.signal.addEventListener('abort', () => resolve(), { once: true }))]);
+  } catch (err) {
+    const code = errorCode(err);
+    if (io.signal.aborted) {
+      logger.info({ reason: errorMessage(io.signal.reason) }, 'stopped during start');
+    } else {
+      logger.fatal({ code, err: errorMessage(err), cause: err instanceof Error && err.cause ? errorMessage(err.cause) : undefined }, `cannot start: ${errorMessage(err)}`);
+      exitCode = startFailureExit(code);
+    }
+  }
+  await app.stop();
+  notifier.close();
+  const summary = app.summary();
+  logger.info({ summary }, 'exit');
+  out.write(`${JSON.stringify(summary)}\n`);
+  // Not flushSync: it can overtake an asynchronous write still in flight and reorder the last lines.
+  await new Promise<void>((resolve) => (out.flush ? out.flush(() => resolve()) : resolve()));
+  return exitCode;
+}

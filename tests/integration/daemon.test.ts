@@ -1,0 +1,153 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp, defaultDrivers, type App } from '../../src/app.js';
+import type { Camera, CapturedImage } from '../../src/camera/types.js';
+import { LinesideError } from '../../src/errors.js';
+import { isSimGpio } from '../../src/io/gpio/index.js';
+import type { PartRecord } from '../../src/pipeline/types.js';
+import { GatedProxy, Mosquitto, Observer, waitFor } from '../unit/io/mqtt/helpers.js';
+import { labelledFolder, lineConfig, memoryLogger, tempDir } from './harness.js';
+
+interface VerdictMsg {
+  seq: number;
+  id: string;
+  run_id: string;
+  verdict: 'ok' | 'defective' | null;
+  decision: 'pass' | 'reject';
+  failsafe_reason: string | null;
+  defect_score: number | null;
+}
+
+let dir: { path: string; remove: () => Promise<void> };
+let images: string;
+let broker: Mosquitto;
+
+beforeAll(async () => {
+  dir = await tempDir('itest');
+  images = await labelledFolder(dir.path, 12);
+  broker = await Mosquitto.create(dir.path);
+  await broker.start();
+});
+
+afterAll(async () => {
+  await broker.kill();
+  await dir.remove();
+});
+
+async function runParts(app: App, count: number): Promise<PartRecord[]> {
+  const parts: PartRecord[] = [];
+  app.onPart((r) => parts.push(r));
+  await app.start(new AbortController().signal);
+  await app.done;
+  await app.stop();
+  expect(parts).toHaveLength(count);
+  return parts;
+}
+
+function gateActivations(app: App): number {
+  const gpio = app.gpio;
+  if (!gpio || !isSimGpio(gpio)) throw new Error('expected the sim GPIO driver');
+  return gpio.writes('gate').filter((w) => w.cause === 'write' && w.active).length;
+}
+
+describe('the whole app on a simulated line, real model, real broker', () => {
+  it('N labelled parts give N verdict messages with consecutive seq, and gate pulses for exactly the defective ones', async () => {
+    const observer = await Observer.connect(broker.url, 'lineside/itest/verdict');
+    const { logger, records } = memoryLogger();
+    const app = createApp({
+      loaded: lineConfig({ images, mqttUrl: broker.url, outbox: `${dir.path}/outbox-1` }),
+      logger,
+      env: {},
+      maxParts: 24,
+    });
+    const parts = await runParts(app, 24);
+    await waitFor(() => observer.on('lineside/itest/verdict').length >= 24, 10_000, '24 verdicts');
+    await observer.close();
+
+    const msgs = observer.json<VerdictMsg>('lineside/itest/verdict').filter((m) => m.run_id === app.summary().run_id);
+    expect(msgs.map((m) => m.seq)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+    const defective = msgs.filter((m) => m.verdict === 'defective');
+    expect(msgs.every((m) => m.failsafe_reason === null)).toBe(true);
+    expect(msgs.every((m) => m.decision === (m.verdict === 'defective' ? 'reject' : 'pass'))).toBe(true);
+    // Parts are 150 ms apart and a pulse is 30 ms + 10 ms gap: no merging, one activation per reject.
+    expect(gateActivations(app)).toBe(defective.length);
+    for (const p of parts) expect(p.tracking.fired).toBe(p.decision === 'reject');
+
+    // 12 defective + 12 ok images in sequence: the real model judges them, and no defective one passes.
+    const summary = app.summary();
+    expect(summary.labelled).toBe(24);
+    expect(summary.escapes).toBe(0);
+    expect(summary.false_rejects).toBeLessThanOrEqual(1);
+    expect(summary.parts).toBe(24);
+    expect(summary.gate_pulses).toBe(defective.length);
+    expect(defective.length).toBeGreaterThanOrEqual(10);
+    expect(summary.latency_ms.p50).toBeGreaterThan(0);
+    // One info line per part, with id, verdict, score and ms.
+    const partLines = records().filter((r) => typeof r.part === 'string');
+    expect(partLines).toHaveLength(24);
+    expect(partLines[0]).toEqual(expect.objectContaining({ seq: 1, verdict: expect.any(String), score: expect.any(Number), ms: expect.any(Number) }));
+  });
+
+  it('a camera that throws or hangs gives a fail-safe reject with a reason, and the line keeps running', async () => {
+    let calls = 0;
+    const { logger } = memoryLogger();
+    const loaded = lineConfig({ images, mqttUrl: broker.url, outbox: `${dir.path}/outbox-2` });
+    const app = createApp({
+      loaded: { ...loaded, config: { ...loaded.config, camera: { ...loaded.config.camera, timeout_ms: 250 } } },
+      logger,
+      env: {},
+      maxParts: 8,
+      drivers: {
+        camera: (config, deps): Camera => {
+          const real = defaultDrivers.camera(config, deps);
+          return {
+            type: 'flaky',
+            start: (s) => real.start(s),
+            stop: () => real.stop(),
+            capture: (signal): Promise<CapturedImage> => {
+              calls += 1;
+              if (calls === 3) return Promise.reject(new LinesideError('LS_CAMERA_ERROR', 'USB cable pulled'));
+              if (calls === 5) return new Promise<CapturedImage>(() => undefined); // hangs, ignores abort
+              return real.capture(signal);
+            },
+          };
+        },
+      },
+    });
+    const parts = await runParts(app, 8);
+    expect(parts[2]).toMatchObject({ decision: 'reject', failsafeReason: 'camera_error', errorCode: 'LS_CAMERA_ERROR' });
+    expect(parts[4]).toMatchObject({ decision: 'reject', failsafeReason: 'camera_timeout', errorCode: 'LS_CAMERA_TIMEOUT' });
+    expect(parts[2]?.tracking.fired).toBe(true);
+    expect(parts[4]?.tracking.fired).toBe(true);
+    for (const i of [5, 6, 7]) expect(parts[i]?.verdict).toBeDefined();
+    expect(app.summary().failsafe).toMatchObject({ camera_error: 1, camera_timeout: 1 });
+  });
+
+  it('with the broker unreachable at start, inspection and rejects go on, and every verdict arrives once it is back', async () => {
+    const proxy = new GatedProxy(() => broker.port);
+    await proxy.start();
+    const observer = await Observer.connect(broker.url, 'lineside/itest/verdict');
+    const { logger } = memoryLogger();
+    const app = createApp({
+      loaded: lineConfig({ images, mqttUrl: proxy.url, outbox: `${dir.path}/outbox-3` }),
+      logger,
+      env: {},
+      maxParts: 10,
+    });
+    const parts: PartRecord[] = [];
+    app.onPart((r) => parts.push(r));
+    await app.start(new AbortController().signal);
+    await app.done;
+    expect(parts).toHaveLength(10);
+    expect(app.mqtt?.state()).toMatchObject({ connected: false, queued: 10 });
+    expect(gateActivations(app)).toBe(parts.filter((p) => p.decision === 'reject').length);
+
+    proxy.open = true;
+    await waitFor(() => observer.on('lineside/itest/verdict').length >= 10, 15_000, 'queued verdicts');
+    const runId = app.summary().run_id;
+    const seqs = observer.json<VerdictMsg>('lineside/itest/verdict').filter((m) => m.run_id === runId).map((m) => m.seq);
+    expect([...new Set(seqs)].sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    await app.stop();
+    await observer.close();
+    await proxy.stop();
+  });
+});

@@ -1,0 +1,60 @@
+import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino, type Logger } from 'pino';
+import { Writable } from 'node:stream';
+import { parseConfig, type LoadedConfig } from '../../src/config/load.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+
+export const ROOT = path.resolve(import.meta.dirname, '../..');
+export const DATASET = path.resolve(ROOT, '../shared/casting/train');
+export const BUNDLE = process.env.LINESIDE_TEST_BUNDLE ?? path.join(ROOT, 'models/casting-cnn');
+
+/**
+ * A small labelled image folder made at test time from the shared dataset (never committed):
+ * `perClass` images from each of def_front/ and ok_front/, the first ones in name order.
+ */
+export async function labelledFolder(dir: string, perClass: number): Promise<string> {
+  const root = path.join(dir, 'images');
+  for (const cls of ['def_front', 'ok_front']) {
+    await mkdir(path.join(root, cls), { recursive: true });
+    const names = (await readdir(path.join(DATASET, cls))).sort().slice(0, perClass);
+    for (const name of names) await copyFile(path.join(DATASET, cls, name), path.join(root, cls, name));
+  }
+  return root;
+}
+
+export async function tempDir(prefix: string): Promise<{ path: string; remove: () => Promise<void> }> {
+  const p = await mkdtemp(path.join(tmpdir(), `lineside-${prefix}-`));
+  return { path: p, remove: () => rm(p, { recursive: true, force: true }) };
+}
+
+/** A fast simulated line: 150 ms between parts, 300 ms camera-to-gate, sim gate and confirm sensor. */
+export function lineConfig(over: { images: string; mqttUrl: string; outbox: string } & Partial<ConfigInput>): LoadedConfig {
+  const { images, mqttUrl, outbox, ...rest } = over;
+  const input: ConfigInput = {
+    line_id: 'itest',
+    model: { bundle: BUNDLE },
+    camera: { type: 'folder', path: images, order: 'sequential', loop: true, timeout_ms: 2000 },
+    gpio: { type: 'sim', part_interval_ms: 150, part_length_ms: 20, confirm_delay_ms: 30 },
+    trigger: { line: 17, debounce_ms: 2, min_spacing_ms: 50 },
+    gate: { line: 27, pulse_ms: 30, min_gap_ms: 10, lead_ms: 5 },
+    tracking: { mode: 'time', distance_mm: 300, belt_speed_mm_s: 1000 },
+    confirm: { line: 22, window_ms: 200 },
+    alarms: { consecutive_rejects: 0 },
+    mqtt: { url: mqttUrl, outbox_dir: outbox, reconnect_ms: 200 },
+    ...rest,
+  };
+  return { config: parseConfig(input), file: path.join(ROOT, 'itest.yaml'), baseDir: ROOT };
+}
+
+export function memoryLogger(): { logger: Logger; records: () => Record<string, unknown>[] } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(...chunk.toString().split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return { logger: pino({ level: 'info' }, stream), records: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
