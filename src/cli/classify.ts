@@ -18,6 +18,8 @@ const CONCURRENCY = 4;
 
 /** Offline commands are not racing a conveyor: allow slow decodes of large images instead of failing them. */
 const OFFLINE_TIMEOUT_MS = 60_000;
+/** ...but a worker silent this long with files outstanding is stuck, and is replaced. */
+const OFFLINE_HANG_AFTER_MS = 30_000;
 
 const PROVIDER_NAMES: readonly string[] = inferenceSection.shape.execution_providers.unwrap().element.options;
 
@@ -75,7 +77,12 @@ export function modelOptions(flags: Record<string, string | boolean>): ModelOpti
 /** Start a worker inspector for an offline command; on failure, report it and give the exit status. */
 export async function startInspector(options: ModelOptions, io: CliIo): Promise<WorkerInspector | number> {
   const logger = createLogger({ level: 'warn', destination: io.stderr, journal: false });
-  const inspector = new WorkerInspector({ bundleDir: options.bundleDir, inference: options.inference, logger });
+  const inspector = new WorkerInspector({
+    bundleDir: options.bundleDir,
+    inference: options.inference,
+    logger,
+    hangAfterMs: OFFLINE_HANG_AFTER_MS,
+  });
   try {
     await inspector.start(io.signal);
     return inspector;

@@ -76,7 +76,7 @@ export class WorkerInspector implements Inspector {
     this.#deps = deps;
   }
 
-  /** Facts about the loaded model; available once start() has resolved. */
+  /** Facts about the loaded model; available once start() has resolved (and still after stop()). */
   get info(): ModelInfo {
     if (this.#info === undefined) throw new LinesideError('LS_INTERNAL', 'WorkerInspector.info read before start() resolved');
     return this.#info;
@@ -211,8 +211,8 @@ export class WorkerInspector implements Inspector {
       this.#retire(slot, new LinesideError('LS_INFERENCE_FAILED', 'the inspector was stopped'));
       await slot.worker.terminate().catch(() => undefined);
     }
+    // info stays readable: it still describes the model this inspector ran (final summaries, doctor).
     this.#state = 'idle';
-    this.#info = undefined;
   }
 
   #spawn(): Slot {
