@@ -151,3 +151,36 @@ describe('the whole app on a simulated line, real model, real broker', () => {
     await proxy.stop();
   });
 });
+
+describe('alarms over MQTT', () => {
+  it('consecutive rejects raise an alarm on the broker, and an ack command on cmd/ack acknowledges it', async () => {
+    const defectiveOnly = `${images}/def_front`;
+    const observer = await Observer.connect(broker.url, 'lineside/itest/alarm/#');
+    const { logger, records } = memoryLogger();
+    const app = createApp({
+      loaded: lineConfig({ images: defectiveOnly, mqttUrl: broker.url, outbox: `${dir.path}/outbox-4`, alarms: { consecutive_rejects: 3 } }),
+      logger,
+      env: {},
+      maxParts: 4,
+    });
+    await app.start(new AbortController().signal);
+    await app.done;
+    await waitFor(() => observer.json<{ state: string }>('lineside/itest/alarm').some((a) => a.state === 'raised'), 10_000, 'alarm raised');
+    const raised = observer.json<{ id: string; alarm: string; state: string }>('lineside/itest/alarm').find((a) => a.state === 'raised')!;
+    expect(raised.alarm).toBe('consecutive_rejects');
+    expect(records().some((r) => r.level === 50 && r.code === 'LS_ALARM')).toBe(true);
+    // A SCADA client that connects later still sees the open alarm: its state topic is retained.
+    const late = await Observer.connect(broker.url, 'lineside/itest/alarm/state/#');
+    await waitFor(() => late.messages.length > 0, 5000, 'retained alarm state');
+    expect(late.messages[0]).toMatchObject({ topic: 'lineside/itest/alarm/state/consecutive_rejects', retain: true });
+    await late.close();
+
+    await observer.client.publishAsync('lineside/itest/cmd/ack', JSON.stringify({ id: raised.id, by: 'shift-lead' }), { qos: 1 });
+    await waitFor(() => observer.json<{ state: string }>('lineside/itest/alarm').some((a) => a.state === 'acknowledged'), 10_000, 'alarm acknowledged');
+    const acked = observer.json<{ id: string; state: string; by?: string }>('lineside/itest/alarm').find((a) => a.state === 'acknowledged')!;
+    expect(acked).toMatchObject({ id: raised.id, by: 'shift-lead' });
+    expect(app.summary().alarms.active).toBe(0);
+    await app.stop();
+    await observer.close();
+  });
+});
