@@ -21,7 +21,7 @@ export const GPIO_TYPES = ['sim', 'onoff', 'gpiod'] as const satisfies readonly 
  * gpiod's tools are checked there, so a config can be validated on any machine.
  */
 export function createGpio(config: GpioConfig, deps: GpioDeps): GpioDriver {
-  const logger = deps.logger.child({ component: 'gpio', driver: config.type });
+  const logger = deps.logger.child({ driver: config.type });
   switch (config.type) {
     case 'sim':
       return new SimGpio({ config, logger });

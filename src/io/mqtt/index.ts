@@ -88,7 +88,7 @@ class MqttService implements Mqtt {
       dir,
       maxBytes: Math.floor(deps.config.outbox_max_mb * 1024 * 1024),
       fsync: deps.config.outbox_fsync,
-      logger: deps.logger.child({ component: 'mqtt-outbox' }),
+      logger: deps.logger.child({ part_of: 'outbox' }),
     });
   }
 
@@ -99,7 +99,7 @@ class MqttService implements Mqtt {
     let url = config.url;
     let protocolVersion = config.protocol_version;
     if (config.url === 'embedded') {
-      const broker = new EmbeddedBroker({ port: config.embedded_port, logger: this.log.child({ component: 'mqtt-broker' }) });
+      const broker = new EmbeddedBroker({ port: config.embedded_port, logger: this.log.child({ part_of: 'embedded-broker' }) });
       try {
         await broker.start(signal);
       } catch (err) {
