@@ -3,6 +3,7 @@
  * its exit status.
  */
 import { EXIT, type CliIo } from './cli/io.js';
+import { writeSync } from 'node:fs';
 import { errorMessage } from './errors.js';
 import { stdoutDestination } from './log.js';
 
@@ -68,6 +69,19 @@ async function main(): Promise<number> {
   const command = await load();
   return command(argv, io);
 }
+
+// Never swallowed: a bug leaves one JSON line with a code for journalctl, then the process ends non-zero so
+// systemd restarts it, and ExecStopPost drives the gate safe.
+function die(kind: string, err: unknown): never {
+  const line = { level: 60, time: Date.now(), pid: process.pid, code: 'LS_INTERNAL', kind, err: err instanceof Error ? err.stack : String(err), msg: `${kind}: ${errorMessage(err)}` };
+  try {
+    writeSync(1, `${JSON.stringify(line)}\n`);
+  } finally {
+    process.exit(EXIT.SOFTWARE);
+  }
+}
+process.on('uncaughtException', (err) => die('uncaughtException', err));
+process.on('unhandledRejection', (err) => die('unhandledRejection', err));
 
 main().then(
   (code) => {
