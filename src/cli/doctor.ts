@@ -182,8 +182,8 @@ export async function runDoctor(argv: string[], io: CliIo): Promise<number> {
     io.stdout.write(`${JSON.stringify({ ok: failed === 0, checks })}\n`);
   } else {
     for (const c of checks) {
-      io.stdout.write(`${c.status.toUpperCase().padEnd(4)}  ${c.name.padEnd(20)} ${c.detail}${c.code ? ` [${c.code}]` : ''}\n`);
-      if (c.action && c.status !== 'ok') io.stdout.write(`      ${''.padEnd(20)} -> ${c.action}\n`);
+      io.stdout.write(`${c.status.toUpperCase().padEnd(4)}  ${c.name.padEnd(22)} ${c.detail}${c.code ? ` [${c.code}]` : ''}\n`);
+      if (c.action && c.status !== 'ok') io.stdout.write(`      ${''.padEnd(22)} -> ${c.action}\n`);
     }
     io.stdout.write(failed === 0 ? 'doctor: nothing is wrong\n' : `doctor: ${failed} problem(s) must be fixed\n`);
   }
