@@ -195,7 +195,7 @@ describe('folder camera over a generated folder', () => {
     const fifo = path.join(dir, 'pipe');
     execFileSync('mkfifo', [fifo]);
     symlinkSync(fifo, path.join(run, 'b.jpg'));
-    const cam = camera({ path: run, order: 'sequential', timeout_ms: 100 });
+    const cam = camera({ path: run, order: 'sequential', timeout_ms: 400 });
     await cam.start(never);
     await cam.capture(never);
     try {
