@@ -23,7 +23,8 @@ export async function runSafeOutputs(argv: string[], io: CliIo): Promise<number>
     io.stderr.write(`${errorCode(err)}: ${errorMessage(err)}\n`);
     return EXIT.CONFIG;
   }
-  const logger = createLogger({ level: config.log.level }, io.env).child({ component: 'safe-outputs' });
+  const out = io.logStream();
+  const logger = createLogger({ level: config.log.level, destination: out as NodeJS.WritableStream }, io.env).child({ component: 'safe-outputs' });
   const gpio = createGpio(config.gpio, { logger });
   const wanted: [string, { line: number; active_low: boolean }][] = [['gate', config.gate]];
   if (config.alarms.output) wanted.push(['alarm', config.alarms.output]);
@@ -51,6 +52,6 @@ export async function runSafeOutputs(argv: string[], io: CliIo): Promise<number>
   } finally {
     await gpio.stop();
   }
-  await new Promise<void>((resolve) => logger.flush(() => resolve()));
+  await new Promise<void>((resolve) => (out.flush ? out.flush(() => resolve()) : resolve()));
   return failed === 0 ? EXIT.OK : EXIT.UNAVAILABLE;
 }
