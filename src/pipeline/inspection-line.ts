@@ -259,6 +259,7 @@ export class InspectionLine implements Lifecycle {
     this.alarms.safe();
     if (signal.aborted) return Promise.resolve();
     this.running = true;
+    this.stopping = undefined;
     this.lastProgressMs = this.clock.now();
     if (deps.encoder !== undefined && deps.config.tracking.mode === 'encoder') {
       this.unsubscribe.push(deps.encoder.onEdge((ev) => this.onEncoderEdge(ev)));

@@ -30,7 +30,7 @@ export const gateSection = outputLine
       .number()
       .min(0)
       .max(20)
-      .default(3)
+      .default(8)
       .describe(
         'Milliseconds before a reject edge during which the scheduler holds the event loop to fire on time; must exceed the longest blocking task to guarantee sub-ms timing (benchmarks/gate-timing.ts). 0 = plain timer.',
       ),

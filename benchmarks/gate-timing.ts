@@ -1,0 +1,203 @@
+/**
+ * Gate timing: how late does the reject gate go active relative to its due time, under event-loop load?
+ *
+ *   node --import tsx benchmarks/gate-timing.ts [--events 1000] [--spacing-ms 20] [--variants baseline,yield,hold3,hold6,hold8]
+ *   chrt -f 50 node --import tsx benchmarks/gate-timing.ts     # as the daemon should run (docs/tracking.md)
+ *
+ * Drives the real GateController (the same code the line uses) with a simulated DigitalOutput that stamps
+ * performance.now() at each write. Rejects are requested ahead of time (a verdict known before the part
+ * reaches the gate, the normal case) and spaced so that pulses never merge or wait for min_gap: the only
+ * source of lateness is scheduling. Load on the same event loop while it runs:
+ *   - "logging/MQTT" work: every ~1 ms a task that JSON-serialises a verdict-sized payload a few times and
+ *     copies it into a Buffer (what pino + an MQTT publish do per part, exaggerated);
+ *   - blocking chunks: every 20-50 ms a synchronous 2-5 ms busy section (a sync fs call, a big JSON parse,
+ *     a GC pause).
+ * Each scheduler runs in turn with the same load, and the figures are printed as one table.
+ */
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { DigitalOutput } from '../src/io/gpio/types.js';
+import { type Clock, systemClock } from '../src/pipeline/clock.js';
+import { GateController } from '../src/pipeline/gate-controller.js';
+import { PreciseScheduler, type Scheduler, TimeoutScheduler } from '../src/pipeline/scheduler.js';
+
+const { values } = parseArgs({
+  options: {
+    events: { type: 'string', default: '1000' },
+    'spacing-ms': { type: 'string', default: '20' },
+    variants: { type: 'string', default: 'baseline,yield,hold3,hold6,hold8' },
+  },
+});
+const EVENTS = Number(values.events);
+const SPACING_MS = Number(values['spacing-ms']);
+const PULSE_MS = 1;
+const AHEAD_MS = 150;
+
+class SimGate implements DigitalOutput {
+  readonly name = 'gate';
+  active = false;
+  readonly activations: number[] = [];
+
+  start(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  write(active: boolean): void {
+    if (active && !this.active) this.activations.push(performance.now());
+    this.active = active;
+  }
+}
+
+/** Sleeps to ~2 ms before due, then yields with setImmediate until due: precise only when nothing blocks. */
+class YieldingScheduler implements Scheduler {
+  constructor(private readonly clock: Clock) {}
+
+  at(dueMs: number, fn: (nowMs: number) => void): () => void {
+    let cancelled = false;
+    let handle: ReturnType<typeof setTimeout> | undefined;
+    const spin = (): void => {
+      if (cancelled) return;
+      const nowMs = this.clock.now();
+      if (nowMs >= dueMs) fn(nowMs);
+      else setImmediate(spin);
+    };
+    const waitMs = dueMs - this.clock.now() - 2;
+    if (waitMs > 0) handle = setTimeout(spin, waitMs);
+    else setImmediate(spin);
+    return () => {
+      cancelled = true;
+      if (handle !== undefined) clearTimeout(handle);
+    };
+  }
+}
+
+function startLoad(): () => void {
+  let stopped = false;
+  const payload = {
+    line_id: 'line1',
+    part: { id: 'run-1234', seq: 1234, verdict: 'defective', defect_score: 0.93, stages_ms: { capture: 12, inference: 40 } },
+    model: { name: 'casting-cnn', version: '1.0.0', ep: 'cpu' },
+  };
+  let sink = 0;
+  const logWork = (): void => {
+    if (stopped) return;
+    for (let i = 0; i < 4; i++) sink += Buffer.from(JSON.stringify({ ...payload, t: performance.now() })).length;
+    setTimeout(logWork, 1);
+  };
+  const block = (): void => {
+    if (stopped) return;
+    const until = performance.now() + 2 + Math.random() * 3;
+    while (performance.now() < until) sink++;
+    setTimeout(block, 20 + Math.random() * 30);
+  };
+  logWork();
+  setTimeout(block, 10);
+  return () => {
+    stopped = true;
+    if (sink < 0) process.stdout.write('');
+  };
+}
+
+interface Result {
+  name: string;
+  lateness: number[];
+  holdMsPerReject: number;
+}
+
+async function run(name: string, scheduler: Scheduler, clock: Clock, holdMsPerReject: number): Promise<Result> {
+  const output = new SimGate();
+  const requested: number[] = [];
+  const gate = new GateController({
+    output,
+    clock,
+    scheduler,
+    coarse: new TimeoutScheduler({ clock }),
+    pulseMs: PULSE_MS,
+    minGapMs: 0,
+    merge: false,
+    energisedPosition: 'reject',
+    onFired: () => undefined,
+    onWriteError: (err) => {
+      throw err;
+    },
+  });
+  gate.safe();
+  gate.arm();
+  const stopLoad = startLoad();
+  await new Promise<void>((resolve) => {
+    let n = 0;
+    const t0 = clock.now() + AHEAD_MS;
+    // Requests go in from a timer, like verdicts arriving; due times are spaced, with jitter, on a fixed grid.
+    const submit = (): void => {
+      const nowMs = clock.now();
+      while (n < EVENTS && t0 + n * SPACING_MS <= nowMs + AHEAD_MS) {
+        const dueMs = t0 + n * SPACING_MS + Math.random() * (SPACING_MS / 2);
+        requested.push(dueMs);
+        gate.request(n, dueMs);
+        n++;
+      }
+      if (n < EVENTS) setTimeout(submit, 5);
+      else setTimeout(resolve, AHEAD_MS + 50);
+    };
+    submit();
+  });
+  stopLoad();
+  gate.disarm();
+  const lateness = output.activations.map((t, i) => t - (requested[i] ?? Number.NaN));
+  if (lateness.length !== EVENTS) throw new Error(`${name}: ${lateness.length} activations for ${EVENTS} rejects`);
+  return { name, lateness, holdMsPerReject };
+}
+
+function pct(sorted: number[], p: number): number {
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[rank - 1] ?? Number.NaN;
+}
+
+async function main(): Promise<void> {
+  const clock = systemClock();
+  const all: Record<string, [string, Scheduler, number]> = {
+    baseline: ['baseline setTimeout', new TimeoutScheduler({ clock }), 0],
+    yield: ['setTimeout + setImmediate yield', new YieldingScheduler(clock), 0],
+    hold3: ['precise hold_ms=3', new PreciseScheduler({ clock, holdMs: 3 }), 4],
+    hold6: ['precise hold_ms=6', new PreciseScheduler({ clock, holdMs: 6 }), 7],
+    hold8: ['precise hold_ms=8 (default)', new PreciseScheduler({ clock, holdMs: 8 }), 9],
+  };
+  const variants = values.variants.split(',').map((key) => {
+    const variant = all[key.trim()];
+    if (variant === undefined) throw new Error(`--variants: unknown '${key}' (valid: ${Object.keys(all).join(', ')})`);
+    return variant;
+  });
+  console.log(
+    `gate-timing: ${EVENTS} rejects per scheduler, ~${SPACING_MS} ms apart, load = JSON/Buffer work every 1 ms + 2-5 ms blocking every 20-50 ms`,
+  );
+  const load = loadavg().map((v) => v.toFixed(2)).join(' ');
+  console.log(`node ${process.version}, ${process.platform}/${process.arch}, load average ${load} (other processes compete for the CPU)`);
+  const results: Result[] = [];
+  for (const [name, scheduler, hold] of variants) results.push(await run(name, scheduler, clock, hold));
+  const header = ['scheduler', 'p50', 'p99', 'p99.9', 'max', 'min', '>1ms late', 'loop held/reject'];
+  const rows = results.map((r) => {
+    const s = [...r.lateness].sort((a, b) => a - b);
+    const late = s.filter((v) => v > 1).length;
+    return [
+      r.name,
+      pct(s, 50).toFixed(3),
+      pct(s, 99).toFixed(3),
+      pct(s, 99.9).toFixed(3),
+      (s[s.length - 1] ?? Number.NaN).toFixed(3),
+      (s[0] ?? Number.NaN).toFixed(3),
+      `${late} (${((late / s.length) * 100).toFixed(2)}%)`,
+      r.holdMsPerReject === 0 ? '0' : `<= ${r.holdMsPerReject} ms`,
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
+  console.log('lateness of gate activation vs due time, ms (negative = early)');
+  console.log(line(header));
+  for (const r of rows) console.log(line(r));
+}
+
+await main();
