@@ -63,7 +63,8 @@ export async function runDaemon(argv: string[], io: CliIo, drivers?: Partial<App
   notifier.close();
   const summary = app.summary();
   logger.info({ summary }, 'exit');
-  out.write(`${JSON.stringify(summary)}\n`);
+  // Under journald the summary, like every log line, carries its priority (info); SyslogLevel= is warning.
+  out.write(`${io.env.JOURNAL_STREAM ? '<6>' : ''}${JSON.stringify(summary)}\n`);
   // Not flushSync: it can overtake an asynchronous write still in flight and reorder the last lines.
   await new Promise<void>((resolve) => (out.flush ? out.flush(() => resolve()) : resolve()));
   return exitCode;

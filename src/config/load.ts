@@ -23,7 +23,8 @@ function valueAt(input: unknown, keys: readonly PropertyKey[]): unknown {
 
 function show(value: unknown): string {
   if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value);
+  // A URL with credentials in it must not reach the terminal or the journal.
+  const text = JSON.stringify(value).replace(/\/\/[^/@\s"]*:[^/@\s"]*@/g, '//[redacted]@');
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 

@@ -114,3 +114,12 @@ describe('generated docs', () => {
     for (const row of keyRows) expect(row.split('|')[4]?.trim(), row).not.toBe('');
   });
 });
+
+describe('config errors never echo credentials', () => {
+  it('redacts user:password in a URL value it reports', () => {
+    const err = configError({ ...minimal, mqtt: { url: 'mqtt://plant:s3cret@broker:1883', qos: 7 }, camera: { type: 'http', url: 'ftp://cam:pw@10.0.0.9/snap' } });
+    expect(err.message).not.toContain('s3cret');
+    expect(err.message).not.toContain(':pw@');
+    expect(err.message).toContain('camera.url');
+  });
+});
