@@ -1,0 +1,33 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const unitPath = path.resolve(import.meta.dirname, '../../../systemd/lineside.service');
+const unit = readFileSync(unitPath, 'utf8');
+
+function setting(key: string): string[] {
+  return unit
+    .split('\n')
+    .filter((l) => l.startsWith(`${key}=`))
+    .map((l) => l.slice(key.length + 1));
+}
+
+describe('systemd/lineside.service', () => {
+  it('is a notify service that is restarted, except on a configuration error (exit 78)', () => {
+    expect(setting('Type')).toEqual(['notify']);
+    expect(setting('Restart')).toEqual(['always']);
+    expect(setting('RestartPreventExitStatus')).toEqual(['78']);
+    expect(Number(setting('WatchdogSec')[0])).toBeGreaterThan(0);
+    expect(setting('Environment').some((e) => e.startsWith('UV_THREADPOOL_SIZE='))).toBe(true);
+    expect(setting('ExecStopPost')[0]).toContain('safe-outputs');
+    expect(setting('DeviceAllow')).toEqual(expect.arrayContaining(['char-gpiochip rw']));
+  });
+
+  it('scores an exposure of at most 2.5 in systemd-analyze security', () => {
+    const out = execFileSync('systemd-analyze', ['security', '--offline=true', unitPath], { encoding: 'utf8' });
+    const match = /Overall exposure level for lineside\.service: ([0-9.]+)/.exec(out);
+    expect(match, out.slice(-500)).not.toBeNull();
+    expect(Number(match![1])).toBeLessThanOrEqual(2.5);
+  });
+});
