@@ -180,6 +180,8 @@ export class InspectionLine implements Lifecycle {
 
   private encoderCount = 0;
   private readonly encoderEdgeMs: number[] = [];
+  /** How long after their timestamp the last few encoder edges were delivered (drivers batch them). */
+  private readonly encoderLagMs: number[] = [];
 
   private consecutiveRejects = 0;
   private readonly rateWindow: boolean[] = [];
@@ -649,6 +651,8 @@ export class InspectionLine implements Lifecycle {
     this.encoderCount++;
     this.encoderEdgeMs.push(ev.timeMs);
     if (this.encoderEdgeMs.length > SPEED_WINDOW_EDGES) this.encoderEdgeMs.shift();
+    this.encoderLagMs.push(Math.max(0, this.clock.now() - ev.timeMs));
+    if (this.encoderLagMs.length > SPEED_WINDOW_EDGES) this.encoderLagMs.shift();
     if (!this.running || this.deps.config.tracking.mode !== 'encoder') return;
     const leadCounts = this.encoderLeadCounts();
     let head = this.onBelt[0];
@@ -663,15 +667,17 @@ export class InspectionLine implements Lifecycle {
   }
 
   /**
-   * Counts the belt moves in gate.lead_ms at the speed measured over the last few encoder edges. Rounded up:
-   * firing up to one count early is harmless, late is not. 0 until the speed is known.
+   * Counts the belt moves in gate.lead_ms, plus the encoder's delivery lag (drivers deliver edges in batches,
+   * after their timestamps), at the speed measured over the last few encoder edges. Rounded up: firing up to
+   * one count early is harmless, late is not. 0 until the speed is known.
    */
   private encoderLeadCounts(): number {
     const first = this.encoderEdgeMs[0];
     const last = this.encoderEdgeMs[this.encoderEdgeMs.length - 1];
     if (first === undefined || last === undefined || last <= first) return 0;
     const countsPerMs = (this.encoderEdgeMs.length - 1) / (last - first);
-    return Math.ceil(this.deps.config.gate.lead_ms * countsPerMs);
+    const lagMs = Math.max(0, ...this.encoderLagMs);
+    return Math.ceil((this.deps.config.gate.lead_ms + lagMs) * countsPerMs);
   }
 
   private onFired(seqs: readonly number[], firedMs: number, requestedMs: number): void {
