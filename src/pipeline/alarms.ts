@@ -6,7 +6,8 @@ export type AlarmKind =
   | 'consecutive_rejects'
   | 'reject_rate'
   | 'bin_full'
-  | 'gate_write_failed';
+  | 'gate_write_failed'
+  | 'output_write_failed';
 
 export const ALARM_KINDS: readonly AlarmKind[] = [
   'reject_not_confirmed',
@@ -14,6 +15,7 @@ export const ALARM_KINDS: readonly AlarmKind[] = [
   'reject_rate',
   'bin_full',
   'gate_write_failed',
+  'output_write_failed',
 ];
 
 export interface AlarmRecord {
@@ -55,6 +57,7 @@ export class AlarmManager {
     reject_rate: 0,
     bin_full: 0,
     gate_write_failed: 0,
+    output_write_failed: 0,
   };
 
   constructor(private readonly deps: AlarmManagerDeps) {}

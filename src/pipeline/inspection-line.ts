@@ -231,7 +231,7 @@ export class InspectionLine implements Lifecycle {
       ...(deps.alarmOutput === undefined ? {} : { output: deps.alarmOutput }),
       onRaised: (alarm) => this.events.emit('alarm', alarm),
       onAcknowledged: (alarms) => this.events.emit('alarm_acknowledged', alarms),
-      onOutputError: (err) => this.alarms.raise('gate_write_failed', `alarm output: ${errorMessage(err)}`),
+      onOutputError: (err) => this.alarms.raise('output_write_failed', `alarm output: ${errorMessage(err)}`),
     });
     this.heartbeat =
       deps.heartbeat === undefined || config.heartbeat === undefined

@@ -532,3 +532,14 @@ describe('InspectionLine: summary', () => {
     expect(s.gateLatenessMs.max).toBe(0);
   });
 });
+
+describe('InspectionLine: alarm output failure', () => {
+  it('an alarm output that cannot be written raises its own alarm and never loops', async () => {
+    const rig = await started({ withAlarmOutput: true, withBinFull: true });
+    rig.alarmOut.failWrites = true;
+    rig.binFull.fire('rising');
+    await advance(0);
+    expect(rig.line.activeAlarms().map((a) => a.kind)).toEqual(['bin_full', 'output_write_failed']);
+    expect(rig.line.progress()).toBe(true);
+  });
+});
