@@ -87,9 +87,9 @@ function tail(text: string): string {
 }
 
 /** Spawn a tool and resolve once exec succeeded (the 'spawn' event); rejects if exec fails (ENOENT, EACCES). */
-function spawnTool(command: string, args: string[], stdin: 'pipe' | 'ignore'): Promise<Spawned> {
+function spawnTool(command: string, args: string[], stdin: 'pipe' | 'ignore', stdout: 'pipe' | 'ignore'): Promise<Spawned> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: [stdin, stdin === 'pipe' ? 'ignore' : 'pipe', 'pipe'] });
+    const child = spawn(command, args, { stdio: [stdin, stdout, 'pipe'] });
     let stderr = '';
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
@@ -126,11 +126,17 @@ function exitWithin(child: ChildProcess, ms: number, signal?: AbortSignal): Prom
   });
 }
 
-/** End a child: close stdin (gpioset --mode=wait exits on it) or SIGTERM, then SIGKILL after a grace. */
+/**
+ * End a child: close its stdin (the gpioset supervisor drives the safe level and exits on EOF) or send SIGTERM;
+ * escalate to SIGTERM, then SIGKILL, if it does not exit within a grace period.
+ */
 async function endChild(child: ChildProcess, how: 'stdin' | 'sigterm'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
-  if (how === 'stdin' && child.stdin) child.stdin.end();
-  else child.kill('SIGTERM');
+  if (how === 'stdin' && child.stdin) {
+    child.stdin.end();
+    if ((await exitWithin(child, 2 * KILL_GRACE_MS)) !== null) return;
+  }
+  child.kill('SIGTERM');
   if ((await exitWithin(child, KILL_GRACE_MS)) === null) {
     child.kill('SIGKILL');
     await exitWithin(child, KILL_GRACE_MS);
@@ -201,7 +207,7 @@ class GpiodInput implements EdgeInput {
     const label = `gpio input "${name}" (${driver.config.chip} line ${line.line})`;
     let spawned: Spawned;
     try {
-      spawned = await spawnTool(driver.config.gpiomon, this.args(), 'ignore');
+      spawned = await spawnTool(driver.config.gpiomon, this.args(), 'ignore', 'pipe');
     } catch (cause) {
       throw new LinesideError('LS_GPIO_UNAVAILABLE', `${label}: cannot run ${driver.config.gpiomon} (${describeCause(cause)})`, { cause });
     }
@@ -257,22 +263,82 @@ class GpiodInput implements EdgeInput {
 }
 
 /**
- * libgpiod 1.6 gpioset holds a line only while it runs and cannot change the value of a running request.
- * Each level change therefore ends the holder (stdin closed: --mode=wait exits on EOF) and starts a new one
- * with the new value. --mode=wait (not --mode=signal) also means a holder can never outlive lineside: if the
- * daemon dies, even by SIGKILL, the pipe closes and the line is released instead of being held active.
+ * The per-output holder supervisor, run by bash (dash's `wait` can miss a trapped signal that arrives just before
+ * it, which hangs a release). Arguments: gpioset, chip, offset, safe level, initial level. Protocol: lineside writes
+ * `0` or `1` lines to stdin; the supervisor ends the current holder and starts `gpioset --mode=signal` with the new
+ * level, printing `held LEVEL PID` once it is started and `died LEVEL STATUS` if a holder exits by itself.
+ * On stdin EOF (lineside stopped or died, even by SIGKILL) or SIGTERM it ends the holder and drives the safe
+ * level once with `gpioset --mode=exit`, so the line is left inactive, never held active by an orphan.
+ */
+export const GPIOSET_SUPERVISOR = `
+gpioset=$1 chip=$2 offset=$3 safe=$4
+holder=
+release() {
+  if [ -n "$holder" ]; then
+    kill -TERM "$holder" 2>/dev/null
+    wait "$holder" 2>/dev/null
+    holder=
+  fi
+}
+hold() {
+  (
+    stopping=
+    trap 'stopping=1' TERM
+    "$gpioset" --mode=signal "$chip" "$offset=$1" &
+    g=$!
+    trap 'stopping=1; kill -TERM "$g" 2>/dev/null' TERM
+    [ -n "$stopping" ] && kill -TERM "$g" 2>/dev/null
+    echo "held $1 $g"
+    while :; do
+      wait "$g"
+      status=$?
+      kill -0 "$g" 2>/dev/null || break
+    done
+    [ -z "$stopping" ] && echo "died $1 $status"
+    exit 0
+  ) &
+  holder=$!
+}
+finish() {
+  trap '' TERM INT HUP
+  release
+  "$gpioset" --mode=exit "$chip" "$offset=$safe"
+  exit 0
+}
+trap finish TERM INT HUP
+hold "$5"
+while IFS= read -r value; do
+  case "$value" in
+    0|1) release; hold "$value" ;;
+    *) echo "bad $value" ;;
+  esac
+done
+finish
+`;
+
+const SUPERVISOR_SHELL = '/bin/bash';
+
+/**
+ * libgpiod 1.6 gpioset holds a line only while it runs and cannot change the value of a running request, so
+ * every level change ends the holder and starts a new one. Node's spawn() forks the whole daemon synchronously
+ * (measured: 8 ms at 50 MB RSS, 68 ms at 470 MB), which would stall the event loop at every gate pulse; a small
+ * bash supervisor per output, spawned once at start, does the process churn instead, and a write is one line
+ * into its stdin.
  */
 class GpiodOutput implements DigitalOutput {
   private desired = false;
-  private holder: Spawned | null = null;
-  /** Logical level the current holder drives. */
-  private heldActive: boolean | null = null;
+  private supervisor: Spawned | null = null;
+  /** Electrical level of the running holder as last reported (`held`), null when none is known to run. */
+  private heldLevel: 0 | 1 | null = null;
+  private heldSinceMs = 0;
+  private awaitingHeld = false;
+  private diedDuringStart: string | null = null;
+  private onFirstHeld: (() => void) | null = null;
   private started = false;
   private stopping = false;
-  private pumping: Promise<void> | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private writeRequestedAtMs: number | null = null;
-  /** Milliseconds from the last write() to the new gpioset being executed (measurement for docs/bench). */
+  /** Milliseconds from the last write() to its holder being started (measurement for docs/bench). */
   lastSwitchMs: number | null = null;
 
   constructor(private readonly deps: { name: string; line: LineConfig; logger: Logger; driver: GpiodGpio }) {}
@@ -289,15 +355,34 @@ class GpiodOutput implements DigitalOutput {
     return `gpio output "${this.deps.name}" (${this.deps.driver.config.chip} line ${this.deps.line.line})`;
   }
 
+  private level(active: boolean): 0 | 1 {
+    return electricalLevel(active, this.deps.line) ? 1 : 0;
+  }
+
   async start(signal: AbortSignal): Promise<void> {
     if (this.started) return;
     this.deps.driver.requireStarted(this.deps.name);
     this.stopping = false;
     this.desired = false;
-    const spawned = await this.hold(false, 'LS_GPIO_UNAVAILABLE');
+    this.diedDuringStart = null;
+    const heldOrTimeout = new Promise<void>((resolve) => {
+      this.onFirstHeld = resolve;
+      setTimeout(resolve, 5000).unref();
+    });
+    const spawned = await this.launch();
+    // bash may take a while to start on a loaded box; the survival check starts once the first holder runs.
+    await Promise.race([heldOrTimeout, exitWithin(spawned.child, 5000, signal)]);
+    this.onFirstHeld = null;
     const early = await exitWithin(spawned.child, this.deps.driver.config.start_check_ms, signal);
-    if (early) {
-      throw new LinesideError('LS_GPIO_UNAVAILABLE', `${this.label}: gpioset ${describeExit(early.code, early.signal)}: ${tail(spawned.stderr())}`);
+    const failure = early ? `supervisor ${describeExit(early.code, early.signal)}` : this.diedDuringStart;
+    if (failure !== null || this.heldLevel === null) {
+      this.stopping = true;
+      await endChild(spawned.child, 'stdin');
+      this.supervisor = null;
+      throw new LinesideError(
+        'LS_GPIO_UNAVAILABLE',
+        `${this.label}: gpioset could not hold the line (${failure ?? 'no holder started'}): ${tail(spawned.stderr())}`,
+      );
     }
     this.started = true;
   }
@@ -306,97 +391,125 @@ class GpiodOutput implements DigitalOutput {
     if (!this.started) throw outputNotStarted(this.deps.name);
     this.desired = active;
     this.writeRequestedAtMs ??= performance.now();
-    this.kick();
+    this.pump();
   }
 
   async stop(): Promise<void> {
-    if (!this.started) return;
-    this.desired = false;
     this.stopping = true;
+    this.desired = false;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    this.kick();
-    await this.pumping;
-    // The safe level is driven before release: most GPIO controllers keep the last driven level afterwards.
-    const holder = this.holder;
-    this.holder = null;
-    this.heldActive = null;
+    const supervisor = this.supervisor;
+    this.supervisor = null;
     this.started = false;
-    if (holder) await endChild(holder.child, 'stdin');
+    this.heldLevel = null;
+    // EOF makes the supervisor end the holder and drive the safe level before it exits.
+    if (supervisor) await endChild(supervisor.child, 'stdin');
   }
 
-  private kick(): void {
-    if (this.pumping) return;
-    this.pumping = this.pump().finally(() => {
-      this.pumping = null;
-    });
-  }
-
-  /** Bring the holder to the latest desired level; one change at a time, the latest request wins. */
-  private async pump(): Promise<void> {
-    while (this.holder === null || this.heldActive !== this.desired) {
-      const target = this.desired;
-      const previous = this.holder;
-      this.holder = null;
-      this.heldActive = null;
-      if (previous) await endChild(previous.child, 'stdin');
-      try {
-        await this.hold(target, 'LS_GPIO_WRITE');
-      } catch (err) {
-        this.deps.driver.reportError(err as LinesideError);
-        this.scheduleRetry();
-        return;
-      }
-      if (this.writeRequestedAtMs !== null) {
-        this.lastSwitchMs = performance.now() - this.writeRequestedAtMs;
-        this.writeRequestedAtMs = null;
-        this.deps.logger.debug({ output: this.deps.name, active: target, switchMs: this.lastSwitchMs }, 'gpioset switched');
-      }
-    }
-  }
-
-  private async hold(active: boolean, code: 'LS_GPIO_UNAVAILABLE' | 'LS_GPIO_WRITE'): Promise<Spawned> {
+  private async launch(): Promise<Spawned> {
     const { driver, line } = this.deps;
-    const value = electricalLevel(active, line) ? 1 : 0;
+    const args = ['-c', GPIOSET_SUPERVISOR, 'lineside-gpioset', driver.config.gpioset, driver.config.chip, String(line.line)];
     let spawned: Spawned;
     try {
-      spawned = await spawnTool(driver.config.gpioset, ['--mode=wait', driver.config.chip, `${line.line}=${value}`], 'pipe');
+      spawned = await spawnTool(SUPERVISOR_SHELL, [...args, String(this.level(false)), String(this.level(this.desired))], 'pipe', 'pipe');
     } catch (cause) {
-      throw new LinesideError(code, `${this.label}: cannot run ${driver.config.gpioset} (${describeCause(cause)})`, { cause });
+      throw new LinesideError('LS_GPIO_UNAVAILABLE', `${this.label}: cannot run ${SUPERVISOR_SHELL} (${describeCause(cause)})`, { cause });
     }
-    // An EPIPE on the holder's stdin (it died first) is reported through 'exit', not as a stream error.
+    this.supervisor = spawned;
+    this.heldLevel = null;
+    this.awaitingHeld = true;
+    // An EPIPE on stdin (the supervisor died first) is reported through 'exit', not as a stream error.
     spawned.child.stdin?.on('error', () => undefined);
-    this.holder = spawned;
-    this.heldActive = active;
-    spawned.child.once('exit', (exitCode, sig) => this.onHolderExit(spawned, exitCode, sig));
+    createInterface({ input: spawned.child.stdout! }).on('line', (text) => this.onLine(spawned, text));
+    spawned.child.once('exit', (code, sig) => this.onSupervisorExit(spawned, code, sig));
     return spawned;
   }
 
-  private onHolderExit(spawned: Spawned, code: number | null, signal: string | null): void {
-    if (this.holder !== spawned) return;
-    const wanted = this.heldActive;
-    this.holder = null;
-    this.heldActive = null;
-    if (this.stopping || !this.started) return;
-    // Dying right after its spawn means the request failed and the level never changed; later it means the
-    // line has been let go while we thought it held.
-    const fresh = performance.now() - spawned.spawnedAtMs < this.deps.driver.config.start_check_ms;
-    this.deps.driver.reportError(
-      new LinesideError(
-        fresh ? 'LS_GPIO_WRITE' : 'LS_GPIO_UNAVAILABLE',
-        `${this.label}: gpioset ${describeExit(code, signal)} ${fresh ? `before driving it ${wanted ? 'active' : 'inactive'}` : 'while holding it'}: ${tail(
-          spawned.stderr(),
-        )}; retrying in ${this.deps.driver.config.restart_delay_ms} ms`,
-      ),
-    );
-    this.scheduleRetry();
+  /** Send the desired level when nothing is in flight and it differs from what is held. */
+  private pump(): void {
+    const supervisor = this.supervisor;
+    if (!supervisor || this.awaitingHeld || this.stopping) return;
+    const wanted = this.level(this.desired);
+    if (this.heldLevel === wanted) {
+      this.writeRequestedAtMs = null;
+      return;
+    }
+    this.awaitingHeld = true;
+    supervisor.child.stdin?.write(`${wanted}\n`);
   }
 
-  private scheduleRetry(): void {
+  private onLine(spawned: Spawned, text: string): void {
+    if (spawned !== this.supervisor) return;
+    const [kind, level, detail] = text.split(' ');
+    if (kind === 'held' && (level === '0' || level === '1')) {
+      this.heldLevel = level === '1' ? 1 : 0;
+      this.heldSinceMs = performance.now();
+      this.awaitingHeld = false;
+      this.onFirstHeld?.();
+      if (this.writeRequestedAtMs !== null && this.heldLevel === this.level(this.desired)) {
+        this.lastSwitchMs = this.heldSinceMs - this.writeRequestedAtMs;
+        this.writeRequestedAtMs = null;
+        this.deps.logger.debug({ output: this.deps.name, level: this.heldLevel, switchMs: this.lastSwitchMs }, 'gpioset switched');
+      }
+      this.pump();
+    } else if (kind === 'died' && (level === '0' || level === '1')) {
+      if (this.heldLevel !== Number(level)) return;
+      this.heldLevel = null;
+      const status = `gpioset exit status ${detail ?? '?'}`;
+      if (!this.started) {
+        this.diedDuringStart = status;
+        return;
+      }
+      if (this.stopping) return;
+      // Dying right after its start means the request failed and the level never changed; later it means the
+      // line has been let go while we thought it held.
+      const fresh = performance.now() - this.heldSinceMs < this.deps.driver.config.start_check_ms;
+      this.deps.driver.reportError(
+        new LinesideError(
+          fresh ? 'LS_GPIO_WRITE' : 'LS_GPIO_UNAVAILABLE',
+          `${this.label}: ${status} ${fresh ? `before driving it to ${level}` : 'while holding it'}: ${tail(spawned.stderr())}; retrying in ${
+            this.deps.driver.config.restart_delay_ms
+          } ms`,
+        ),
+      );
+      this.scheduleRetry(() => this.pump());
+    } else {
+      this.deps.logger.warn({ output: this.deps.name, text: text.slice(0, 200) }, 'unexpected gpioset supervisor output');
+    }
+  }
+
+  private onSupervisorExit(spawned: Spawned, code: number | null, signal: string | null): void {
+    if (spawned !== this.supervisor) return;
+    this.supervisor = null;
+    this.heldLevel = null;
+    if (this.stopping || !this.started) return;
+    this.deps.driver.reportError(
+      new LinesideError(
+        'LS_GPIO_UNAVAILABLE',
+        `${this.label}: gpioset supervisor ${describeExit(code, signal)}: ${tail(spawned.stderr())}; the line is not held, restarting in ${
+          this.deps.driver.config.restart_delay_ms
+        } ms`,
+      ),
+    );
+    this.scheduleRetry(() => this.relaunch());
+  }
+
+  private relaunch(): void {
+    this.launch().then(
+      () => this.deps.logger.warn({ output: this.deps.name }, 'gpioset supervisor restarted'),
+      (err: unknown) => {
+        this.deps.driver.reportError(err instanceof LinesideError ? err : new LinesideError('LS_GPIO_UNAVAILABLE', describeCause(err), { cause: err }));
+        this.scheduleRetry(() => this.relaunch());
+      },
+    );
+  }
+
+  private scheduleRetry(action: () => void): void {
     if (this.retryTimer || this.stopping) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
-      if (!this.stopping && this.started) this.kick();
+      if (!this.stopping && this.started) action();
     }, this.deps.driver.config.restart_delay_ms);
   }
 }

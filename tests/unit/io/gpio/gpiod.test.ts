@@ -69,20 +69,25 @@ setInterval(() => {}, 1 << 30);
   );
 }
 
-/** gpioset fake: a shell script, like the real one it holds until stdin closes (--mode=wait). */
+/**
+ * gpioset fake: a shell script. Like the real 1.6 tool, --mode=signal holds until SIGTERM and --mode=exit sets
+ * the level and exits at once.
+ */
 function fakeGpioset(version = 'v1.6.3'): string {
+  const log = JSON.stringify(logFile);
   return writeTool(
     'gpioset',
     `#!/bin/sh
 if [ "$1" = "--version" ]; then echo "gpioset (libgpiod) ${version}"; exit 0; fi
 if [ -e ${JSON.stringify(join(dir, 'gpioset.fail'))} ]; then
   echo "gpioset: error setting the GPIO line values: Device or resource busy" >&2
-  echo "gpioset failed $$ $*" >> ${JSON.stringify(logFile)}
   exit 1
 fi
-echo "gpioset start $$ $*" >> ${JSON.stringify(logFile)}
-cat > /dev/null
-echo "gpioset end $$" >> ${JSON.stringify(logFile)}
+s=
+trap 'kill $s 2>/dev/null; echo "gpioset end $$" >> ${log}; exit 0' TERM
+echo "gpioset start $$ $*" >> ${log}
+case "$1" in --mode=exit) echo "gpioset end $$" >> ${log}; exit 0;; esac
+while :; do sleep 5 & s=$!; wait $s; done
 `,
   );
 }
@@ -91,13 +96,38 @@ function logLines(): string[] {
   return existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').filter(Boolean) : [];
 }
 
-function gpiosetHistory(): string[] {
+interface GpiosetCall {
+  what: 'start' | 'end';
+  pid: number;
+  /** For starts: mode, chip and offset=level, e.g. "--mode=signal gpiochip0 22=1". */
+  args: string;
+}
+
+function gpiosetCalls(): GpiosetCall[] {
   return logLines()
     .filter((l) => l.startsWith('gpioset'))
     .map((l) => {
-      const [, what, , ...rest] = l.split(' ');
-      return what === 'start' ? `start ${rest.join(' ')}` : what!;
+      const [, what, pid, ...rest] = l.split(' ');
+      return { what: what as 'start' | 'end', pid: Number(pid), args: rest.join(' ') };
     });
+}
+
+/** Holders started, in order, as "--mode=... chip offset=level". */
+function starts(): string[] {
+  return gpiosetCalls()
+    .filter((c) => c.what === 'start')
+    .map((c) => c.args);
+}
+
+/** The pid of the gpioset process holding `args` most recently. */
+function holderPid(args: string): number {
+  const call = gpiosetCalls().filter((c) => c.what === 'start' && c.args === args).at(-1);
+  if (!call) throw new Error(`no gpioset ${args}`);
+  return call.pid;
+}
+
+function ended(pid: number): boolean {
+  return gpiosetCalls().some((c) => c.what === 'end' && c.pid === pid);
 }
 
 function config(overrides: Partial<GpiodGpioConfig>): GpiodGpioConfig {
@@ -289,44 +319,48 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     expect(errors).toHaveLength(0);
   });
 
-  it('holds outputs with gpioset --mode=wait, safe at start, one holder per level, safe again at stop', async () => {
+  it('holds outputs through one supervisor each: safe at start, the old holder ends before the new one starts, safe at stop', async () => {
     build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset(), chip: 'gpiochip0' });
     await driver.start(signal);
     const gate = driver.output('gate', { line: 22, active_low: false });
     const lamp = driver.output('alarm', { line: 23, active_low: true });
     await gate.start(signal);
     await lamp.start(signal);
-    expect(gpiosetHistory()).toEqual(['start --mode=wait gpiochip0 22=0', 'start --mode=wait gpiochip0 23=1']);
+    await vi.waitFor(() => expect(starts()).toEqual(['--mode=signal gpiochip0 22=0', '--mode=signal gpiochip0 23=1']));
+    const safeGatePid = holderPid('--mode=signal gpiochip0 22=0');
     gate.write(true);
     expect(gate.active).toBe(true);
-    await vi.waitFor(() => expect(gpiosetHistory().at(-1)).toBe('start --mode=wait gpiochip0 22=1'));
-    // The old holder exits (its stdin closed) before the new one requests the line.
-    expect(gpiosetHistory().slice(-2)).toEqual(['end', 'start --mode=wait gpiochip0 22=1']);
+    await vi.waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=1'));
+    const calls = gpiosetCalls();
+    const endOfSafe = calls.findIndex((c) => c.what === 'end' && c.pid === safeGatePid);
+    const startOfActive = calls.findIndex((c) => c.what === 'start' && c.args === '--mode=signal gpiochip0 22=1');
+    expect(endOfSafe).toBeGreaterThanOrEqual(0);
+    expect(endOfSafe).toBeLessThan(startOfActive);
     lamp.write(true);
-    await vi.waitFor(() => expect(gpiosetHistory().at(-1)).toBe('start --mode=wait gpiochip0 23=0'));
+    await vi.waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 23=0'));
+    const activeGatePid = holderPid('--mode=signal gpiochip0 22=1');
     await driver.stop();
-    const history = gpiosetHistory();
-    // Both lines driven inactive before release, and every holder ended.
-    expect(history.filter((h) => h === 'start --mode=wait gpiochip0 22=0')).toHaveLength(2);
-    expect(history.filter((h) => h === 'start --mode=wait gpiochip0 23=1')).toHaveLength(2);
-    expect(history.filter((h) => h.startsWith('start'))).toHaveLength(history.filter((h) => h === 'end').length);
+    // Each output: holder ended, then the safe level driven once with --mode=exit.
+    expect(ended(activeGatePid)).toBe(true);
+    expect(starts().slice(-2).sort()).toEqual(['--mode=exit gpiochip0 22=0', '--mode=exit gpiochip0 23=1']);
+    for (const call of gpiosetCalls().filter((c) => c.what === 'start')) expect(ended(call.pid)).toBe(true);
     expect(gate.active).toBe(false);
     expect(errors).toHaveLength(0);
   });
 
-  it('never blocks on write: the latest level wins and is the one held', async () => {
+  it('never blocks on write: writes are coalesced and the latest level is the one held', async () => {
     build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset() });
     await driver.start(signal);
     const gate = driver.output('gate', { line: 22, active_low: false });
     await gate.start(signal);
     const before = performance.now();
     for (let i = 0; i < 10; i += 1) gate.write(i % 2 === 0);
-    expect(performance.now() - before).toBeLessThan(50);
-    await vi.waitFor(() => expect(gpiosetHistory().at(-1)).toBe('start --mode=wait gpiochip0 22=0'));
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(gpiosetHistory().at(-1)).toBe('start --mode=wait gpiochip0 22=0');
-    // Coalesced: far fewer holders than writes.
-    expect(gpiosetHistory().filter((h) => h.startsWith('start')).length).toBeLessThanOrEqual(4);
+    expect(performance.now() - before).toBeLessThan(20);
+    await vi.waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=0'));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=0');
+    expect(starts().length).toBeLessThanOrEqual(4);
+    expect(errors).toHaveLength(0);
   });
 
   it('reports a write whose gpioset cannot request the line as LS_GPIO_WRITE and retries', async () => {
@@ -338,9 +372,9 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     gate.write(true);
     await vi.waitFor(() => expect(errors.length).toBeGreaterThanOrEqual(1), { timeout: 5000 });
     expect(errors[0]!.code).toBe('LS_GPIO_WRITE');
-    expect(errors[0]!.message).toMatch(/before driving it active: gpioset: error setting the GPIO line values: Device or resource busy/);
+    expect(errors[0]!.message).toMatch(/gpioset exit status 1 before driving it to 1: gpioset: error setting the GPIO line values: Device or resource busy/);
     rmSync(join(dir, 'gpioset.fail'));
-    await vi.waitFor(() => expect(gpiosetHistory().at(-1)).toBe('start --mode=wait gpiochip0 22=1'), { timeout: 5000 });
+    await vi.waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=1'), { timeout: 5000 });
   });
 
   it('re-holds an output whose gpioset was killed, and says the line was let go', async () => {
@@ -349,14 +383,33 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     const gate = driver.output('gate', { line: 22, active_low: false });
     await gate.start(signal);
     gate.write(true);
-    await vi.waitFor(() => expect(gpiosetHistory().at(-1)).toBe('start --mode=wait gpiochip0 22=1'));
+    await vi.waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=1'));
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const pid = Number(logLines().at(-1)!.split(' ')[2]);
-    process.kill(pid, 'SIGKILL');
+    process.kill(holderPid('--mode=signal gpiochip0 22=1'), 'SIGKILL');
     await vi.waitFor(() => expect(errors).toHaveLength(1), { timeout: 5000 });
     expect(errors[0]!.code).toBe('LS_GPIO_UNAVAILABLE');
-    expect(errors[0]!.message).toMatch(/killed by SIGKILL while holding it/);
-    await vi.waitFor(() => expect(gpiosetHistory().filter((h) => h === 'start --mode=wait gpiochip0 22=1')).toHaveLength(2), { timeout: 5000 });
+    expect(errors[0]!.message).toMatch(/gpioset exit status 137 while holding it/);
+    await vi.waitFor(() => expect(starts().filter((a) => a === '--mode=signal gpiochip0 22=1')).toHaveLength(2), { timeout: 5000 });
+  });
+
+  it('reports a dead supervisor as LS_GPIO_UNAVAILABLE and restarts it at the level last written', async () => {
+    build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset() });
+    await driver.start(signal);
+    const gate = driver.output('gate', { line: 22, active_low: false });
+    await gate.start(signal);
+    gate.write(true);
+    await vi.waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=1'));
+    const holder = holderPid('--mode=signal gpiochip0 22=1');
+    // gpioset's parent is the holder subshell, whose parent is the supervisor.
+    const parentOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    const supervisorPid = parentOf(parentOf(holder));
+    process.kill(supervisorPid, 'SIGKILL');
+    await vi.waitFor(() => expect(errors).toHaveLength(1), { timeout: 5000 });
+    expect(errors[0]!.code).toBe('LS_GPIO_UNAVAILABLE');
+    expect(errors[0]!.message).toMatch(/supervisor killed by SIGKILL.*not held/);
+    await vi.waitFor(() => expect(starts().filter((a) => a === '--mode=signal gpiochip0 22=1')).toHaveLength(2), { timeout: 5000 });
+    // The orphaned holder of the killed supervisor is ours to clean up here (on a real chip it would block the line).
+    process.kill(holder, 'SIGTERM');
   });
 
   it('fails output start with LS_GPIO_UNAVAILABLE when gpioset cannot hold the line, and refuses writes', async () => {
@@ -376,7 +429,7 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     expect(logLines()).toEqual([]);
   });
 
-  it('releases the gate when the daemon is killed with SIGKILL: no orphan gpioset keeps it active', async () => {
+  it('drives the gate safe when the daemon is killed with SIGKILL: no orphan gpioset keeps it active', async () => {
     const gpioset = fakeGpioset();
     const gpiomon = fakeGpiomon([]);
     const index = fileURLToPath(new URL('../../../../src/io/gpio/index.ts', import.meta.url));
@@ -397,12 +450,15 @@ setInterval(() => {}, 1000);
     );
     const daemon = spawn(process.execPath, ['--import', 'tsx', script], { cwd: fileURLToPath(new URL('../../../..', import.meta.url)), stdio: 'ignore' });
     try {
-      await vi.waitFor(() => expect(gpiosetHistory().at(-1)).toBe('start --mode=wait gpiochip0 22=1'), { timeout: 15_000, interval: 50 });
+      await vi.waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=1'), { timeout: 15_000, interval: 50 });
+      const activePid = holderPid('--mode=signal gpiochip0 22=1');
       daemon.kill('SIGKILL');
-      // The holder's stdin closes with the daemon, so it exits and the line is released.
-      await vi.waitFor(() => expect(gpiosetHistory().at(-1)).toBe('end'), { timeout: 5000, interval: 50 });
-      const history = gpiosetHistory();
-      expect(history.filter((h) => h.startsWith('start'))).toHaveLength(history.filter((h) => h === 'end').length);
+      // The supervisor's stdin closes with the daemon: it ends the active holder and drives the safe level.
+      await vi.waitFor(() => expect(starts().at(-1)).toBe('--mode=exit gpiochip0 22=0'), { timeout: 5000, interval: 50 });
+      expect(ended(activePid)).toBe(true);
+      await vi.waitFor(() => {
+        for (const call of gpiosetCalls().filter((c) => c.what === 'start')) expect(ended(call.pid)).toBe(true);
+      });
     } finally {
       daemon.kill('SIGKILL');
     }
