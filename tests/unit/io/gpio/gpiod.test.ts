@@ -13,7 +13,7 @@ import { captureLogger, signal } from './helpers.js';
 /**
  * No GPIO chip here (kernel without GPIOLIB, so no gpio-sim either): the real driver runs against fake
  * gpiomon/gpioset programs written per test. They speak the libgpiod 1.6 interface (arguments, --format
- * output, --mode=wait exiting on stdin EOF) and log what they were asked to do.
+ * output, --mode=signal holding until SIGTERM, --mode=exit) and log what they were asked to do.
  */
 
 interface Launch {
