@@ -78,7 +78,6 @@ const KILL_GRACE_MS = 1000;
 
 interface Spawned {
   child: ChildProcess;
-  spawnedAtMs: number;
   stderr: () => string;
 }
 
@@ -101,7 +100,7 @@ function spawnTool(command: string, args: string[], stdin: 'pipe' | 'ignore', st
       child.off('error', onError);
       // A later 'error' (failed kill) must not become an uncaught exception.
       child.on('error', () => undefined);
-      resolve({ child, spawnedAtMs: performance.now(), stderr: () => stderr });
+      resolve({ child, stderr: () => stderr });
     });
   });
 }
@@ -111,6 +110,7 @@ function exitWithin(child: ChildProcess, ms: number, signal?: AbortSignal): Prom
   if (child.exitCode !== null || child.signalCode !== null) {
     return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   }
+  if (signal?.aborted) return Promise.resolve(null);
   return new Promise((resolve) => {
     const done = (result: { code: number | null; signal: string | null } | null): void => {
       clearTimeout(timer);
@@ -317,6 +317,7 @@ finish
 `;
 
 const SUPERVISOR_SHELL = '/bin/bash';
+const FIRST_HOLDER_TIMEOUT_MS = 5000;
 
 /**
  * libgpiod 1.6 gpioset holds a line only while it runs and cannot change the value of a running request, so
@@ -365,13 +366,12 @@ class GpiodOutput implements DigitalOutput {
     this.stopping = false;
     this.desired = false;
     this.diedDuringStart = null;
-    const heldOrTimeout = new Promise<void>((resolve) => {
+    const firstHeld = new Promise<void>((resolve) => {
       this.onFirstHeld = resolve;
-      setTimeout(resolve, 5000).unref();
     });
     const spawned = await this.launch();
     // bash may take a while to start on a loaded box; the survival check starts once the first holder runs.
-    await Promise.race([heldOrTimeout, exitWithin(spawned.child, 5000, signal)]);
+    await this.until(firstHeld, spawned.child, FIRST_HOLDER_TIMEOUT_MS, signal);
     this.onFirstHeld = null;
     const early = await exitWithin(spawned.child, this.deps.driver.config.start_check_ms, signal);
     const failure = early ? `supervisor ${describeExit(early.code, early.signal)}` : this.diedDuringStart;
@@ -385,6 +385,19 @@ class GpiodOutput implements DigitalOutput {
       );
     }
     this.started = true;
+  }
+
+  /** Wait for `event`, the child's exit, an abort or the timeout, whichever comes first, leaving no timer behind. */
+  private async until(event: Promise<void>, child: ChildProcess, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await Promise.race([event, exitWithin(child, timeoutMs, controller.signal)]);
+    } finally {
+      controller.abort();
+      signal.removeEventListener('abort', onAbort);
+    }
   }
 
   write(active: boolean): void {
