@@ -87,6 +87,10 @@ export async function startInspector(options: ModelOptions, io: CliIo): Promise<
     await inspector.start(io.signal);
     return inspector;
   } catch (err) {
+    if (io.signal.aborted) {
+      io.stderr.write('lineside: interrupted while loading the model\n');
+      return EXIT.FAILURE;
+    }
     const code = errorCode(err);
     io.stderr.write(`lineside: ${code}: ${errorMessage(err)}\n`);
     return exitStatusForStartError(code);
