@@ -8,7 +8,8 @@
  * onnxruntime thread (intra_op_threads 1), CPU provider. Three runs:
  *   1. preprocess: A1's sharp preprocessing of each JPEG to model pixels, one image at a time.
  *   2. baseline, main thread: the same session code (openSession) on the main thread, each preprocessed image
- *      run one after another: "inference alone" per image, and the event-loop stall it causes.
+ *      run one after another: "inference alone" per image, and the event-loop stall it causes; then the whole
+ *      path (sharp decode + session) from the main thread, i.e. what the daemon would do without a worker.
  *   3. worker: WorkerInspector.inspect(jpeg) one image at a time (round trip: transfer, decode, preprocess,
  *      inference, reply) and then 4 in flight (throughput); inference alone as timed inside the worker.
  * Event-loop stall = the largest delay monitorEventLoopDelay saw while the run was going (resolution 1 ms),
@@ -53,7 +54,9 @@ function stats(samples: readonly number[]): Stats {
 }
 
 /** Runs `work` while watching the event loop: the largest scheduling delay and the largest gap between 1 ms ticks. */
-async function watchingLoop<T>(work: () => Promise<T>): Promise<{ result: T; stallMs: number; maxTickGapMs: number; wallMs: number }> {
+async function watchingLoop<T>(
+  work: () => Promise<T>,
+): Promise<{ result: T; stallMs: number; p99DelayMs: number; maxTickGapMs: number; wallMs: number }> {
   const histogram = monitorEventLoopDelay({ resolution: 1 });
   let last = performance.now();
   let maxTickGapMs = 0;
@@ -66,7 +69,13 @@ async function watchingLoop<T>(work: () => Promise<T>): Promise<{ result: T; sta
   const started = performance.now();
   try {
     const result = await work();
-    return { result, stallMs: histogram.max / 1e6, maxTickGapMs, wallMs: performance.now() - started };
+    return {
+      result,
+      stallMs: histogram.max / 1e6,
+      p99DelayMs: histogram.percentile(99) / 1e6,
+      maxTickGapMs,
+      wallMs: performance.now() - started,
+    };
   } finally {
     histogram.disable();
     clearInterval(ticker);
@@ -85,6 +94,16 @@ function datasetFiles(count: number): string[] {
 
 const fmt = (v: number): string => v.toFixed(3).padStart(8);
 const row = (label: string, s: Stats): string => `${label.padEnd(46)}${fmt(s.p50)}${fmt(s.p99)}${fmt(s.mean)}${fmt(s.max)}${String(s.n).padStart(7)}`;
+
+function loopRow(
+  label: string,
+  run: { stallMs: number; p99DelayMs: number; maxTickGapMs: number; wallMs: number },
+  images: number,
+  what: string,
+): string {
+  const rate = Math.round(images / (run.wallMs / 1000));
+  return `${label.padEnd(46)}${run.p99DelayMs.toFixed(2).padStart(10)}${run.stallMs.toFixed(2).padStart(10)}${run.maxTickGapMs.toFixed(2).padStart(14)}${String(rate).padStart(10)}  (${what})`;
+}
 
 async function main(): Promise<void> {
   const bundle = await loadBundle(values.model);
@@ -127,6 +146,13 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       mainScores.push(await session.run(input));
       mainInferenceMs.push(performance.now() - t0);
+    }
+  });
+  // 2b. Baseline for the whole path without a worker: sharp decode + the session, both from the main thread.
+  const mainFull = await watchingLoop(async () => {
+    for (const jpeg of jpegs) {
+      const { pixels } = await preprocess(jpeg, spec, { maxInputPixels: inference.max_input_pixels });
+      await session.run(toInputTensorData(pixels));
     }
   });
   await session.release();
@@ -172,10 +198,11 @@ async function main(): Promise<void> {
     row('preprocess, in the worker', stats(workerPreprocessMs)),
     row('worker round trip (inspect(), 1 in flight)', stats(roundTripMs)),
     '',
-    `${'event loop while running'.padEnd(46)}${'max stall'.padStart(10)}${'max tick gap'.padStart(14)}${'images/s'.padStart(10)}`,
-    `${'main-thread session (baseline)'.padEnd(46)}${main.stallMs.toFixed(2).padStart(10)}${main.maxTickGapMs.toFixed(2).padStart(14)}${Math.round(jpegs.length / (main.wallMs / 1000)).toString().padStart(10)}  (inference only)`,
-    `${'worker, 1 in flight'.padEnd(46)}${sequential.stallMs.toFixed(2).padStart(10)}${sequential.maxTickGapMs.toFixed(2).padStart(14)}${Math.round(jpegs.length / (sequential.wallMs / 1000)).toString().padStart(10)}  (decode+preprocess+inference)`,
-    `${'worker, 4 in flight'.padEnd(46)}${pipelined.stallMs.toFixed(2).padStart(10)}${pipelined.maxTickGapMs.toFixed(2).padStart(14)}${Math.round(jpegs.length / (pipelined.wallMs / 1000)).toString().padStart(10)}  (decode+preprocess+inference)`,
+    `${'event loop while running (ms)'.padEnd(46)}${'p99 delay'.padStart(10)}${'max stall'.padStart(10)}${'max tick gap'.padStart(14)}${'images/s'.padStart(10)}`,
+    loopRow('main thread: session only (baseline)', main, jpegs.length, 'inference only'),
+    loopRow('main thread: sharp + session (no worker)', mainFull, jpegs.length, 'decode+preprocess+inference'),
+    loopRow('worker, 1 in flight', sequential, jpegs.length, 'decode+preprocess+inference'),
+    loopRow('worker, 4 in flight', pipelined, jpegs.length, 'decode+preprocess+inference'),
     '',
     `scores worker vs main-thread session: ${disagreements === 0 ? 'identical' : `${disagreements} differ by > 1e-6`}`,
     `target: inference alone <= ${TARGET_INFERENCE_MS} ms/image (mean): ${infer.mean <= TARGET_INFERENCE_MS ? 'met' : 'NOT met'} (main thread ${infer.mean.toFixed(3)} ms, worker ${workerInfer.mean.toFixed(3)} ms)`,
