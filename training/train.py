@@ -42,6 +42,13 @@ def parse_args():
     p.add_argument("--version", default="1.0.0")
     p.add_argument("--command", default=" ".join(sys.argv), help="recorded in model.json")
     p.add_argument("--export-only-untrained", action="store_true", help="export an untrained net (latency checks)")
+    p.add_argument(
+        "--members",
+        nargs="+",
+        metavar="WORK_DIR",
+        help="do not train: ship the mean probability of finished runs (each WORK_DIR holds best.pt and run.json "
+        "from a run with the same --tensors, --seed and --val-fraction)",
+    )
     return p.parse_args()
 
 
@@ -73,16 +80,19 @@ class CastingNet(nn.Module):
 
 
 class Deployed(nn.Module):
-    """What ships: float32 pixels 0..255 in, defect probability out; normalisation and sigmoid live in the graph."""
+    """What ships: float32 pixels 0..255 in, defect probability out; normalisation and sigmoid live in the graph.
+    With several members the probability is their mean (an ensemble of independently trained nets)."""
 
-    def __init__(self, net, mean, std):
+    def __init__(self, nets, mean, std):
         super().__init__()
-        self.net = net
+        self.nets = nn.ModuleList(nets)
         self.register_buffer("scale", torch.tensor(1.0 / (255.0 * std), dtype=torch.float32))
         self.register_buffer("shift", torch.tensor(mean / std, dtype=torch.float32))
 
     def forward(self, image):
-        return torch.sigmoid(self.net(image * self.scale - self.shift))
+        x = image * self.scale - self.shift
+        probs = [torch.sigmoid(net(x)) for net in self.nets]
+        return probs[0] if len(probs) == 1 else torch.stack(probs, 0).mean(0)
 
 
 def count_macs(model, size):
@@ -232,20 +242,40 @@ def main():
     std = float(pixels[train_idx].std()) / 255.0
     print(f"images {len(labels)}: train {len(train_idx)}, val {len(val_idx)}; mean {mean:.4f} std {std:.4f}", flush=True)
 
-    net = CastingNet(widths)
-    params = sum(p.numel() for p in net.parameters())
-    macs = count_macs(net, size)
-    print(f"parameters {params}, MACs {macs}", flush=True)
-    deployed = Deployed(net, mean, std)
-    if args.export_only_untrained:
-        export_onnx(deployed, size, os.path.join(args.work, "untrained.onnx"))
-        print("exported untrained model", flush=True)
-        return
-
-    x_train = torch.from_numpy(pixels[train_idx]).unsqueeze(1)
-    y_train = torch.from_numpy(labels[train_idx]).float()
     x_val = pixels[val_idx]
     y_val = labels[val_idx]
+    if args.members:
+        runs, nets = [], []
+        for work in args.members:
+            with open(os.path.join(work, "run.json"), encoding="utf-8") as f:
+                run = json.load(f)
+            if run["seed"] != args.seed or run["val_fraction"] != args.val_fraction or run["tensors"] != args.tensors:
+                raise SystemExit(f"{work}: trained with another split or tensors; its validation images would leak")
+            net = CastingNet(run["widths"])
+            net.load_state_dict(torch.load(os.path.join(work, "best.pt")))
+            runs.append(run)
+            nets.append(net)
+    else:
+        net = CastingNet(widths)
+        if args.export_only_untrained:
+            export_onnx(Deployed([net], mean, std), size, os.path.join(args.work, "untrained.onnx"))
+            print("exported untrained model", flush=True)
+            return
+        runs = [train_run(args, net, pixels, labels, train_idx, x_val, y_val, mean, std, t_start)]
+        nets = [net]
+    deployed = Deployed(nets, mean, std)
+    params = sum(p.numel() for p in deployed.parameters())
+    macs = sum(count_macs(n, size) for n in nets)
+    finalize(args, deployed, runs, params, macs, header, files, train_idx, val_idx, x_val, y_val, mean, std, size, spec)
+
+
+def train_run(args, net, pixels, labels, train_idx, x_val, y_val, mean, std, t_start):
+    """Train one net in place (leaving its best epoch loaded) and record the run in WORK/run.json."""
+    widths = [m[0].out_channels for m in net.features]
+    print(f"parameters {sum(p.numel() for p in net.parameters())}", flush=True)
+    deployed = Deployed([net], mean, std)
+    x_train = torch.from_numpy(pixels[train_idx]).unsqueeze(1)
+    y_train = torch.from_numpy(labels[train_idx]).float()
     steps_per_epoch = math.ceil(len(train_idx) / args.batch)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -294,14 +324,46 @@ def main():
         if time.time() > deadline:
             print(f"time cap of {args.max_minutes} min reached", flush=True)
             break
-    train_seconds = time.time() - t_start
-
     net.load_state_dict(torch.load(best_path))
+    run = {
+        "widths": widths,
+        "seed": args.seed,
+        "val_fraction": args.val_fraction,
+        "tensors": args.tensors,
+        "epochs_run": epochs_run,
+        "best_epoch": best["epoch"],
+        "best_val_loss": best["loss"],
+        "wall_time_s": round(time.time() - t_start, 1),
+        "recipe": recipe(args),
+    }
+    with open(os.path.join(args.work, "run.json"), "w", encoding="utf-8") as f:
+        json.dump(run, f, indent=2)
+    return run
+
+
+def recipe(args):
+    return (
+        f"AdamW lr {args.lr} (one-cycle, 10% warm-up) weight decay {args.weight_decay}, batch {args.batch}, "
+        f"BCE on one logit, up to {args.epochs} epochs, early stopping on validation loss (patience {args.patience}), "
+        "augmentation: random flip + quarter turn (8 dihedral views), brightness +/-10, contrast +/-10%; "
+        f"seed {args.seed}"
+    )
+
+
+def summary(widths):
+    strides = [2, 2, 2, 1, 2] + [1] * max(0, len(widths) - 5)
+    return (
+        f"{len(widths)} x [conv3x3 (no bias) - batchnorm - relu], channels {widths}, strides {strides[: len(widths)]}; "
+        "global average pooling; dropout 0.2 (training only); linear to 1 logit; sigmoid"
+    )
+
+
+def finalize(args, deployed, runs, params, macs, header, files, train_idx, val_idx, x_val, y_val, mean, std, size, spec):
     probs = predict(deployed, x_val, np.arange(len(val_idx)))
     threshold, min_def, max_ok_below = choose_threshold(probs, y_val)
     cm = confusion(probs, y_val, threshold)
     accuracy = (cm["true_defective"] + cm["true_ok"]) / len(y_val)
-    print(f"best epoch {best['epoch']}; threshold {threshold}; confusion {cm}; accuracy {accuracy:.5f}", flush=True)
+    print(f"threshold {threshold}; confusion {cm}; accuracy {accuracy:.5f}", flush=True)
 
     onnx_path = os.path.join(args.out, "model.onnx")
     export_onnx(deployed, size, onnx_path)
@@ -372,9 +434,11 @@ def main():
         },
         "architecture": {
             "summary": (
-                f"{len(widths)} x [conv3x3 (no bias) - batchnorm - relu], channels {widths}, strides "
-                f"{[2, 2, 2, 1, 2][: len(widths)]}; global average pooling; dropout 0.2 (training only); "
-                "linear to 1 logit; sigmoid."
+                summary(runs[0]["widths"]) + "."
+                if len(runs) == 1
+                else f"Mean of the defect probabilities of {len(runs)} independently trained CNNs: "
+                + "; ".join(f"({i + 1}) {summary(r['widths'])}" for i, r in enumerate(runs))
+                + "."
             ),
             "parameters": int(params),
             "macs": int(macs),
@@ -384,15 +448,17 @@ def main():
             "data": "casting train/{def_front,ok_front} (Kaggle ravirajsinh45), exported with `lineside export-tensors`",
             "images": int(len(train_idx)),
             "framework": f"PyTorch {torch.__version__} (CPU, {args.threads} threads)",
-            "recipe": (
-                f"AdamW lr {args.lr} (one-cycle, 10% warm-up) weight decay {args.weight_decay}, batch {args.batch}, "
-                f"BCE on one logit, up to {args.epochs} epochs, early stopping on validation loss (patience {args.patience}), "
-                "augmentation: random flip + quarter turn (8 dihedral views), brightness +/-10, contrast +/-10%; "
-                f"seed {args.seed}"
-            ),
-            "epochs_run": epochs_run,
-            "best_epoch": best["epoch"],
-            "wall_time_s": round(train_seconds, 1),
+            "recipe": runs[0]["recipe"] if len(runs) == 1 else "each member: " + runs[0]["recipe"],
+            "runs": [
+                {
+                    "architecture": summary(r["widths"]),
+                    "epochs_run": r["epochs_run"],
+                    "best_epoch": r["best_epoch"],
+                    "wall_time_s": r["wall_time_s"],
+                }
+                for r in runs
+            ],
+            "wall_time_s": round(sum(r["wall_time_s"] for r in runs), 1),
             "command": args.command,
         },
     }

@@ -95,9 +95,18 @@ export const bundleMetadataSchema = z
       images: count,
       framework: z.string(),
       recipe: z.string(),
-      epochs_run: count,
-      best_epoch: count,
-      wall_time_s: z.number().min(0),
+      runs: z
+        .array(
+          z.strictObject({
+            architecture: z.string().min(1),
+            epochs_run: count,
+            best_epoch: count,
+            wall_time_s: z.number().min(0),
+          }),
+        )
+        .min(1)
+        .describe('One entry per trained net (several when the model is an ensemble).'),
+      wall_time_s: z.number().min(0).describe('Total training wall time of all runs, seconds.'),
       command: z.string(),
     }),
   })
