@@ -12,6 +12,8 @@
  *      path (sharp decode + session) from the main thread, i.e. what the daemon would do without a worker.
  *   3. worker: WorkerInspector.inspect(jpeg) one image at a time (round trip: transfer, decode, preprocess,
  *      inference, reply) and then 4 in flight (throughput); inference alone as timed inside the worker.
+ * "Inference alone" right after a decode costs more than back to back (caches and the decoder's threads), on
+ * either thread: the rows "after decode" separate that from any cost of the worker itself.
  * Event-loop stall = the largest delay monitorEventLoopDelay saw while the run was going (resolution 1 ms),
  * next to the largest gap between 1 ms interval ticks.
  */
@@ -149,10 +151,13 @@ async function main(): Promise<void> {
     }
   });
   // 2b. Baseline for the whole path without a worker: sharp decode + the session, both from the main thread.
+  const mainAfterDecodeMs: number[] = [];
   const mainFull = await watchingLoop(async () => {
     for (const jpeg of jpegs) {
       const { pixels } = await preprocess(jpeg, spec, { maxInputPixels: inference.max_input_pixels });
+      const t0 = performance.now();
       await session.run(toInputTensorData(pixels));
+      mainAfterDecodeMs.push(performance.now() - t0);
     }
   });
   await session.release();
@@ -194,7 +199,8 @@ async function main(): Promise<void> {
     `${'milliseconds per image'.padEnd(46)}${'p50'.padStart(8)}${'p99'.padStart(8)}${'mean'.padStart(8)}${'max'.padStart(8)}${'n'.padStart(7)}`,
     row('preprocess (sharp decode+grey+resize)', stats(preprocessMs)),
     row('inference alone, main-thread session', infer),
-    row('inference alone, in the worker', workerInfer),
+    row('inference alone, main thread, after decode', stats(mainAfterDecodeMs)),
+    row('inference alone, in the worker (after decode)', workerInfer),
     row('preprocess, in the worker', stats(workerPreprocessMs)),
     row('worker round trip (inspect(), 1 in flight)', stats(roundTripMs)),
     '',
