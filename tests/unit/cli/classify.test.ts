@@ -2,7 +2,7 @@ import { mkdir, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runClassify } from '../../../src/cli/classify.js';
-import { BUNDLE_DIR, MODEL_PENDING, corruptBundleCopy, datasetImages, tempDir, writeBadFiles } from '../inference/helpers.js';
+import { BUNDLE_DIR, corruptBundleCopy, datasetImages, tempDir, writeBadFiles } from '../inference/helpers.js';
 import { captureIo, jsonLines } from './helpers.js';
 
 let dir: string;
@@ -12,7 +12,7 @@ let badFiles: Record<string, string>;
 const defective = datasetImages('defective', 6);
 const ok = datasetImages('ok', 6);
 
-describe.skipIf(MODEL_PENDING)('lineside classify', () => {
+describe('lineside classify', () => {
   beforeAll(async () => {
     dir = await tempDir('classify');
     goodDir = path.join(dir, 'good', 'nested');

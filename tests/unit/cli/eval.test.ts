@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runEval, summariseEval, type EvalReport, type LabelledOutcome } from '../../../src/cli/eval.js';
 import { WorkerInspector } from '../../../src/inference/worker-inspector.js';
-import { BUNDLE_DIR, MODEL_PENDING, datasetImages, inferenceConfig, tempDir, writeBadFiles } from '../inference/helpers.js';
+import { BUNDLE_DIR, datasetImages, inferenceConfig, tempDir, writeBadFiles } from '../inference/helpers.js';
 import { captureIo, jsonLines } from './helpers.js';
 
 /** The --json object, as far as these tests read it. */
@@ -39,7 +39,7 @@ function expectedConfusion(): { tp: number; fn: number; fp: number; tn: number }
   return c;
 }
 
-describe.skipIf(MODEL_PENDING)('lineside eval', () => {
+describe('lineside eval', () => {
   beforeAll(async () => {
     dir = await tempDir('eval');
     cleanData = path.join(dir, 'clean');

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,11 +11,6 @@ import { inferenceSection, type InferenceConfig } from '../../../src/config/sect
 export const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** The shipped model bundle: the tests run the real model. */
 export const BUNDLE_DIR = path.join(PROJECT_ROOT, 'models', 'casting-cnn');
-/**
- * TEMPORARY gate while the trained model is not yet committed to models/casting-cnn: the suites that need
- * it are skipped (and say so) until it exists. To be removed as soon as the model lands.
- */
-export const MODEL_PENDING = !existsSync(path.join(BUNDLE_DIR, 'model.json'));
 /** The shared dataset, read in place (never copied into the project). */
 export const DATASET_DIR = path.resolve(PROJECT_ROOT, '..', 'shared', 'casting', 'train');
 export const FOLDERS = { defective: 'def_front', ok: 'ok_front' } as const;

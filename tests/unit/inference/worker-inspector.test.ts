@@ -7,7 +7,6 @@ import type { Inspection } from '../../../src/inference/types.js';
 import { WorkerInspector } from '../../../src/inference/worker-inspector.js';
 import {
   BUNDLE_DIR,
-  MODEL_PENDING,
   captureLogger,
   corruptBundleCopy,
   datasetImages,
@@ -40,7 +39,7 @@ afterEach(async () => {
   await Promise.all(started.splice(0).map((inspector) => inspector.stop()));
 });
 
-describe.skipIf(MODEL_PENDING)('WorkerInspector on the shipped model and real images', () => {
+describe('WorkerInspector on the shipped model and real images', () => {
   let inspector: WorkerInspector;
   let metadata: ReturnType<typeof bundleMetadataSchema.parse>;
   const log = captureLogger();
@@ -154,7 +153,7 @@ describe.skipIf(MODEL_PENDING)('WorkerInspector on the shipped model and real im
   });
 });
 
-describe.skipIf(MODEL_PENDING)('WorkerInspector refusing to arm', () => {
+describe('WorkerInspector refusing to arm', () => {
   it('refuses a bundle whose model fails its sha256 (LS_MODEL_CHECKSUM)', async () => {
     const dir = await corruptBundleCopy();
     try {
@@ -208,7 +207,7 @@ describe.skipIf(MODEL_PENDING)('WorkerInspector refusing to arm', () => {
   });
 });
 
-describe.skipIf(MODEL_PENDING)('WorkerInspector execution providers on this machine', () => {
+describe('WorkerInspector execution providers on this machine', () => {
   it('falls back from cuda (compiled in, libraries missing) to cpu with a warning, and reports cpu', async () => {
     const log = captureLogger();
     const inspector = await startInspector({
@@ -235,7 +234,7 @@ describe.skipIf(MODEL_PENDING)('WorkerInspector execution providers on this mach
   });
 });
 
-describe.skipIf(MODEL_PENDING)('WorkerInspector supervision', () => {
+describe('WorkerInspector supervision', () => {
   it('fails the in-flight request when the worker dies, restarts it and keeps going', async () => {
     const log = captureLogger();
     const inspector = await startInspector({
