@@ -183,8 +183,6 @@ export function createApp(deps: AppDeps): App {
 
     gpio = drivers.gpio(config.gpio, { logger: logger.child({ component: 'gpio' }) });
     await startPart(gpio, 'gpio', signal);
-    // Failures found after a write returned (a gpioset that died, a monitor that stopped): someone must act.
-    gpio.onError?.((err) => log.error({ code: err.code, err: err.message }, `GPIO: ${err.message}`));
     const outputs: DigitalOutput[] = [];
     const inputs: EdgeInput[] = [];
     const output = (name: string, cfg: { line: number; active_low: boolean }): DigitalOutput => {

@@ -23,9 +23,10 @@ describe('lineside safe-outputs (systemd ExecStopPost)', () => {
   it('drives the gate, alarm and heartbeat lines to their inactive level, honouring active_low', async () => {
     const log = path.join(dir.path, 'gpioset.log');
     const gpioset = path.join(dir.path, 'gpioset');
-    // A stand-in for libgpiod 1.6 gpioset --mode=wait: records its arguments, holds until stdin closes.
     const version = (tool: string): string => `if [ "$1" = "--version" ]; then echo "${tool} (libgpiod) v1.6.3"; exit 0; fi\n`;
-    writeFileSync(gpioset, `#!/bin/sh\n${version('gpioset')}echo "$*" >> ${log}\ncat >/dev/null\n`, { mode: 0o755 });
+    // A stand-in for libgpiod 1.6 gpioset: records its arguments; --mode=signal holds until SIGTERM.
+    const hold = `case "$1" in --mode=exit) exit 0;; esac\ns=; trap 'kill $s 2>/dev/null; exit 0' TERM\nwhile :; do sleep 1 & s=$!; wait $s; done\n`;
+    writeFileSync(gpioset, `#!/bin/sh\n${version('gpioset')}echo "$*" >> ${log}\n${hold}`, { mode: 0o755 });
     const gpiomon = path.join(dir.path, 'gpiomon');
     writeFileSync(gpiomon, `#!/bin/sh\n${version('gpiomon')}cat >/dev/null\n`, { mode: 0o755 });
     const file = path.join(dir.path, 'line.yaml');
@@ -42,7 +43,8 @@ describe('lineside safe-outputs (systemd ExecStopPost)', () => {
     );
     expect(await runSafeOutputs(['--config', file], cli())).toBe(0);
     const calls = readFileSync(log, 'utf8').trim().split('\n');
-    expect(calls).toEqual(expect.arrayContaining(['--mode=wait gpiochip0 27=1', '--mode=wait gpiochip0 5=0', '--mode=wait gpiochip0 6=0']));
+    expect(calls).toEqual(expect.arrayContaining(['--mode=signal gpiochip0 27=1', '--mode=signal gpiochip0 5=0', '--mode=signal gpiochip0 6=0']));
+    expect(calls).toEqual(expect.arrayContaining(['--mode=exit gpiochip0 27=1', '--mode=exit gpiochip0 5=0', '--mode=exit gpiochip0 6=0']));
     expect(calls.some((c) => c.endsWith('27=0'))).toBe(false);
   });
 
