@@ -14,7 +14,7 @@ import type { Logger } from './log.js';
 import type { Notifier } from './notify.js';
 import type { AlarmRecord } from './pipeline/alarms.js';
 import { InspectionLine, type LineSummary } from './pipeline/inspection-line.js';
-import type { PartRecord } from './pipeline/types.js';
+import type { FailsafeReason, PartRecord } from './pipeline/types.js';
 
 /** The factories createApp builds its parts with. Tests pass the same registries (with sim config) or their own. */
 export interface AppDrivers {
@@ -78,6 +78,11 @@ export interface App {
   onPart(listener: (record: PartRecord) => void): () => void;
 }
 
+/** Fail-safe reasons that mean a component (camera, model) is broken, not the part. */
+const COMPONENT_FAILURES: ReadonlySet<FailsafeReason> = new Set(['camera_timeout', 'camera_error', 'inference_error', 'model_not_ready']);
+/** Consecutive parts failed by a broken component before the line reports itself unhealthy. */
+const UNHEALTHY_AFTER_FAILURES = 5;
+
 /** Relative paths in the config resolve from the config file's directory. */
 function resolveFrom(baseDir: string, p: string): string {
   return path.isAbsolute(p) ? p : path.resolve(baseDir, p);
@@ -109,6 +114,7 @@ export function createApp(deps: AppDeps): App {
   let watchdogTimer: NodeJS.Timeout | undefined;
   let stopping: Promise<void> | undefined;
   let completed = 0;
+  let componentFailures = 0;
   let resolveDone: () => void = () => undefined;
   const done = new Promise<void>((resolve) => {
     resolveDone = resolve;
@@ -136,6 +142,8 @@ export function createApp(deps: AppDeps): App {
     if (record.failsafeReason) log.warn(fields, `part ${record.seq} rejected fail-safe: ${record.failsafeReason}`);
     else log.info(fields, `part ${record.seq} ${record.decision}`);
     mqtt?.publishPart(record);
+    if (record.failsafeReason !== undefined && COMPONENT_FAILURES.has(record.failsafeReason)) componentFailures += 1;
+    else if (record.verdict !== undefined) componentFailures = 0;
     for (const listener of partListeners) listener(record);
     completed += 1;
     if (deps.maxParts !== undefined && completed >= deps.maxParts) resolveDone();
@@ -229,6 +237,9 @@ export function createApp(deps: AppDeps): App {
       capture: (sig) => camera.capture(sig),
       inspect: (image, sig) => activeInspector.inspect(image.data, sig),
       modelInfo: () => activeInspector.info,
+      // Parts still flow when the camera or model is broken (each rejected fail-safe); that is not progress,
+      // so the heartbeat stops and systemd's watchdog restarts the daemon, which reopens them.
+      health: () => componentFailures < UNHEALTHY_AFTER_FAILURES,
       trigger,
       gate,
       ...(encoder ? { encoder } : {}),
@@ -239,9 +250,12 @@ export function createApp(deps: AppDeps): App {
     });
     line.on('part', onPart);
     line.on('alarm', onAlarm);
-    // The line forces its outputs safe in start and stop; it is stopped first (drain), outputs after it.
+    // The line subscribes before the inputs deliver edges, so no trigger slips by uncounted; it is still
+    // stopped before them, so the encoder and confirm sensor keep working while it drains.
+    const activeLine = line;
+    await activeLine.start(signal);
     for (const inp of inputs) await startPart(inp, `input ${inp.name}`, signal);
-    await startPart(line, 'line', signal);
+    started.push({ name: 'line', stop: () => activeLine.stop() });
 
     const watchdogMs = deps.notifier?.watchdogMs ?? null;
     if (watchdogMs !== null) {

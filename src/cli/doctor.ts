@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { defaultDrivers } from '../app.js';
+import { redactUrl } from '../io/mqtt/publisher.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { errorCode, errorMessage, ERROR_CODES } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
@@ -151,10 +152,10 @@ async function brokerCheck(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Promis
       ...(password === undefined ? {} : { password }),
     });
     await client.endAsync();
-    return { name: 'mqtt broker', status: 'ok', detail: `${mqtt.url} accepts the connection` };
+    return { name: 'mqtt broker', status: 'ok', detail: `${redactUrl(mqtt.url)} accepts the connection` };
   } catch (err) {
     // Inspection runs without the broker (verdicts wait in the outbox), so this is degraded, not fatal.
-    return { name: 'mqtt broker', status: 'warn', detail: `${mqtt.url}: ${errorMessage(err)}`, code: 'LS_MQTT_CONNECT', action: ERROR_CODES.LS_MQTT_CONNECT.action };
+    return { name: 'mqtt broker', status: 'warn', detail: `${redactUrl(mqtt.url)}: ${errorMessage(err)}`, code: 'LS_MQTT_CONNECT', action: ERROR_CODES.LS_MQTT_CONNECT.action };
   }
 }
 

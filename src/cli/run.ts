@@ -15,7 +15,7 @@ const NOT_RESTARTABLE: ReadonlySet<ErrorCode> = new Set([
   'LS_EP_UNAVAILABLE',
 ]);
 
-const HARDWARE: ReadonlySet<ErrorCode> = new Set(['LS_CAMERA_NOT_FOUND', 'LS_GPIO_UNAVAILABLE', 'LS_MQTT_OUTBOX']);
+const HARDWARE: ReadonlySet<ErrorCode> = new Set(['LS_CAMERA_NOT_FOUND', 'LS_GPIO_UNAVAILABLE', 'LS_MQTT_OUTBOX', 'LS_MQTT_CONNECT']);
 
 function startFailureExit(code: ErrorCode): number {
   if (NOT_RESTARTABLE.has(code)) return EXIT.CONFIG;

@@ -70,7 +70,7 @@ afterAll(async () => {
 
 describe('lineside run as a process', () => {
   it('stops cleanly on SIGTERM mid-run: exit 0, summary as the last stdout line, status offline on the broker', async () => {
-    const observer = await Observer.connect(broker.url, 'lineside/cli/status');
+    const observer = await Observer.connect(broker.url, 'lineside/cli/#');
     const proc = lineside(['run', '--config', await writeConfig('ok.yaml', config())]);
     await waitFor(() => (proc.stdout().match(/"decision"/g) ?? []).length >= 4, 60_000, 'four parts');
     proc.kill('SIGTERM');
@@ -81,6 +81,10 @@ describe('lineside run as a process', () => {
     expect(summary.parts).toBeGreaterThanOrEqual(4);
     expect((summary.ok as number) + (summary.reject as number)).toBe(summary.parts);
     expect(summary.latency_ms).toMatchObject({ p50: expect.any(Number), p99: expect.any(Number) });
+    // Every part the summary counts reached the broker before the process ended: nothing lost on the way out.
+    const runId = summary.run_id as string;
+    const verdicts = observer.json<{ run_id: string; seq: number }>('lineside/cli/verdict').filter((v) => v.run_id === runId);
+    expect(verdicts.map((v) => v.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: summary.parts as number }, (_, i) => i + 1));
     await waitFor(() => observer.on('lineside/cli/status').some((m) => m.payload.includes('"offline"')), 5000, 'offline status');
     const last = observer.on('lineside/cli/status').at(-1)!;
     expect(JSON.parse(last.payload)).toMatchObject({ state: 'offline' });
