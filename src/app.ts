@@ -83,6 +83,12 @@ const COMPONENT_FAILURES: ReadonlySet<FailsafeReason> = new Set(['camera_timeout
 /** Consecutive parts failed by a broken component before the line reports itself unhealthy. */
 const UNHEALTHY_AFTER_FAILURES = 5;
 
+/** Percentiles to 0.01 ms: finer digits are noise, and they make the summary hard to read. */
+function rounded(p: { p50: number | null; p99: number | null; max: number | null } | undefined): RunSummary['latency_ms'] {
+  const r = (v: number | null | undefined): number | null => (v === null || v === undefined ? null : Math.round(v * 100) / 100);
+  return { p50: r(p?.p50), p99: r(p?.p99), max: r(p?.max) };
+}
+
 /** Relative paths in the config resolve from the config file's directory. */
 function resolveFrom(baseDir: string, p: string): string {
   return path.isAbsolute(p) ? p : path.resolve(baseDir, p);
@@ -304,8 +310,8 @@ export function createApp(deps: AppDeps): App {
       labelled: s?.labelled ?? 0,
       escapes: s?.escapes ?? 0,
       false_rejects: s?.falseRejects ?? 0,
-      latency_ms: s?.latencyMs ?? { p50: null, p99: null, max: null },
-      gate_lateness_ms: s?.gateLatenessMs ?? { p50: null, p99: null, max: null },
+      latency_ms: rounded(s?.latencyMs),
+      gate_lateness_ms: rounded(s?.gateLatenessMs),
       triggers: s?.triggers ?? { accepted: 0, double: 0, missed: 0, overlapping: 0 },
       confirm: s?.confirm ?? { confirmed: 0, unconfirmed: 0, unexpected: 0 },
       alarms: { raised: s?.alarms.raised ?? 0, active: s?.alarms.active ?? 0 },
