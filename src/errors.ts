@@ -95,6 +95,10 @@ export const ERROR_CODES = {
     summary: 'An unexpected internal error.',
     action: 'Report it with the logs. The daemon exits non-zero and systemd restarts it; the gate fails safe.',
   },
+  LS_MQTT_REJECTED: {
+    summary: 'The MQTT broker refused a message for good (MQTT 5 reason code >= 0x80: not authorized, topic name invalid, quota exceeded...); it was dropped so later verdicts keep flowing.',
+    action: 'Check the broker ACL and limits for the lineside user on `mqtt.topic_prefix`; the log names the topic and reason code. The state counts such messages as `rejected`.',
+  },
 } as const satisfies Record<string, { summary: string; action: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,12 +1,27 @@
 import { z } from 'zod';
 
+const BROKER_SCHEMES = ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'ws:', 'wss:'];
+const BROKER_URL_FORMS = 'must be "embedded" or a broker URL with scheme mqtt, mqtts, tcp, ssl, ws or wss and a host, e.g. mqtt://broker.local:1883';
+
+/** Typos like `mqtt//host:1883` or `host:1883` would otherwise pass here and fail only when the client connects. */
+function isBrokerUrl(value: string): boolean {
+  if (value === 'embedded') return true;
+  try {
+    const url = new URL(value);
+    return BROKER_SCHEMES.includes(url.protocol) && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
 export const mqttSection = z
   .strictObject({
     url: z
       .string()
       .min(1)
+      .refine(isBrokerUrl, { message: BROKER_URL_FORMS })
       .default('embedded')
-      .describe('Broker URL (mqtt://, mqtts://, ws://), or "embedded" for an in-process MQTT 3.1.1 broker.'),
+      .describe('Broker URL with scheme mqtt, mqtts, tcp, ssl, ws or wss and a host (mqtt://broker.local:1883), or "embedded" for an in-process MQTT 3.1.1 broker.'),
     embedded_port: z
       .number()
       .int()
@@ -48,9 +63,11 @@ export const mqttSection = z
     outbox_max_mb: z
       .number()
       .min(1)
-      .max(100_000)
+      .max(2048)
       .default(256)
-      .describe('Megabytes the outbox may use; past it the oldest unsent verdicts are dropped (LS_MQTT_OUTBOX_FULL).'),
+      .describe(
+        'Megabytes of unsent messages the outbox may hold; past it the oldest unsent verdicts are dropped (LS_MQTT_OUTBOX_FULL). A RAM and disk budget: unsent messages are kept in memory as well as on disk, so size it for the RAM of the device.',
+      ),
   })
   .describe('Verdicts, alarms and state to plant SCADA over MQTT.');
 

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { MqttConfig } from '../../config/sections/mqtt.js';
-import { errorMessage } from '../../errors.js';
+import { errorMessage, isLinesideError, LinesideError } from '../../errors.js';
 import type { Lifecycle } from '../../lifecycle.js';
 import type { PartRecord } from '../../pipeline/types.js';
 import { EmbeddedBroker } from './embedded-broker.js';
@@ -37,6 +37,10 @@ export interface MqttState {
   sent: number;
   /** Oldest unsent messages dropped because the outbox was full (LS_MQTT_OUTBOX_FULL). */
   dropped: number;
+  /** Messages the broker refused for good (MQTT 5 reason code >= 0x80) and that were dropped (LS_MQTT_REJECTED). */
+  rejected: number;
+  /** Unsent messages the outbox could not write to disk at stop (LS_MQTT_OUTBOX): lost with the process. */
+  lostAtStop: number;
   outboxBytes: number;
   outboxDiskErrors: number;
   outboxDiskOk: boolean;
@@ -114,6 +118,22 @@ class MqttService implements Mqtt {
       }
     }
     this.brokerUrl = url;
+    try {
+      await this.startPublisher(signal, url, protocolVersion);
+    } catch (err) {
+      // Leave nothing running behind a failed start: the caller will not call stop().
+      await this.publisher?.stop();
+      this.publisher = undefined;
+      await this.broker?.stop();
+      this.broker = undefined;
+      await this.outbox.stop();
+      if (isLinesideError(err)) throw err;
+      throw new LinesideError('LS_MQTT_CONNECT', `MQTT client could not start for ${redactUrl(url)}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  private async startPublisher(signal: AbortSignal, url: string, protocolVersion: 4 | 5): Promise<void> {
+    const { config } = this.deps;
     this.publisher = new MqttPublisher({
       url,
       protocolVersion,
@@ -175,6 +195,8 @@ class MqttService implements Mqtt {
       inFlight: outbox.inFlight,
       sent: publisher?.sent ?? 0,
       dropped: outbox.dropped,
+      rejected: outbox.rejected,
+      lostAtStop: outbox.lostAtStop,
       outboxBytes: outbox.pendingBytes,
       outboxDiskErrors: outbox.diskErrors,
       outboxDiskOk: outbox.diskOk,

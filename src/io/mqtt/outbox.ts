@@ -46,6 +46,12 @@ export interface OutboxStats {
   skippedLines: number;
   /** False while the last disk operation failed: entries are then held in memory only. */
   diskOk: boolean;
+  /** Entries the broker refused permanently and that were dropped so later ones keep flowing (see `reject`). */
+  rejected: number;
+  /** Pending entries the final write at stop could not persist: they are lost with this process. */
+  lostAtStop: number;
+  /** Entries (with their payloads) the outbox references: pending ones plus dropped ones awaiting compaction. */
+  heldEntries: number;
 }
 
 const lineSchema = z.strictObject({
@@ -65,6 +71,58 @@ const DISK_ERROR_LOG_INTERVAL_MS = 60_000;
 interface Slot {
   entry: OutboxEntry;
   state: 'queued' | 'inflight' | 'done';
+  /** True while the slot sits in `unwritten` (its line is not on disk yet). */
+  unwritten: boolean;
+}
+
+/** FIFO of slots with O(1) removal at the front; vacated cells are cleared so their payloads can be collected. */
+class SlotQueue {
+  private items: (Slot | undefined)[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  first(): Slot | undefined {
+    return this.items[this.head];
+  }
+
+  push(slot: Slot): void {
+    this.items.push(slot);
+  }
+
+  shift(): Slot | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const slot = this.items[this.head];
+    this.items[this.head++] = undefined;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return slot;
+  }
+
+  /** Puts a slot back in entry order; released slots go near the front, so the scan is short. */
+  insertOrdered(slot: Slot): void {
+    let index = this.head;
+    while (index < this.items.length && (this.items[index]?.entry.n ?? Infinity) < slot.entry.n) index++;
+    if (index === this.head && this.head > 0) {
+      this.items[--this.head] = slot;
+      return;
+    }
+    this.items.splice(index, 0, slot);
+  }
+
+  clear(): Slot[] {
+    const slots = this.items.slice(this.head).filter((slot): slot is Slot => slot !== undefined);
+    this.items = [];
+    this.head = 0;
+    return slots;
+  }
 }
 
 interface Segment {
@@ -87,15 +145,19 @@ interface Segment {
 export class Outbox implements Lifecycle {
   private readonly deps: OutboxDeps;
   private readonly log: Logger;
-  private readonly slots: Slot[] = [];
-  /** Index in `slots` of the first element still present (the array is compacted lazily). */
-  private head = 0;
-  /** Index in `slots` of the next entry to hand out; everything before it is in flight or done. */
-  private cursor = 0;
+  /**
+   * Queued and in-flight entries live apart: in-flight ones can stay unacknowledged for a whole outage
+   * (mqtt.js holds them until it reconnects), and entries dropped behind them must not be kept alive by them.
+   */
+  private readonly queue = new SlotQueue();
+  private readonly inFlight = new Map<number, Slot>();
   private nextN = 1;
-  private ackedN = 0;
+  /** Highest entry number already acknowledged, read from ack.json at start (the mark before anything is pending). */
+  private loadedAckedN = 0;
   private persistedAckedN = 0;
   private unwritten: Slot[] = [];
+  /** Slots in `unwritten` that were acknowledged or dropped since; compacted away when they pile up. */
+  private unwrittenDone = 0;
   private segments: Segment[] = [];
   private current: { segment: Segment; handle: FileHandle; bytes: number } | undefined;
   private nextSegmentId = 1;
@@ -106,7 +168,7 @@ export class Outbox implements Lifecycle {
   private readonly listeners = new Set<() => void>();
   private notifyPending = false;
   private lifecycle: 'new' | 'running' | 'stopped' = 'new';
-  private readonly counters = { pending: 0, acked: 0, dropped: 0, diskErrors: 0, skippedLines: 0, pendingBytes: 0, inFlight: 0 };
+  private readonly counters = { pending: 0, acked: 0, dropped: 0, rejected: 0, diskErrors: 0, skippedLines: 0, pendingBytes: 0, lostAtStop: 0 };
   private diskOk = true;
   private lastDiskErrorLogMs = -Infinity;
   private lastDropLogMs = -Infinity;
@@ -126,10 +188,10 @@ export class Outbox implements Lifecycle {
     this.stopped = false;
     this.lifecycle = 'running';
     // Anything enqueued before start is numbered after what earlier runs left, so delivery order stays enqueue order.
-    const early = this.slots.splice(0).map((slot) => slot.entry);
-    this.head = 0;
-    this.cursor = 0;
+    const early = [...this.inFlight.values(), ...this.queue.clear()].map((slot) => slot.entry).sort((a, b) => a.n - b.n);
+    this.inFlight.clear();
     this.unwritten = [];
+    this.unwrittenDone = 0;
     this.counters.pendingBytes = 0;
     this.counters.pending = 0;
     try {
@@ -160,6 +222,15 @@ export class Outbox implements Lifecycle {
       await this.current.handle.close().catch(() => undefined);
       this.current = undefined;
     }
+    const lost = this.unwritten.filter((slot) => slot.state !== 'done').length;
+    this.counters.lostAtStop = lost;
+    if (lost > 0) {
+      // Not rate-limited like the other disk errors: this is the last chance to say these verdicts are gone.
+      this.log.error(
+        { code: 'LS_MQTT_OUTBOX', dir: this.deps.dir, lost, pending: this.pendingCount() },
+        'MQTT outbox could not persist messages at stop; they are lost unless the broker already has them',
+      );
+    }
   }
 
   /** Adds a message; returns at once (the write happens in a later batch). Drops the oldest unsent entries when full. */
@@ -170,8 +241,8 @@ export class Outbox implements Lifecycle {
     const n = this.nextN++;
     const line = `${JSON.stringify({ n, t: message.topic, p: message.payload, r: message.retain })}\n`;
     const entry: OutboxEntry = { n, topic: message.topic, payload: message.payload, retain: message.retain, bytes: Buffer.byteLength(line) };
-    const slot: Slot = { entry, state: 'queued' };
-    this.slots.push(slot);
+    const slot: Slot = { entry, state: 'queued', unwritten: true };
+    this.queue.push(slot);
     this.unwritten.push(slot);
     this.counters.pendingBytes += entry.bytes;
     this.counters.pending++;
@@ -183,38 +254,41 @@ export class Outbox implements Lifecycle {
 
   /** The next entry to publish, in order, marked in flight; undefined when none is waiting. */
   takeNext(): OutboxEntry | undefined {
-    while (this.cursor < this.slots.length) {
-      const slot = this.slots[this.cursor++];
-      if (slot?.state === 'queued') {
-        slot.state = 'inflight';
-        this.counters.inFlight++;
-        return slot.entry;
-      }
-    }
-    return undefined;
+    const slot = this.queue.shift();
+    if (!slot) return undefined;
+    slot.state = 'inflight';
+    this.inFlight.set(slot.entry.n, slot);
+    return slot.entry;
   }
 
-  /** The broker acknowledged entry `n`: it will not be sent again. */
+  /** The broker acknowledged in-flight entry `n`: it will not be sent again. */
   ack(n: number): void {
-    const slot = this.find(n);
-    if (!slot || slot.state === 'done') return;
-    if (slot.state === 'inflight') this.counters.inFlight--;
-    slot.state = 'done';
-    this.counters.pendingBytes -= slot.entry.bytes;
-    this.counters.pending--;
+    const slot = this.inFlight.get(n);
+    if (!slot) return;
+    this.finish(slot);
     this.counters.acked++;
-    this.advanceHead();
+    this.scheduleFlush();
+  }
+
+  /**
+   * The broker refused in-flight entry `n` for good (e.g. MQTT 5 "not authorized"): it is dropped and counted
+   * as rejected, so it no longer holds back everything queued behind it.
+   */
+  reject(n: number): void {
+    const slot = this.inFlight.get(n);
+    if (!slot) return;
+    this.finish(slot);
+    this.counters.rejected++;
     this.scheduleFlush();
   }
 
   /** Puts one in-flight entry back (its publish failed); it is the next one handed out. */
   release(n: number): void {
-    const slot = this.find(n);
-    if (slot?.state !== 'inflight') return;
+    const slot = this.inFlight.get(n);
+    if (!slot) return;
+    this.inFlight.delete(n);
     slot.state = 'queued';
-    this.counters.inFlight--;
-    const index = this.slots.indexOf(slot, this.head);
-    if (index >= 0 && index < this.cursor) this.cursor = index;
+    this.queue.insertOrdered(slot);
   }
 
   /** Called whenever an entry becomes available to send. Returns a function that removes the listener. */
@@ -227,12 +301,15 @@ export class Outbox implements Lifecycle {
     return {
       pending: this.pendingCount(),
       pendingBytes: this.counters.pendingBytes,
-      inFlight: this.counters.inFlight,
+      inFlight: this.inFlight.size,
       acked: this.counters.acked,
       dropped: this.counters.dropped,
       diskErrors: this.counters.diskErrors,
       skippedLines: this.counters.skippedLines,
       diskOk: this.diskOk,
+      rejected: this.counters.rejected,
+      lostAtStop: this.counters.lostAtStop,
+      heldEntries: this.queue.length + this.inFlight.size + this.unwrittenDone,
     };
   }
 
@@ -248,50 +325,42 @@ export class Outbox implements Lifecycle {
     return this.counters.pending;
   }
 
-  private find(n: number): Slot | undefined {
-    // Entry numbers are increasing without gaps in memory except where loaded from disk, so start at the
-    // expected index and fall back to a search.
-    const first = this.slots[this.head];
-    if (!first) return undefined;
-    const guess = this.head + (n - first.entry.n);
-    const candidate = this.slots[guess];
-    if (candidate?.entry.n === n) return candidate;
-    for (let i = this.head; i < this.slots.length; i++) if (this.slots[i]?.entry.n === n) return this.slots[i];
-    return undefined;
+  /** Everything up to the first pending entry is acknowledged (or dropped): its number minus one is the mark. */
+  private ackedN(): number {
+    let first = this.queue.first()?.entry.n ?? Infinity;
+    for (const n of this.inFlight.keys()) first = Math.min(first, n);
+    return first === Infinity ? Math.max(this.loadedAckedN, this.nextN - 1) : first - 1;
   }
 
-  private advanceHead(): void {
-    while (this.head < this.slots.length) {
-      const slot = this.slots[this.head];
-      if (slot?.state !== 'done') break;
-      this.ackedN = slot.entry.n;
-      this.head++;
+  /** Marks a pending slot done (acked, dropped or rejected). The caller has removed it from `queue`, or it is in flight. */
+  private finish(slot: Slot): void {
+    if (slot.state === 'inflight') this.inFlight.delete(slot.entry.n);
+    slot.state = 'done';
+    this.counters.pendingBytes -= slot.entry.bytes;
+    this.counters.pending--;
+    if (slot.unwritten) {
+      this.unwrittenDone++;
+      // While the disk fails nothing leaves `unwritten`: drop finished slots before they pile up.
+      if (this.unwrittenDone > 1024 && this.unwrittenDone * 2 > this.unwritten.length) this.compactUnwritten();
     }
-    if (this.head > 1024 && this.head * 2 > this.slots.length) {
-      this.slots.splice(0, this.head);
-      this.cursor -= this.head;
-      this.head = 0;
-    }
-    if (this.head === this.slots.length) this.ackedN = Math.max(this.ackedN, this.nextN - 1);
+  }
+
+  private compactUnwritten(): void {
+    this.unwritten = this.unwritten.filter((slot) => slot.state !== 'done');
+    this.unwrittenDone = 0;
   }
 
   /** Drops the oldest entries not yet on the wire until the pending bytes fit. In-flight ones cannot be recalled. */
   private enforceLimit(): void {
     let droppedNow = 0;
     while (this.counters.pendingBytes > this.deps.maxBytes) {
-      let index = this.cursor;
-      while (index < this.slots.length && this.slots[index]?.state !== 'queued') index++;
-      const slot = this.slots[index];
+      const slot = this.queue.shift();
       if (!slot) break;
-      slot.state = 'done';
-      this.counters.pendingBytes -= slot.entry.bytes;
-      this.counters.pending--;
+      this.finish(slot);
       this.counters.dropped++;
       droppedNow++;
-      if (index === this.cursor) this.cursor++;
     }
     if (droppedNow === 0) return;
-    this.advanceHead();
     this.droppedSinceLog += droppedNow;
     const nowMs = Date.now();
     if (nowMs - this.lastDropLogMs >= DROP_LOG_INTERVAL_MS) {
@@ -337,10 +406,20 @@ export class Outbox implements Lifecycle {
         await mkdir(this.deps.dir, { recursive: true });
         this.dirReady = true;
       }
-      const taken = this.unwritten.length;
+      // Detached, so compaction of `unwritten` during the write cannot shift what this batch covers.
       const batch = this.unwritten.filter((slot) => slot.state !== 'done');
-      if (batch.length > 0) await this.append(batch);
-      this.unwritten = this.unwritten.slice(taken).filter((slot) => slot.state !== 'done');
+      this.unwritten = [];
+      this.unwrittenDone = 0;
+      for (const slot of batch) slot.unwritten = false;
+      try {
+        if (batch.length > 0) await this.append(batch);
+      } catch (err) {
+        const retry = batch.filter((slot) => slot.state !== 'done');
+        for (const slot of retry) slot.unwritten = true;
+        this.unwritten = [...retry, ...this.unwritten];
+        this.unwrittenDone = this.unwritten.filter((slot) => slot.state === 'done').length;
+        throw err;
+      }
       if (this.ackMarkNeeded()) await this.persistAck();
       await this.deleteAckedSegments();
       if (!this.diskOk) {
@@ -374,11 +453,11 @@ export class Outbox implements Lifecycle {
 
   /** The mark only protects entries on disk: with a fast broker most entries are acked before their batch, so nothing is written. */
   private ackMarkNeeded(): boolean {
-    return this.ackedN !== this.persistedAckedN && this.segments.some((segment) => segment.maxN > this.persistedAckedN);
+    return this.ackedN() !== this.persistedAckedN && this.segments.some((segment) => segment.maxN > this.persistedAckedN);
   }
 
   private async persistAck(): Promise<void> {
-    const ackedN = this.ackedN;
+    const ackedN = this.ackedN();
     const tmp = join(this.deps.dir, `${ACK_FILE}.tmp`);
     await writeFile(tmp, `${JSON.stringify({ acked_n: ackedN })}\n`);
     await rename(tmp, join(this.deps.dir, ACK_FILE));
@@ -406,10 +485,12 @@ export class Outbox implements Lifecycle {
   }
 
   private async load(): Promise<void> {
-    this.ackedN = await this.readAck();
-    this.persistedAckedN = this.ackedN;
+    const ackedN = await this.readAck();
+    this.loadedAckedN = ackedN;
+    this.persistedAckedN = ackedN;
     const names = (await readdir(this.deps.dir)).filter((name) => SEGMENT_RE.test(name)).sort();
-    let maxN = this.ackedN;
+    let maxN = ackedN;
+    const loaded: Slot[] = [];
     for (const name of names) {
       const id = Number(SEGMENT_RE.exec(name)?.[1]);
       this.nextSegmentId = Math.max(this.nextSegmentId, id + 1);
@@ -433,15 +514,22 @@ export class Outbox implements Lifecycle {
         }
         segment.maxN = Math.max(segment.maxN, parsed.n);
         maxN = Math.max(maxN, parsed.n);
-        if (parsed.n <= this.ackedN) continue;
+        if (parsed.n <= ackedN) continue;
         const entry: OutboxEntry = { n: parsed.n, topic: parsed.t, payload: parsed.p, retain: parsed.r, bytes: Buffer.byteLength(line) + 1 };
-        this.slots.push({ entry, state: 'queued' });
-        this.counters.pendingBytes += entry.bytes;
-        this.counters.pending++;
+        loaded.push({ entry, state: 'queued', unwritten: false });
       }
     }
     // Segments are written in entry order, but sort anyway: a restored backup or a manual copy must not reorder delivery.
-    this.slots.sort((a, b) => a.entry.n - b.entry.n);
+    loaded.sort((a, b) => a.entry.n - b.entry.n);
+    let previousN = 0;
+    for (const slot of loaded) {
+      // A batch rewritten after a failed write can leave the same entry twice on disk: send it once.
+      if (slot.entry.n === previousN) continue;
+      previousN = slot.entry.n;
+      this.queue.push(slot);
+      this.counters.pendingBytes += slot.entry.bytes;
+      this.counters.pending++;
+    }
     this.nextN = maxN + 1;
     await this.deleteAckedSegments();
   }

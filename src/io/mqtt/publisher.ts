@@ -2,7 +2,7 @@ import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../errors.js';
 import type { Lifecycle } from '../../lifecycle.js';
-import type { Outbox } from './outbox.js';
+import type { Outbox, OutboxEntry } from './outbox.js';
 import { buildStatusPayload, parseAckCommand, type MqttCommand, type Topics } from './payload.js';
 
 export interface PublisherDeps {
@@ -28,7 +28,16 @@ export interface PublisherDeps {
   stopTimeoutMs?: number;
   /** Milliseconds between "still unreachable" reminders while disconnected. Default 60000. */
   reminderIntervalMs?: number;
+  /** Refusals (MQTT 5 reason code >= 0x80) of the same message before it is dropped as rejected. Default 5. */
+  maxRefusals?: number;
 }
+
+/**
+ * MQTT 5 PUBACK/PUBREC reason codes that say the broker will never take this message as it is (not authorised,
+ * topic name invalid, packet too large, payload format invalid, retain or QoS not supported). Retrying cannot help.
+ */
+const PERMANENT_REFUSALS = new Set([0x87, 0x90, 0x95, 0x99, 0x9a, 0x9b]);
+const REJECT_LOG_INTERVAL_MS = 60_000;
 
 export interface PublisherState {
   connected: boolean;
@@ -63,6 +72,10 @@ export class MqttPublisher implements Lifecycle {
   private failedAttempts = 0;
   private loggedDown = false;
   private lastReminderMs = 0;
+  /** Refusals so far per outbox entry number, for refusal codes that may be transient (quota exceeded...). */
+  private readonly refusals = new Map<number, number>();
+  private lastRejectLogMs = -Infinity;
+  private rejectedSinceLog = 0;
   private readonly state: PublisherState = {
     connected: false,
     sent: 0,
@@ -268,17 +281,63 @@ export class MqttPublisher implements Lifecycle {
       this.inFlight++;
       client.publish(entry.topic, entry.payload, { qos: this.deps.qos, retain: entry.retain }, (err) => {
         this.inFlight--;
-        if (err) {
+        if (!err) {
+          this.refusals.delete(entry.n);
+          this.deps.outbox.ack(entry.n);
+          this.state.sent++;
+        } else if (this.isRejected(entry.n, err)) {
+          this.refusals.delete(entry.n);
+          this.deps.outbox.reject(entry.n);
+          this.recordError(err);
+          this.logRejected(entry, err);
+        } else {
           this.deps.outbox.release(entry.n);
           this.recordError(err);
           this.pauseAfterError(err);
-        } else {
-          this.deps.outbox.ack(entry.n);
-          this.state.sent++;
         }
         this.pump();
       });
     }
+  }
+
+  /**
+   * A message the broker refuses for good would otherwise block every later one: it is dropped at once for a
+   * permanent reason code, or after `maxRefusals` refusals for one that might pass (quota exceeded, unspecified).
+   * Errors without a reason code (connection trouble) never drop a message.
+   */
+  private isRejected(n: number, err: unknown): boolean {
+    const reasonCode = reasonCodeOf(err);
+    if (reasonCode === undefined || reasonCode < 0x80) return false;
+    if (PERMANENT_REFUSALS.has(reasonCode)) return true;
+    const count = (this.refusals.get(n) ?? 0) + 1;
+    if (count >= (this.deps.maxRefusals ?? 5)) return true;
+    this.refusals.set(n, count);
+    // Entries dropped from the outbox while waiting leave their count behind: keep the map small.
+    if (this.refusals.size > 1000) {
+      const oldest = this.refusals.keys().next();
+      if (!oldest.done) this.refusals.delete(oldest.value);
+    }
+    return false;
+  }
+
+  /** Error level (the message is lost for SCADA), at most one line a minute with the count since the last one. */
+  private logRejected(entry: OutboxEntry, err: unknown): void {
+    this.rejectedSinceLog++;
+    const nowMs = Date.now();
+    if (nowMs - this.lastRejectLogMs < REJECT_LOG_INTERVAL_MS) return;
+    this.log.error(
+      {
+        code: 'LS_MQTT_REJECTED',
+        topic: entry.topic,
+        reasonCode: reasonCodeOf(err) ?? null,
+        err: errorMessage(err),
+        rejected: this.rejectedSinceLog,
+        rejectedTotal: this.deps.outbox.stats().rejected,
+      },
+      'MQTT broker refused a message; it was dropped so later messages keep flowing',
+    );
+    this.lastRejectLogMs = nowMs;
+    this.rejectedSinceLog = 0;
   }
 
   /** The broker refused a publish (v5 reason code) or the client failed it: retry later instead of spinning. */
@@ -291,6 +350,12 @@ export class MqttPublisher implements Lifecycle {
       this.pump();
     }, this.deps.reconnectMs);
   }
+}
+
+/** The MQTT 5 reason code mqtt.js attaches to a refused publish (ErrorWithReasonCode.code), if any. */
+function reasonCodeOf(err: unknown): number | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
 }
 
 /** Keeps scheme, host, port and path; drops user info so a password in the URL never reaches a log. */

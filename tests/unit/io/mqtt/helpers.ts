@@ -50,13 +50,14 @@ export class Mosquitto {
     private readonly confPath: string,
   ) {}
 
-  static async create(dir: string, options: { passwordFile?: string } = {}): Promise<Mosquitto> {
+  static async create(dir: string, options: { passwordFile?: string; aclFile?: string } = {}): Promise<Mosquitto> {
     const port = await freePort();
     const confPath = join(dir, `mosquitto-${port}.conf`);
     const lines = [
       `listener ${port} 127.0.0.1`,
       options.passwordFile ? `password_file ${options.passwordFile}` : 'allow_anonymous true',
       options.passwordFile ? 'allow_anonymous false' : '',
+      options.aclFile ? `acl_file ${options.aclFile}` : '',
       'persistence false',
       'max_queued_messages 100000',
       'user root',

@@ -255,6 +255,39 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
     expect(Number(info[0]?.failedAttempts)).toBeGreaterThan(3);
   });
 
+  describe('with a broker whose ACL denies the alarm topics', () => {
+    let guarded: Mosquitto;
+
+    beforeAll(async () => {
+      const aclFile = join(dir.path, 'acl');
+      await writeFile(aclFile, `topic readwrite #\ntopic deny ${PREFIX}/alarm/#\n`);
+      guarded = await Mosquitto.create(dir.path, { aclFile });
+      await guarded.start();
+    });
+    afterAll(async () => {
+      await guarded.kill();
+    });
+
+    it('drops a message the broker refuses (MQTT 5 "not authorized"), counts it as rejected, logs LS_MQTT_REJECTED, and later verdicts flow', async () => {
+      const observer = await observe(`${PREFIX}/#`, guarded.url);
+      const { logger, records } = captureLogger();
+      const mqtt = await started(config({ url: guarded.url, max_in_flight: 1 }), { logger });
+      await waitFor(() => mqtt.state().connected, 10_000, 'connect');
+      mqtt.publishPart(makeRecord(1));
+      mqtt.publishAlarm({ alarm: 'bin_full', id: 'run-test-A1', state: 'raised', message: 'bin full' });
+      for (let seq = 2; seq <= 5; seq++) mqtt.publishPart(makeRecord(seq));
+      await waitFor(() => mqtt.state().queued === 0, 10_000, 'outbox empty');
+      await waitFor(() => observer.on(`${PREFIX}/verdict`).length >= 5, 5000, '5 verdicts');
+      expect(seqs(observer)).toEqual([1, 2, 3, 4, 5]);
+      expect(observer.on(`${PREFIX}/alarm`)).toEqual([]);
+      // The alarm event and its retained state: both refused, neither retried.
+      expect(mqtt.state()).toMatchObject({ sent: 5, rejected: 2, dropped: 0 });
+      const rejected = records().filter((r) => r.code === 'LS_MQTT_REJECTED');
+      expect(rejected).toHaveLength(1);
+      expect(rejected[0]).toMatchObject({ level: 50, topic: `${PREFIX}/alarm`, reasonCode: 0x87 });
+    });
+  });
+
   describe('with a password-protected broker', () => {
     const SECRET = 's3cr3t-Pa55word-xyz';
     let secured: Mosquitto;

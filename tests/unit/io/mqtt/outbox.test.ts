@@ -243,6 +243,84 @@ describe('Outbox', () => {
     await second.stop();
   });
 
+  it('stays bounded during an outage with messages stuck in flight (nothing can be acked, the oldest queued ones are dropped)', async () => {
+    // mqtt.js holds in-flight messages until it reconnects, so their acks cannot come while the broker is away.
+    const maxBytes = 64 * 1024;
+    const outbox = make({ maxBytes });
+    await outbox.start(signal);
+    for (let i = 1; i <= 4; i++) outbox.enqueue(message(i));
+    const stuck = [outbox.takeNext()!, outbox.takeNext()!, outbox.takeNext()!, outbox.takeNext()!];
+    const total = 200_000;
+    for (let i = 5; i <= total; i++) {
+      outbox.enqueue(message(i));
+      if (i % 20_000 === 0) await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    const stats = outbox.stats();
+    expect(stats.pendingBytes).toBeLessThanOrEqual(maxBytes);
+    expect(stats.pending).toBeLessThan(Math.ceil(maxBytes / stuck[0]!.bytes));
+    expect(stats.dropped).toBe(total - stats.pending);
+    expect(stats.inFlight).toBe(4);
+    // Entries (with their payloads) the outbox still references: the pending ones, plus at most a small
+    // batch of dropped ones awaiting compaction. Before the fix every dropped entry stayed (200 004).
+    expect(stats.heldEntries).toBeLessThanOrEqual(2 * stats.pending + 1024);
+    await outbox.flush();
+    expect(outbox.stats().heldEntries).toBe(stats.pending);
+
+    // Broker back: the stuck ones are acknowledged, then the newest survivors go out in order.
+    for (const entry of stuck) outbox.ack(entry.n);
+    await outbox.flush();
+    const survivors = drain(outbox).map((e) => (JSON.parse(e.payload) as { seq: number }).seq);
+    expect(survivors).toHaveLength(stats.pending - 4);
+    expect(survivors).toEqual(Array.from({ length: survivors.length }, (_, i) => total - survivors.length + 1 + i));
+    await outbox.stop();
+
+    // The ack mark sits just below the first unacknowledged entry: a restart sends exactly the survivors again.
+    const reopened = make({ maxBytes });
+    await reopened.start(signal);
+    expect(drain(reopened).map((e) => (JSON.parse(e.payload) as { seq: number }).seq)).toEqual(survivors);
+    await reopened.stop();
+  });
+
+  it('the ack mark stays below entries stuck in flight: after a restart they come first, then the newest survivors', async () => {
+    const maxBytes = 8 * 1024;
+    const outbox = make({ maxBytes });
+    await outbox.start(signal);
+    for (let i = 1; i <= 3; i++) outbox.enqueue(message(i));
+    outbox.takeNext();
+    outbox.takeNext();
+    outbox.takeNext();
+    for (let i = 4; i <= 2000; i++) outbox.enqueue(message(i));
+    const queued = outbox.stats().pending;
+    await outbox.stop();
+
+    const reopened = make({ maxBytes });
+    await reopened.start(signal);
+    const seqs = drain(reopened).map((e) => (JSON.parse(e.payload) as { seq: number }).seq);
+    expect(seqs.slice(0, 3)).toEqual([1, 2, 3]);
+    expect(seqs.at(-1)).toBe(2000);
+    expect(seqs).toHaveLength(queued);
+    await reopened.stop();
+  });
+
+  it('at stop, entries that cannot be persisted are counted (lostAtStop) and logged as an error every time', async () => {
+    const blocker = join(dir.path, 'not-a-dir');
+    await writeFile(blocker, 'a file where the outbox directory should be');
+    const { logger, records } = captureLogger();
+    const outbox = new Outbox({ dir: join(blocker, 'outbox'), maxBytes: 1024 * 1024, fsync: true, logger });
+    await outbox.start(signal);
+    for (let i = 1; i <= 5; i++) outbox.enqueue(message(i));
+    const [first, second] = [outbox.takeNext()!, outbox.takeNext()!];
+    outbox.ack(first.n);
+    outbox.release(second.n);
+    expect(outbox.stats().lostAtStop).toBe(0);
+    // The disk error was already logged (rate-limited): the loss at stop must be logged anyway.
+    await outbox.stop();
+    expect(outbox.stats().lostAtStop).toBe(4);
+    const lost = records().filter((r) => r.level === 50 && r.lost === 4);
+    expect(lost).toHaveLength(1);
+    expect(lost[0]?.code).toBe('LS_MQTT_OUTBOX');
+  });
+
   it('entries written before a hard kill (SIGKILL, no stop) are there after restart', async () => {
     const outboxDir = join(dir.path, 'outbox');
     const script = join(dir.path, 'crash.mts');
