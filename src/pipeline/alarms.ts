@@ -7,7 +7,9 @@ export type AlarmKind =
   | 'reject_rate'
   | 'bin_full'
   | 'gate_write_failed'
-  | 'output_write_failed';
+  | 'output_write_failed'
+  | 'gate_late'
+  | 'encoder_stalled';
 
 export const ALARM_KINDS: readonly AlarmKind[] = [
   'reject_not_confirmed',
@@ -16,6 +18,8 @@ export const ALARM_KINDS: readonly AlarmKind[] = [
   'bin_full',
   'gate_write_failed',
   'output_write_failed',
+  'gate_late',
+  'encoder_stalled',
 ];
 
 export interface AlarmRecord {
@@ -51,14 +55,7 @@ export interface AlarmManagerDeps {
 export class AlarmManager {
   private seq = 0;
   private readonly open = new Map<AlarmKind, AlarmRecord>();
-  private readonly raisedByKind: Record<AlarmKind, number> = {
-    reject_not_confirmed: 0,
-    consecutive_rejects: 0,
-    reject_rate: 0,
-    bin_full: 0,
-    gate_write_failed: 0,
-    output_write_failed: 0,
-  };
+  private readonly raisedByKind = Object.fromEntries(ALARM_KINDS.map((k) => [k, 0])) as Record<AlarmKind, number>;
 
   constructor(private readonly deps: AlarmManagerDeps) {}
 

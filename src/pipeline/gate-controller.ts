@@ -25,6 +25,8 @@ export interface GateControllerDeps {
   onFired: (seqs: readonly number[], firedMs: number, requestedMs: number) => void;
   /** A write failed (LinesideError LS_GPIO_WRITE); for a reject edge, seqs are the parts it was for. */
   onWriteError: (err: unknown, seqs: readonly number[]) => void;
+  /** A pulse ended and the gate is back in its pass position (shutdown waits for this). */
+  onClosed?: () => void;
 }
 
 interface Request {
@@ -40,6 +42,8 @@ interface Request {
 export class GateController {
   private armed = false;
   private rejecting = false;
+  /** Held in the reject position until releaseHold() (tracking lost). */
+  private held = false;
   private rejectUntilMs = 0;
   private lastCloseMs = Number.NEGATIVE_INFINITY;
   private pending: Request[] = [];
@@ -68,9 +72,47 @@ export class GateController {
   /** Forces the safe (inactive) state. Called at boot before anything else touches the gate. */
   safe(): void {
     this.armed = false;
+    this.held = false;
     this.clearTimer();
     this.rejecting = false;
     this.write(false, []);
+  }
+
+  /**
+   * Writes the level the gate should have now again. True when the write succeeded (a failure is also
+   * reported through onWriteError): the way to find out whether a gate that failed works again.
+   */
+  refresh(): boolean {
+    return this.write(this.armed && this.rejecting ? this.rejectLevel() : this.idleLevel(), []);
+  }
+
+  /**
+   * Holds the gate in its reject position until releaseHold(): for when the line no longer knows where its
+   * parts are. Pending rejects are covered by the hold and reported fired. No-op while disarmed (safe state).
+   */
+  holdReject(): void {
+    if (!this.armed || this.held) return;
+    this.held = true;
+    this.clearTimer();
+    const nowMs = this.deps.clock.now();
+    if (!this.rejecting) {
+      this.rejecting = true;
+      if (this.write(this.rejectLevel(), [])) this.pulses++;
+    }
+    this.rejectUntilMs = Number.POSITIVE_INFINITY;
+    for (const r of this.pending.splice(0)) this.deps.onFired([r.seq], Math.max(nowMs, r.startMs), r.startMs);
+  }
+
+  /** Ends a hold: the gate stays in reject for one more pulseMs (the last part held for), then returns to pass. */
+  releaseHold(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.rejectUntilMs = this.deps.clock.now() + this.deps.pulseMs;
+    this.service();
+  }
+
+  get isHeld(): boolean {
+    return this.held;
   }
 
   /** Takes the gate out of safe state into its pass position. */
@@ -96,6 +138,10 @@ export class GateController {
    */
   request(seq: number, startMs: number): boolean {
     if (!this.armed) return false;
+    if (this.held) {
+      this.deps.onFired([seq], Math.max(this.deps.clock.now(), startMs), startMs);
+      return true;
+    }
     let i = this.pending.length;
     while (i > 0 && (this.pending[i - 1]?.startMs ?? 0) > startMs) i--;
     this.pending.splice(i, 0, { seq, startMs });
@@ -120,7 +166,7 @@ export class GateController {
 
   /** Brings the output in line with the plan at the current time, then sleeps until the next change. */
   private service(): void {
-    if (!this.armed) return;
+    if (!this.armed || this.held) return;
     this.clearTimer();
     const { clock, pulseMs, minGapMs, merge } = this.deps;
     const nowMs = clock.now();
@@ -144,6 +190,7 @@ export class GateController {
       this.rejecting = false;
       this.lastCloseMs = nowMs;
       this.write(this.idleLevel(), []);
+      if (this.pending.length === 0) this.deps.onClosed?.();
     }
 
     const head = this.pending[0];

@@ -1,5 +1,6 @@
 export { ALARM_KINDS, AlarmManager, type AlarmKind, type AlarmRecord } from './alarms.js';
 export { systemClock, type Clock, type TimerHandle } from './clock.js';
+export { failSafeWarnings } from './fail-safe.js';
 export { GateController, type EnergisedPosition, type GateControllerDeps } from './gate-controller.js';
 export { Heartbeat, type HeartbeatDeps } from './heartbeat.js';
 export { LatencyHistogram } from './histogram.js';

@@ -103,11 +103,14 @@ export interface LineSummary {
   latencyMs: Percentiles;
   /** Actual minus planned gate activation. */
   gateLatenessMs: Percentiles;
+  /** Parts whose gate activation came more than gate.max_lateness_ms late (tracking.outcome 'fired_late'). */
+  gateLate: number;
   triggers: {
     accepted: number;
     /** Closer than trigger.min_spacing_ms to the previous part: bounce or a double trigger, ignored. */
     double: number;
-    /** Arrived while the line was not armed (starting, draining, stopped): the part went untracked. */
+    /** Arrived while the line was not running (starting, stopped): the part went untracked. Parts seen
+     * while draining are tracked and rejected 'shutdown'. */
     missed: number;
     /** Arrived while the previous part was still being captured (accepted as a new part). */
     overlapping: number;
@@ -170,6 +173,11 @@ export class InspectionLine implements Lifecycle {
   private inFlight = 0;
   private lastProgressMs = 0;
   private gateFault = false;
+  /** Encoder mode: triggers kept coming with no encoder count; the gate is held in reject. */
+  private encoderStalled = false;
+  /** Encoder mode: the count at which the last part covered by the stall hold has passed the gate. */
+  private holdUntilCount = 0;
+  private triggersSinceCount = 0;
   /** Unsettled parts in trigger order. */
   private readonly parts = new Map<number, Part>();
   /** Encoder mode: parts not yet at the gate, in belt order. */
@@ -205,6 +213,7 @@ export class InspectionLine implements Lifecycle {
     unexpected: 0,
     safeStateParts: 0,
     safeStateRejectsNotFired: 0,
+    gateLate: 0,
   };
   private readonly failsafe = Object.fromEntries(FAILSAFE_REASONS.map((r) => [r, 0])) as Record<FailsafeReason, number>;
 
@@ -224,6 +233,7 @@ export class InspectionLine implements Lifecycle {
       energisedPosition: config.gate.energised_position,
       onFired: (seqs, firedMs, requestedMs) => this.onFired(seqs, firedMs, requestedMs),
       onWriteError: (err, seqs) => this.onGateWriteError(err, seqs),
+      onClosed: () => this.checkDrained(),
     });
     this.alarms = new AlarmManager({
       runId: deps.runId,
@@ -262,6 +272,8 @@ export class InspectionLine implements Lifecycle {
     if (signal.aborted) return Promise.resolve();
     this.running = true;
     this.stopping = undefined;
+    this.encoderStalled = false;
+    this.triggersSinceCount = 0;
     this.lastProgressMs = this.clock.now();
     if (deps.encoder !== undefined && deps.config.tracking.mode === 'encoder') {
       this.unsubscribe.push(deps.encoder.onEdge((ev) => this.onEncoderEdge(ev)));
@@ -295,7 +307,8 @@ export class InspectionLine implements Lifecycle {
   private async drainAndStop(): Promise<void> {
     if (!this.running) return;
     this.armed = false;
-    if (this.parts.size > 0 && this.deps.config.pipeline.drain_ms > 0) {
+    // The drain also waits for the last pulse to end: safe state would cut it short.
+    if ((this.parts.size > 0 || this.gate.isRejecting) && this.deps.config.pipeline.drain_ms > 0) {
       await new Promise<void>((resolve) => {
         const timer = this.clock.setTimeout(() => resolve(), this.deps.config.pipeline.drain_ms);
         this.drained = () => {
@@ -329,10 +342,17 @@ export class InspectionLine implements Lifecycle {
     this.alarms.safe();
   }
 
-  /** Acknowledge one alarm by id, or 'all'. Returns the alarms acknowledged (empty: unknown id). */
+  /**
+   * Acknowledge one alarm by id, or 'all'. Returns the alarms acknowledged (empty: unknown id).
+   * Acknowledging gate_write_failed rewrites the gate: the line is healthy again only if that write succeeds.
+   */
   acknowledge(idOrAll: string): AlarmRecord[] {
     const acked = this.alarms.acknowledge(idOrAll);
-    if (acked.some((a) => a.kind === 'gate_write_failed')) this.gateFault = false;
+    if (this.gateFault && acked.some((a) => a.kind === 'gate_write_failed')) {
+      this.gateFault = false;
+      // A failing write sets gateFault again (and raises a new alarm) through onWriteError.
+      this.gate.refresh();
+    }
     return acked;
   }
 
@@ -343,10 +363,10 @@ export class InspectionLine implements Lifecycle {
 
   /**
    * For the systemd watchdog and the heartbeat: true while running (draining included), components healthy, the gate writable,
-   * and parts in flight are being decided (every part has a deadline, so a stall means something is stuck).
+   * the encoder not stalled, and parts in flight are being decided (every part has a deadline, so a stall means something is stuck).
    */
   progress(): boolean {
-    if (!this.running || this.gateFault) return false;
+    if (!this.running || this.gateFault || this.encoderStalled) return false;
     if (!(this.deps.health?.() ?? true)) return false;
     if (this.inFlight === 0) return true;
     const stallMs = this.deps.captureTimeoutMs + this.deps.inspectTimeoutMs + 1000;
@@ -356,6 +376,11 @@ export class InspectionLine implements Lifecycle {
   /** Parts being captured or inspected now. */
   get inFlightCount(): number {
     return this.inFlight;
+  }
+
+  /** Triggers accepted as parts so far (summary().triggers.accepted, without building the summary). */
+  get acceptedTriggers(): number {
+    return this.counts.accepted;
   }
 
   summary(): LineSummary {
@@ -373,6 +398,7 @@ export class InspectionLine implements Lifecycle {
       falseRejects: c.falseRejects,
       latencyMs: pct(this.latency),
       gateLatenessMs: pct(this.gateLateness),
+      gateLate: c.gateLate,
       triggers: { accepted: c.accepted, double: c.double, missed: c.missed, overlapping: c.overlapping },
       confirm: { confirmed: c.confirmed, unconfirmed: c.unconfirmed, unexpected: c.unexpected },
       alarms: this.alarms.counts(),
@@ -381,7 +407,7 @@ export class InspectionLine implements Lifecycle {
   }
 
   private onTrigger(ev: EdgeEvent): void {
-    if (!this.armed) {
+    if (!this.running) {
       this.counts.missed++;
       return;
     }
@@ -398,6 +424,11 @@ export class InspectionLine implements Lifecycle {
     const part = this.createPart(ev);
     this.track(part);
     if (part.decided) return;
+    if (!this.armed) {
+      // Draining: the gate still works, so the part goes through it rejected rather than by unseen.
+      this.decide(part, 'reject', 'shutdown');
+      return;
+    }
     if (this.inFlight >= config.pipeline.max_in_flight) {
       this.decide(
         part,
@@ -459,13 +490,43 @@ export class InspectionLine implements Lifecycle {
       part.cancelTimers.push(this.gateScheduler.at(part.fireAtMs, () => this.onGateMoment(part)));
       return;
     }
-    part.record.tracking.dueCount = this.encoderCount + tracking.counts_to_gate;
+    const dueCount = this.encoderCount + tracking.counts_to_gate;
+    part.record.tracking.dueCount = dueCount;
     this.onBelt.push(part);
     part.cancelTimers.push(
       this.coarse.at(part.record.triggerMs + tracking.max_wait_ms, () => {
         if (!part.decided) this.decide(part, 'reject', 'late');
       }),
     );
+    // Parts only reach the photo-eye on a moving belt: triggers without counts mean the encoder is dead, and
+    // the parts would wait on the belt forever.
+    this.triggersSinceCount++;
+    if (!this.encoderStalled && this.triggersSinceCount >= tracking.stall_triggers) {
+      this.encoderStalled = true;
+      this.gate.holdReject();
+      this.alarms.raise(
+        'encoder_stalled',
+        `${this.triggersSinceCount} triggers with no encoder count between them (${this.deps.encoder?.name ?? 'encoder'}): gate held in reject`,
+        part.record.id,
+      );
+    }
+    if (!this.encoderStalled) return;
+    this.holdUntilCount = Math.max(this.holdUntilCount, dueCount);
+    for (const held of this.onBelt.splice(0)) this.settleHeld(held);
+  }
+
+  /** Encoder stalled: the gate is held in reject while the part goes by, whatever its verdict. */
+  private settleHeld(part: Part): void {
+    const rec = part.record;
+    if (!part.decided) this.decide(part, 'reject', 'encoder_stalled');
+    else if (rec.decision === 'pass') {
+      rec.decision = 'reject';
+      rec.failsafeReason = 'encoder_stalled';
+      this.failsafe.encoder_stalled++;
+    }
+    part.gateStage = 'done';
+    rec.tracking.outcome = 'held_reject';
+    this.settle(part);
   }
 
   private async inspectPart(part: Part): Promise<void> {
@@ -649,11 +710,16 @@ export class InspectionLine implements Lifecycle {
 
   private onEncoderEdge(ev: EdgeEvent): void {
     this.encoderCount++;
+    this.triggersSinceCount = 0;
     this.encoderEdgeMs.push(ev.timeMs);
     if (this.encoderEdgeMs.length > SPEED_WINDOW_EDGES) this.encoderEdgeMs.shift();
     this.encoderLagMs.push(Math.max(0, this.clock.now() - ev.timeMs));
     if (this.encoderLagMs.length > SPEED_WINDOW_EDGES) this.encoderLagMs.shift();
     if (!this.running || this.deps.config.tracking.mode !== 'encoder') return;
+    if (this.encoderStalled && this.encoderCount >= this.holdUntilCount) {
+      this.encoderStalled = false;
+      this.gate.releaseHold();
+    }
     const leadCounts = this.encoderLeadCounts();
     let head = this.onBelt[0];
     while (head !== undefined && (head.record.tracking.dueCount ?? 0) - leadCounts <= this.encoderCount) {
@@ -686,11 +752,21 @@ export class InspectionLine implements Lifecycle {
       if (part === undefined) continue;
       part.gateStage = 'done';
       const tracking = part.record.tracking;
+      const latenessMs = firedMs - requestedMs;
+      const maxLatenessMs = this.deps.config.gate.max_lateness_ms;
       tracking.fired = true;
       tracking.firedMs = firedMs;
-      tracking.outcome = 'fired';
-      tracking.gateLatenessMs = firedMs - requestedMs;
-      this.gateLateness.record(firedMs - requestedMs);
+      tracking.outcome = latenessMs > maxLatenessMs ? 'fired_late' : 'fired';
+      tracking.gateLatenessMs = latenessMs;
+      this.gateLateness.record(latenessMs);
+      if (latenessMs > maxLatenessMs) {
+        this.counts.gateLate++;
+        this.alarms.raise(
+          'gate_late',
+          `gate fired ${latenessMs.toFixed(1)} ms late for part ${part.record.id} (gate.max_lateness_ms ${maxLatenessMs}): it may have passed`,
+          part.record.id,
+        );
+      }
       const { confirm } = this.deps.config;
       if (this.deps.confirm === undefined || confirm === undefined) {
         this.settle(part);
@@ -766,6 +842,10 @@ export class InspectionLine implements Lifecycle {
     }
     this.lastProgressMs = this.clock.now();
     this.events.emit('part', rec);
-    if (this.parts.size === 0) this.drained?.();
+    this.checkDrained();
+  }
+
+  private checkDrained(): void {
+    if (this.parts.size === 0 && !this.gate.isRejecting) this.drained?.();
   }
 }

@@ -5,6 +5,7 @@ import type { Verdict } from '../inference/types.js';
 /**
  * Why a part was rejected without a model verdict (or despite one). Each has its own counter.
  * late: verdict not known when the part reached the gate (minus actuator lead).
+ * encoder_stalled: triggers kept coming while the encoder did not count, so the part's position is unknown.
  */
 export type FailsafeReason =
   | 'late'
@@ -14,7 +15,8 @@ export type FailsafeReason =
   | 'inference_error'
   | 'model_not_ready'
   | 'overrun'
-  | 'shutdown';
+  | 'shutdown'
+  | 'encoder_stalled';
 
 export const FAILSAFE_REASONS: readonly FailsafeReason[] = [
   'late',
@@ -25,6 +27,7 @@ export const FAILSAFE_REASONS: readonly FailsafeReason[] = [
   'model_not_ready',
   'overrun',
   'shutdown',
+  'encoder_stalled',
 ];
 
 /** What the gate does with a part. */
@@ -44,9 +47,11 @@ export interface TrackingRecord {
   confirmed: boolean | null;
   /** Encoder mode: counts before dueCount at which the gate was fired (lead_ms at the measured belt speed). */
   leadCounts?: number;
-  /** How the gate action settled: the gate fired, the part went by in the pass position, or the daemon
-   * stopped first and the gate was left in its safe state (what that means physically: docs/tracking.md). */
-  outcome?: 'fired' | 'passed' | 'safe_state';
+  /** How the gate action settled: the gate fired; it fired more than gate.max_lateness_ms late (the part
+   * may have passed); the part went by in the pass position; the encoder stalled and the gate was held in
+   * its reject position for it; or the daemon stopped first and the gate was left in its safe state (what
+   * that means physically: docs/tracking.md). */
+  outcome?: 'fired' | 'fired_late' | 'passed' | 'held_reject' | 'safe_state';
   /** Gate activation minus the planned activation time (due - lead), ms; > 0 is late. */
   gateLatenessMs?: number;
 }

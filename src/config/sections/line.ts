@@ -34,6 +34,14 @@ export const gateSection = outputLine
       .describe(
         'Milliseconds before a reject edge during which the scheduler holds the event loop to fire on time; must exceed the longest blocking task to guarantee sub-ms timing (benchmarks/gate-timing.ts). 0 = plain timer.',
       ),
+    max_lateness_ms: z
+      .number()
+      .min(0)
+      .max(10_000)
+      .default(20)
+      .describe(
+        "Milliseconds a gate activation may come after its planned time and still count as a hit; later, the part is recorded with tracking.outcome 'fired_late' (it may have passed) and the gate_late alarm is raised.",
+      ),
   })
   .describe('The reject gate (air blast, pusher, diverter).');
 
@@ -53,6 +61,15 @@ export const trackingSection = z
         .min(1)
         .default(60_000)
         .describe('Milliseconds a part may wait for its verdict on a stopped belt before it is marked late (gate fires at arrival).'),
+      stall_triggers: z
+        .number()
+        .int()
+        .min(2)
+        .max(1000)
+        .default(3)
+        .describe(
+          "Triggers (parts) in a row with no encoder count between them at which the encoder is declared stalled: the encoder_stalled alarm is raised, the line reports unhealthy, the gate is held in its reject position and every part on the belt is rejected 'encoder_stalled'. Keep it above the number of parts that can pass the photo-eye within one encoder count.",
+        ),
     }),
   ])
   .default({ mode: 'time', distance_mm: 500, belt_speed_mm_s: 1000 })

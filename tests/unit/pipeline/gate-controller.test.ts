@@ -9,6 +9,7 @@ function makeGate(over: Partial<GateControllerDeps> = {}) {
   const output = new FakeOutput('gate');
   const fired: { seq: number; firedMs: number; requestedMs: number }[] = [];
   const errors: { err: unknown; seqs: readonly number[] }[] = [];
+  const closed: number[] = [];
   const gate = new GateController({
     output,
     clock,
@@ -20,9 +21,10 @@ function makeGate(over: Partial<GateControllerDeps> = {}) {
     energisedPosition: 'reject',
     onFired: (seqs, firedMs, requestedMs) => seqs.forEach((seq) => fired.push({ seq, firedMs, requestedMs })),
     onWriteError: (err, seqs) => errors.push({ err, seqs }),
+    onClosed: () => closed.push(performance.now()),
     ...over,
   });
-  return { gate, output, fired, errors };
+  return { gate, output, fired, errors, closed };
 }
 
 describe('GateController', () => {
@@ -154,5 +156,46 @@ describe('GateController', () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(errors[0]?.seqs).toEqual([3]);
     expect(fired).toEqual([]);
+  });
+
+  it('holdReject holds the reject position, covers pending and new rejects, and releaseHold ends it one pulse later', async () => {
+    for (const energisedPosition of ['reject', 'pass'] as const) {
+      vi.useFakeTimers();
+      const { gate, output, fired, closed } = makeGate({ energisedPosition, merge: false });
+      const rejectLevel = energisedPosition === 'reject';
+      gate.safe();
+      gate.arm();
+      const t0 = performance.now();
+      gate.request(1, t0 + 50);
+      gate.holdReject();
+      expect(output.active).toBe(rejectLevel);
+      expect(fired).toEqual([{ seq: 1, firedMs: t0 + 50, requestedMs: t0 + 50 }]);
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(gate.request(2, performance.now())).toBe(true);
+      expect(fired[1]).toEqual({ seq: 2, firedMs: t0 + 1000, requestedMs: t0 + 1000 });
+      expect(output.active).toBe(rejectLevel);
+      expect(gate.isHeld).toBe(true);
+      gate.releaseHold();
+      await vi.advanceTimersByTimeAsync(79);
+      expect(output.active).toBe(rejectLevel);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(output.active).toBe(!rejectLevel);
+      expect(closed).toEqual([t0 + 1080]);
+      expect(gate.pulseCount).toBe(1);
+      vi.useRealTimers();
+    }
+  });
+
+  it('refresh rewrites the current level and says whether the write worked', () => {
+    const { gate, output, errors } = makeGate();
+    gate.safe();
+    gate.arm();
+    output.failWrites = true;
+    expect(gate.refresh()).toBe(false);
+    expect(errors).toHaveLength(1);
+    output.failWrites = false;
+    const writes = output.writes.length;
+    expect(gate.refresh()).toBe(true);
+    expect(output.writes.slice(writes).map((w) => w.level)).toEqual([false]);
   });
 });

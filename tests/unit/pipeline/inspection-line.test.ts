@@ -117,6 +117,7 @@ describe('InspectionLine: time tracking', () => {
     await advance(1000);
     expect(rig.records.map((r) => r.seq)).toEqual([1, 2]);
     expect(rig.line.summary().triggers).toEqual({ accepted: 2, double: 1, missed: 0, overlapping: 0 });
+    expect(rig.line.acceptedTriggers).toBe(2);
   });
 
   it('pass decisions between rejects do not move the gate, and seq is consecutive', async () => {
@@ -299,6 +300,76 @@ describe('InspectionLine: encoder tracking', () => {
       [2, 'pass', 'passed'],
     ]);
   });
+  it("triggers with no encoder count between them: encoder_stalled alarm, gate held in reject, every part completed, memory bounded", async () => {
+    const script = (i: number): PartScript => (i === 1 ? { verdict: 'defective' } : i === 2 ? { inspectHangs: true } : { verdict: 'ok' });
+    const rig = await started({ tracking: encoder, gate: { lead_ms: 0 }, script, inspectTimeoutMs: 60_000 });
+    await belt(rig, 1, 10);
+    rig.trigger.fire();
+    await belt(rig, 1, 50);
+    // The encoder wire breaks; the belt keeps running and parts keep arriving.
+    await advance(100);
+    rig.trigger.fire();
+    await advance(100);
+    rig.trigger.fire();
+    await advance(100);
+    expect(rig.alarms).toEqual([]);
+    expect(rig.records).toEqual([]);
+    expect(rig.line.progress()).toBe(true);
+    rig.trigger.fire();
+    await advance(0);
+    expect(rig.alarms.map((a) => [a.kind, a.partId])).toEqual([['encoder_stalled', 'run1-4']]);
+    expect(rig.line.progress()).toBe(false);
+    expect(rig.gate.active).toBe(true);
+    expect(rig.records.map((r) => [r.seq, r.decision, r.verdict, r.failsafeReason, r.tracking.outcome])).toEqual([
+      [1, 'reject', 'ok', 'encoder_stalled', 'held_reject'],
+      [2, 'reject', 'defective', undefined, 'held_reject'],
+      [3, 'reject', undefined, 'encoder_stalled', 'held_reject'],
+      [4, 'reject', undefined, 'encoder_stalled', 'held_reject'],
+    ]);
+    expect(rig.inspectSignals[2]?.aborted).toBe(true);
+    expect(rig.captureSignals).toHaveLength(3);
+    for (let i = 0; i < 20; i++) {
+      await advance(100);
+      rig.trigger.fire();
+    }
+    await advance(0);
+    expect(rig.records).toHaveLength(24);
+    expect(rig.records[23]).toMatchObject({ decision: 'reject', failsafeReason: 'encoder_stalled', tracking: { outcome: 'held_reject' } });
+    expect(rig.line.inFlightCount).toBe(0);
+    expect(rig.line.summary()).toMatchObject({ parts: 24, reject: 24, failsafe: { encoder_stalled: 23 }, alarms: { byKind: { encoder_stalled: 1 } } });
+    expect(rig.line.activeAlarms()[0]?.repeats).toBe(0);
+    // The encoder comes back: the gate stays in reject until the last held part (due at count 60 + 400) is past.
+    await belt(rig, 1, 399);
+    expect(rig.gate.active).toBe(true);
+    expect(rig.line.progress()).toBe(false);
+    await belt(rig, 1, 1);
+    await advance(79);
+    expect(rig.gate.active).toBe(true);
+    await advance(1);
+    expect(rig.gate.active).toBe(false);
+    expect(rig.gate.pulses()).toHaveLength(1);
+    expect(rig.line.progress()).toBe(true);
+    expect(rig.line.activeAlarms().map((a) => a.kind)).toEqual(['encoder_stalled']);
+    // Tracking works again for new parts.
+    rig.trigger.fire();
+    await belt(rig, 1, 400);
+    expect(rig.records[24]).toMatchObject({ seq: 25, decision: 'pass', tracking: { outcome: 'passed', fired: false } });
+  });
+
+  it('one encoder count between parts is enough to keep tracking (a slow belt is not a stalled encoder)', async () => {
+    const rig = await started({ tracking: { ...encoder, counts_to_gate: 5 }, gate: { lead_ms: 0 } });
+    for (let i = 0; i < 10; i++) {
+      rig.trigger.fire();
+      await advance(100);
+      rig.trigger.fire();
+      await advance(100);
+      rig.encoder.fire();
+    }
+    await belt(rig, 1, 5);
+    expect(rig.alarms).toEqual([]);
+    expect(rig.records).toHaveLength(20);
+    expect(rig.records.every((r) => r.decision === 'pass' && r.tracking.outcome === 'passed')).toBe(true);
+  });
 });
 
 describe('InspectionLine: reject confirmation and alarms', () => {
@@ -413,6 +484,52 @@ describe('InspectionLine: reject confirmation and alarms', () => {
     rig.line.acknowledge('all');
     expect(rig.line.progress()).toBe(true);
   });
+  it('acknowledging gate_write_failed while the gate still cannot be written keeps the line unhealthy and raises the alarm again', async () => {
+    const rig = await started({ script: () => ({ verdict: 'defective' }) });
+    rig.gate.failWrites = true;
+    rig.trigger.fire();
+    await advance(1000);
+    expect(rig.line.progress()).toBe(false);
+    expect(rig.line.acknowledge('all').map((a) => a.kind)).toEqual(['gate_write_failed']);
+    expect(rig.line.progress()).toBe(false);
+    await advance(0);
+    expect(rig.alarms.map((a) => [a.id, a.kind])).toEqual([
+      ['run1-A1', 'gate_write_failed'],
+      ['run1-A2', 'gate_write_failed'],
+    ]);
+    rig.gate.failWrites = false;
+    const writes = rig.gate.writes.length;
+    rig.line.acknowledge('all');
+    expect(rig.gate.writes.slice(writes).map((w) => w.level)).toEqual([false]);
+    expect(rig.line.progress()).toBe(true);
+  });
+
+  it("a gate activation more than gate.max_lateness_ms late is recorded 'fired_late', counted, and raises gate_late", async () => {
+    for (const maxLatenessMs of [20, 100]) {
+      vi.useFakeTimers();
+      const rig = await started({ gate: { merge: false, max_lateness_ms: maxLatenessMs }, script: () => ({ verdict: 'defective' }) });
+      const t0 = performance.now();
+      rig.trigger.fire();
+      await advance(30);
+      rig.trigger.fire();
+      await advance(1000);
+      // Part 2 is due at 520 but the first pulse (490..570) and min_gap (20) hold it until 590: 70 ms late.
+      expect(rig.records.map((r) => [r.seq, r.tracking.firedMs! - t0, r.tracking.gateLatenessMs, r.tracking.outcome])).toEqual([
+        [1, 490, 0, 'fired'],
+        [2, 590, 70, maxLatenessMs === 20 ? 'fired_late' : 'fired'],
+      ]);
+      expect(rig.records[1]?.tracking.fired).toBe(true);
+      if (maxLatenessMs === 20) {
+        expect(rig.alarms.map((a) => [a.kind, a.partId])).toEqual([['gate_late', 'run1-2']]);
+        expect(rig.alarms[0]?.message).toContain('70.0 ms late');
+        expect(rig.line.summary().gateLate).toBe(1);
+      } else {
+        expect(rig.alarms).toEqual([]);
+        expect(rig.line.summary().gateLate).toBe(0);
+      }
+      vi.useRealTimers();
+    }
+  });
 });
 
 describe('InspectionLine: heartbeat and progress', () => {
@@ -445,20 +562,46 @@ describe('InspectionLine: heartbeat and progress', () => {
 });
 
 describe('InspectionLine: shutdown', () => {
-  it('drains: in-flight parts finish and reach the gate within drain_ms; triggers while draining are missed', async () => {
-    const rig = await started({ script: () => ({ verdict: 'defective' }), heartbeat: { period_ms: 50 } });
+  it("drains: in-flight parts finish and reach the gate within drain_ms; a part seen while draining is rejected 'shutdown' through the gate", async () => {
+    const rig = await started({ script: () => ({ verdict: 'ok' }), heartbeat: { period_ms: 50 } });
+    const t0 = performance.now();
     rig.trigger.fire();
     await advance(10);
     const stopped = rig.line.stop();
     rig.trigger.fire();
     await advance(1000);
     await stopped;
-    expect(rig.records).toHaveLength(1);
-    expect(rig.records[0]).toMatchObject({ decision: 'reject', verdict: 'defective', tracking: { fired: true } });
-    expect(rig.line.summary().triggers.missed).toBe(1);
+    const bySeq = [...rig.records].sort((a, b) => a.seq - b.seq);
+    expect(bySeq.map((r) => [r.seq, r.decision, r.failsafeReason, r.tracking.outcome, r.tracking.firedMs])).toEqual([
+      [1, 'pass', undefined, 'passed', undefined],
+      [2, 'reject', 'shutdown', 'fired', t0 + 10 + 490],
+    ]);
+    expect(bySeq[1]?.verdict).toBeUndefined();
+    expect(rig.captureSignals).toHaveLength(1);
+    expect(rig.gate.pulses()).toEqual([{ startMs: t0 + 500, endMs: t0 + 580 }]);
+    expect(rig.line.summary()).toMatchObject({
+      triggers: { accepted: 2, missed: 0 },
+      failsafe: { shutdown: 1 },
+      safeState: { parts: 0, rejectsNotFired: 0 },
+    });
     expect(rig.gate.active).toBe(false);
     expect(rig.heartbeat.active).toBe(false);
     expect(rig.trigger.listenerCount).toBe(0);
+  });
+
+  it('a part seen while draining that cannot reach the gate before drain_ms ends is counted as a reject not fired', async () => {
+    const rig = await started({ pipeline: { drain_ms: 300 }, script: () => ({ verdict: 'ok', inspectMs: 250 }) });
+    rig.trigger.fire();
+    await advance(10);
+    const stopped = rig.line.stop();
+    rig.trigger.fire();
+    await advance(300);
+    await stopped;
+    expect(rig.records.map((r) => [r.seq, r.decision, r.failsafeReason, r.tracking.outcome])).toEqual([
+      [1, 'pass', undefined, 'safe_state'],
+      [2, 'reject', 'shutdown', 'safe_state'],
+    ]);
+    expect(rig.line.summary().safeState).toEqual({ parts: 2, rejectsNotFired: 1 });
   });
 
   it("parts undecided after drain_ms are rejected 'shutdown'; parts still on the belt are left to the safe state", async () => {
