@@ -13,6 +13,7 @@ import { createMqtt, type Mqtt, type MqttDeps } from './io/mqtt/index.js';
 import type { Logger } from './log.js';
 import type { Notifier } from './notify.js';
 import type { AlarmRecord } from './pipeline/alarms.js';
+import { failSafeWarnings } from './pipeline/fail-safe.js';
 import { InspectionLine, type LineSummary } from './pipeline/inspection-line.js';
 import type { FailsafeReason, PartRecord } from './pipeline/types.js';
 
@@ -49,6 +50,8 @@ export interface RunSummary {
   reject: number;
   failsafe: Record<string, number>;
   gate_pulses: number;
+  /** Gate activations later than gate.max_lateness_ms (the part may already have passed). */
+  gate_late: number;
   labelled: number;
   escapes: number;
   false_rejects: number;
@@ -79,7 +82,7 @@ export interface App {
 }
 
 /** Fail-safe reasons that mean a component (camera, model) is broken, not the part. */
-const COMPONENT_FAILURES: ReadonlySet<FailsafeReason> = new Set(['camera_timeout', 'camera_error', 'inference_error', 'model_not_ready']);
+const COMPONENT_FAILURES: ReadonlySet<FailsafeReason> = new Set(['camera_timeout', 'camera_error', 'inference_error', 'model_not_ready', 'encoder_stalled']);
 /** Consecutive parts failed by a broken component before the line reports itself unhealthy. */
 const UNHEALTHY_AFTER_FAILURES = 5;
 
@@ -182,6 +185,7 @@ export function createApp(deps: AppDeps): App {
 
   async function start(signal: AbortSignal): Promise<void> {
     log.info({ config: loaded.file, runId, lineId: config.line_id }, 'starting');
+    for (const warning of failSafeWarnings(config)) log.warn({ check: 'fail-safe' }, warning);
 
     inspector = drivers.inspector({
       bundleDir: resolveFrom(loaded.baseDir, config.model.bundle),
@@ -215,7 +219,7 @@ export function createApp(deps: AppDeps): App {
     const heartbeat = config.heartbeat ? output('heartbeat', config.heartbeat) : undefined;
     for (const out of outputs) await startPart(out, `output ${out.name}`, signal);
 
-    const limit = (): boolean => deps.maxParts !== undefined && (line?.summary().triggers.accepted ?? 0) >= deps.maxParts;
+    const limit = (): boolean => deps.maxParts !== undefined && (line?.acceptedTriggers ?? 0) >= deps.maxParts;
     const trigger = limitedInput(input('trigger', config.trigger), limit);
     const encoder = config.tracking.mode === 'encoder' ? input('encoder', config.tracking.encoder) : undefined;
     const confirm = config.confirm ? input('confirm', config.confirm) : undefined;
@@ -307,6 +311,7 @@ export function createApp(deps: AppDeps): App {
       reject: s?.reject ?? 0,
       failsafe: s?.failsafe ?? {},
       gate_pulses: s?.gatePulses ?? 0,
+      gate_late: s?.gateLate ?? 0,
       labelled: s?.labelled ?? 0,
       escapes: s?.escapes ?? 0,
       false_rejects: s?.falseRejects ?? 0,

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { defaultDrivers } from '../app.js';
 import { redactUrl } from '../io/mqtt/publisher.js';
+import { failSafeWarnings } from '../pipeline/fail-safe.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { errorCode, errorMessage, ERROR_CODES } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
@@ -80,6 +81,7 @@ async function environmentChecks(): Promise<Check[]> {
 async function configChecks(loaded: LoadedConfig, logger: Logger, env: NodeJS.ProcessEnv): Promise<Check[]> {
   const { config, baseDir } = loaded;
   const checks: Check[] = [{ name: 'config', status: 'ok', detail: `${loaded.file} is valid` }];
+  for (const warning of failSafeWarnings(config)) checks.push({ name: 'fail-safe wiring', status: 'warn', detail: warning });
   const signal = AbortSignal.timeout(60_000);
 
   const inspector = defaultDrivers.inspector({
