@@ -347,6 +347,8 @@ export class MqttPublisher implements Lifecycle {
     this.pausedUntilMs = Date.now() + this.deps.reconnectMs;
     this.pauseTimer = setTimeout(() => {
       this.pauseTimer = undefined;
+      // Timers may fire a millisecond early by Date.now(): clear the pause so this pump cannot be skipped.
+      this.pausedUntilMs = 0;
       this.pump();
     }, this.deps.reconnectMs);
   }
