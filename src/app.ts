@@ -62,7 +62,7 @@ export interface RunSummary {
   alarms: { raised: number; active: number };
   safe_state: LineSummary['safeState'];
   model: { version: string; execution_provider: string } | null;
-  mqtt: { connected: boolean; sent: number; queued: number; dropped: number } | null;
+  mqtt: { connected: boolean; sent: number; queued: number; dropped: number; rejected: number; lost_at_stop: number } | null;
 }
 
 export interface App {
@@ -322,7 +322,7 @@ export function createApp(deps: AppDeps): App {
       alarms: { raised: s?.alarms.raised ?? 0, active: s?.alarms.active ?? 0 },
       safe_state: s?.safeState ?? { parts: 0, rejectsNotFired: 0 },
       model,
-      mqtt: m ? { connected: m.connected, sent: m.sent, queued: m.queued, dropped: m.dropped } : null,
+      mqtt: m ? { connected: m.connected, sent: m.sent, queued: m.queued, dropped: m.dropped, rejected: m.rejected, lost_at_stop: m.lostAtStop } : null,
     };
   }
 

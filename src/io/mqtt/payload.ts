@@ -67,6 +67,10 @@ export const verdictPayloadSchema = z.strictObject({
     due_count: z.number().nullable().describe('Encoder mode: encoder count at which the part was due at the gate.'),
     fired: z.boolean().describe('The gate was driven for this part.'),
     confirmed: z.boolean().nullable().describe('Reject-confirm sensor result; null without a sensor or for a passed part.'),
+    outcome: z
+      .enum(['fired', 'fired_late', 'passed', 'held_reject', 'safe_state'])
+      .nullable()
+      .describe('What happened at the gate: fired, fired_late (after gate.max_lateness_ms: the part may have passed), passed, held_reject (gate held in reject: encoder stalled), safe_state (daemon stopped before the part reached the gate).'),
   }),
 });
 
@@ -104,6 +108,7 @@ export function buildVerdictPayload(record: PartRecord, lineId: string, decidedA
       due_count: record.tracking.dueCount ?? null,
       fired: record.tracking.fired,
       confirmed: record.tracking.confirmed,
+      outcome: record.tracking.outcome ?? null,
     },
   };
 }

@@ -36,7 +36,7 @@ describe('MQTT payloads', () => {
       error_message: null,
       label: 'defective',
       source: 'def_front/cast_def_0_3.jpeg',
-      tracking: { mode: 'time', due_ms: 1800, due_count: null, fired: true, confirmed: true },
+      tracking: { mode: 'time', due_ms: 1800, due_count: null, fired: true, confirmed: true, outcome: null },
     });
   });
 
@@ -50,7 +50,7 @@ describe('MQTT payloads', () => {
       errorCode: 'LS_CAMERA_TIMEOUT',
       errorMessage: 'no image within 300 ms',
       stagesMs: { capture: 300.0004 },
-      tracking: { mode: 'encoder', dueCount: 12345, fired: true, confirmed: false },
+      tracking: { mode: 'encoder', dueCount: 12345, fired: true, confirmed: false, outcome: 'fired_late' },
     });
     const payload = verdictPayloadSchema.parse(buildVerdictPayload(record, 'cell7', new Date()));
     expect(payload).toMatchObject({
@@ -62,7 +62,7 @@ describe('MQTT payloads', () => {
       error_code: 'LS_CAMERA_TIMEOUT',
       error_message: 'no image within 300 ms',
       stages_ms: { capture: 300, preprocess: null, inference: null },
-      tracking: { mode: 'encoder', due_ms: null, due_count: 12345, fired: true, confirmed: false },
+      tracking: { mode: 'encoder', due_ms: null, due_count: 12345, fired: true, confirmed: false, outcome: 'fired_late' },
     });
   });
 
