@@ -199,10 +199,12 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     await driver.input('confirm', { line: 6, active_low: false, edge: 'both', debounce_ms: 0 }).start(signal);
     await vi.waitFor(() => expect(logLines().filter((l) => l.startsWith('gpiomon start'))).toHaveLength(3), { timeout: 5000 });
     const starts = logLines().filter((l) => l.startsWith('gpiomon start')).map((l) => JSON.parse(l.split(' ').slice(3).join(' ')) as string[]);
-    expect(starts).toEqual([
-      ['--line-buffered', '--format=%e %o %s %n', '--rising-edge', 'gpiochip4', '17'],
+    // The three monitors start concurrently: the order their start lines reach the log is not fixed.
+    const byLine = (argv: string[]): number => Number(argv.at(-1));
+    expect(starts.sort((a, b) => byLine(a) - byLine(b))).toEqual([
       ['--line-buffered', '--format=%e %o %s %n', '--falling-edge', 'gpiochip4', '5'],
       ['--line-buffered', '--format=%e %o %s %n', 'gpiochip4', '6'],
+      ['--line-buffered', '--format=%e %o %s %n', '--rising-edge', 'gpiochip4', '17'],
     ]);
   });
 
