@@ -39,6 +39,19 @@ def parse_args():
     p.add_argument("--max-minutes", type=float, default=45.0, help="hard cap on training wall time")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--widths", default="16,32,64,64,128", help="output channels of the conv blocks")
+    p.add_argument(
+        "--pool",
+        choices=["avg", "avgmax"],
+        default="avg",
+        help="head pooling: global average, or global average and global max concatenated (keeps a small local defect "
+        "from being diluted by the rest of the casting)",
+    )
+    p.add_argument(
+        "--rotate-degrees",
+        type=float,
+        default=0.0,
+        help="extra random rotation of up to +/- this many degrees (bilinear, border padding) after the dihedral view",
+    )
     p.add_argument("--version", default="1.0.0")
     p.add_argument("--command", default=" ".join(sys.argv), help="recorded in model.json")
     p.add_argument("--export-only-untrained", action="store_true", help="export an untrained net (latency checks)")
@@ -61,10 +74,11 @@ def conv_bn_relu(cin, cout, stride):
 
 
 class CastingNet(nn.Module):
-    """Strided 3x3 conv-bn-relu blocks (each halves the size except the 4th), global average pooling, one logit."""
+    """Strided 3x3 conv-bn-relu blocks (each halves the size except the 4th), global pooling (average, or average and max), one logit."""
 
-    def __init__(self, widths):
+    def __init__(self, widths, pool="avg"):
         super().__init__()
+        self.pool_kind = pool
         strides = [2, 2, 2, 1, 2] + [1] * max(0, len(widths) - 5)
         layers, cin = [], 1
         for cout, stride in zip(widths, strides):
@@ -72,11 +86,16 @@ class CastingNet(nn.Module):
             cin = cout
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
+        self.maxpool = nn.AdaptiveMaxPool2d(1) if pool == "avgmax" else None
         self.dropout = nn.Dropout(0.2)
-        self.head = nn.Linear(cin, 1)
+        self.head = nn.Linear(cin * (2 if pool == "avgmax" else 1), 1)
 
     def forward(self, x):
-        return self.head(self.dropout(torch.flatten(self.pool(self.features(x)), 1)))
+        f = self.features(x)
+        pooled = torch.flatten(self.pool(f), 1)
+        if self.maxpool is not None:
+            pooled = torch.cat([pooled, torch.flatten(self.maxpool(f), 1)], 1)
+        return self.head(self.dropout(pooled))
 
 
 class Deployed(nn.Module):
@@ -126,7 +145,7 @@ def stratified_split(labels, fraction, seed):
     return train, val
 
 
-def augment(batch, gen):
+def augment(batch, gen, rotate_degrees=0.0):
     """Castings are round and photographed from the top: the 8 flips/quarter-turns are all real views.
     A mild brightness/contrast jitter covers lighting drift; values stay in 0..255 like real input."""
     out = torch.empty_like(batch)
@@ -138,6 +157,14 @@ def augment(batch, gen):
             x = torch.flip(x, dims=[2])
         out[i] = torch.rot90(x, k & 3, dims=[1, 2])
     n = batch.shape[0]
+    if rotate_degrees > 0:
+        # A round casting seen from the top at any angle is still a real view; the dihedral ops only give 90 degree steps.
+        angle = (torch.rand(n, generator=gen) * 2.0 - 1.0) * math.radians(rotate_degrees)
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        zero = torch.zeros_like(angle)
+        theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+        grid = nn.functional.affine_grid(theta, list(out.shape), align_corners=False)
+        out = nn.functional.grid_sample(out, grid, mode="bilinear", padding_mode="border", align_corners=False)
     contrast = 1.0 + (torch.rand(n, 1, 1, 1, generator=gen) - 0.5) * 0.2
     brightness = (torch.rand(n, 1, 1, 1, generator=gen) - 0.5) * 20.0
     mean = out.mean(dim=(1, 2, 3), keepdim=True)
@@ -251,12 +278,12 @@ def main():
                 run = json.load(f)
             if run["seed"] != args.seed or run["val_fraction"] != args.val_fraction or run["tensors"] != args.tensors:
                 raise SystemExit(f"{work}: trained with another split or tensors; its validation images would leak")
-            net = CastingNet(run["widths"])
+            net = CastingNet(run["widths"], run.get("pool", "avg"))
             net.load_state_dict(torch.load(os.path.join(work, "best.pt")))
             runs.append(run)
             nets.append(net)
     else:
-        net = CastingNet(widths)
+        net = CastingNet(widths, args.pool)
         if args.export_only_untrained:
             export_onnx(Deployed([net], mean, std), size, os.path.join(args.work, "untrained.onnx"))
             print("exported untrained model", flush=True)
@@ -296,7 +323,7 @@ def train_run(args, net, pixels, labels, train_idx, x_val, y_val, mean, std, t_s
         total = 0.0
         for s in range(0, len(perm), args.batch):
             b = perm[s : s + args.batch]
-            x = augment(x_train[b].float(), gen)
+            x = augment(x_train[b].float(), gen, args.rotate_degrees)
             logits = net(norm(x)).squeeze(1)
             loss = loss_fn(logits, y_train[b])
             opt.zero_grad(set_to_none=True)
@@ -327,6 +354,7 @@ def train_run(args, net, pixels, labels, train_idx, x_val, y_val, mean, std, t_s
     net.load_state_dict(torch.load(best_path))
     run = {
         "widths": widths,
+        "pool": net.pool_kind,
         "seed": args.seed,
         "val_fraction": args.val_fraction,
         "tensors": args.tensors,
@@ -345,16 +373,19 @@ def recipe(args):
     return (
         f"AdamW lr {args.lr} (one-cycle, 10% warm-up) weight decay {args.weight_decay}, batch {args.batch}, "
         f"BCE on one logit, up to {args.epochs} epochs, early stopping on validation loss (patience {args.patience}), "
-        "augmentation: random flip + quarter turn (8 dihedral views), brightness +/-10, contrast +/-10%; "
+        "augmentation: random flip + quarter turn (8 dihedral views)"
+        + (f", rotation +/-{args.rotate_degrees:g} degrees" if args.rotate_degrees > 0 else "")
+        + ", brightness +/-10, contrast +/-10%; "
         f"seed {args.seed}"
     )
 
 
-def summary(widths):
+def summary(widths, pool="avg"):
     strides = [2, 2, 2, 1, 2] + [1] * max(0, len(widths) - 5)
     return (
         f"{len(widths)} x [conv3x3 (no bias) - batchnorm - relu], channels {widths}, strides {strides[: len(widths)]}; "
-        "global average pooling; dropout 0.2 (training only); linear to 1 logit; sigmoid"
+        + ("global average pooling" if pool == "avg" else "global average and global max pooling, concatenated")
+        + "; dropout 0.2 (training only); linear to 1 logit; sigmoid"
     )
 
 
@@ -434,10 +465,10 @@ def finalize(args, deployed, runs, params, macs, header, files, train_idx, val_i
         },
         "architecture": {
             "summary": (
-                summary(runs[0]["widths"]) + "."
+                summary(runs[0]["widths"], runs[0].get("pool", "avg")) + "."
                 if len(runs) == 1
                 else f"Mean of the defect probabilities of {len(runs)} independently trained CNNs: "
-                + "; ".join(f"({i + 1}) {summary(r['widths'])}" for i, r in enumerate(runs))
+                + "; ".join(f"({i + 1}) {summary(r['widths'], r.get('pool', 'avg'))}" for i, r in enumerate(runs))
                 + "."
             ),
             "parameters": int(params),
@@ -451,7 +482,7 @@ def finalize(args, deployed, runs, params, macs, header, files, train_idx, val_i
             "recipe": runs[0]["recipe"] if len(runs) == 1 else "each member: " + runs[0]["recipe"],
             "runs": [
                 {
-                    "architecture": summary(r["widths"]),
+                    "architecture": summary(r["widths"], r.get("pool", "avg")),
                     "epochs_run": r["epochs_run"],
                     "best_epoch": r["best_epoch"],
                     "wall_time_s": r["wall_time_s"],
