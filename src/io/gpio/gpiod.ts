@@ -7,7 +7,7 @@ import { LinesideError } from '../../errors.js';
 import {
   ErrorListeners,
   InputEdges,
-  alreadyOpen,
+  OpenLines,
   describeCause,
   driverNotStarted,
   electricalLevel,
@@ -538,8 +538,7 @@ async function toolVersion(path: string): Promise<string> {
 export class GpiodGpio implements GpioDriver {
   readonly type = 'gpiod' as const;
   private kernelClock: KernelClock | null = null;
-  private readonly inputs = new Map<string, GpiodInput>();
-  private readonly outputs = new Map<string, GpiodOutput>();
+  private readonly lines = new OpenLines<GpiodInput, GpiodOutput>();
   private readonly errors: ErrorListeners;
 
   constructor(private readonly deps: GpiodGpioDeps) {
@@ -575,23 +574,16 @@ export class GpiodGpio implements GpioDriver {
   }
 
   async stop(): Promise<void> {
-    for (const output of this.outputs.values()) await output.stop();
-    for (const input of this.inputs.values()) await input.stop();
+    await this.lines.stopAll();
     this.kernelClock = null;
   }
 
   input(name: string, line: LineConfig): EdgeInput {
-    if (this.inputs.has(name) || this.outputs.has(name)) throw alreadyOpen(name);
-    const input = new GpiodInput({ name, line, logger: this.deps.logger, driver: this });
-    this.inputs.set(name, input);
-    return input;
+    return this.lines.addInput(name, () => new GpiodInput({ name, line, logger: this.deps.logger, driver: this }));
   }
 
   output(name: string, line: LineConfig): DigitalOutput {
-    if (this.inputs.has(name) || this.outputs.has(name)) throw alreadyOpen(name);
-    const output = new GpiodOutput({ name, line, logger: this.deps.logger, driver: this });
-    this.outputs.set(name, output);
-    return output;
+    return this.lines.addOutput(name, () => new GpiodOutput({ name, line, logger: this.deps.logger, driver: this }));
   }
 
   onError(listener: (err: LinesideError) => void): () => void {

@@ -100,6 +100,36 @@ export function alreadyOpen(name: string): LinesideError {
   return new LinesideError('LS_GPIO_UNAVAILABLE', `gpio line "${name}" is already open on this driver`);
 }
 
+/** The lines one driver has opened, by name. A name is opened once, as an input or as an output. */
+export class OpenLines<I extends { stop(): Promise<void> }, O extends { stop(): Promise<void> }> {
+  readonly inputs = new Map<string, I>();
+  readonly outputs = new Map<string, O>();
+
+  addInput(name: string, make: () => I): I {
+    this.claim(name);
+    const input = make();
+    this.inputs.set(name, input);
+    return input;
+  }
+
+  addOutput(name: string, make: () => O): O {
+    this.claim(name);
+    const output = make();
+    this.outputs.set(name, output);
+    return output;
+  }
+
+  /** Outputs first: they go to their safe level before the inputs that could trigger anything stop. */
+  async stopAll(): Promise<void> {
+    for (const output of this.outputs.values()) await output.stop();
+    for (const input of this.inputs.values()) await input.stop();
+  }
+
+  private claim(name: string): void {
+    if (this.inputs.has(name) || this.outputs.has(name)) throw alreadyOpen(name);
+  }
+}
+
 export function describeCause(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? `${code}: ${errorMessage(err)}` : errorMessage(err);

@@ -6,7 +6,7 @@ import { LinesideError } from '../../errors.js';
 import {
   ErrorListeners,
   InputEdges,
-  alreadyOpen,
+  OpenLines,
   describeCause,
   driverNotStarted,
   electricalLevel,
@@ -202,8 +202,7 @@ class OnoffOutput implements DigitalOutput {
 export class OnoffGpio implements GpioDriver {
   readonly type = 'onoff' as const;
   private Gpio: OnoffConstructor | null = null;
-  private readonly inputs = new Map<string, OnoffInput>();
-  private readonly outputs = new Map<string, OnoffOutput>();
+  private readonly lines = new OpenLines<OnoffInput, OnoffOutput>();
   private readonly errors: ErrorListeners;
 
   constructor(private readonly deps: OnoffGpioDeps) {
@@ -222,23 +221,16 @@ export class OnoffGpio implements GpioDriver {
   }
 
   async stop(): Promise<void> {
-    for (const output of this.outputs.values()) await output.stop();
-    for (const input of this.inputs.values()) await input.stop();
+    await this.lines.stopAll();
     this.Gpio = null;
   }
 
   input(name: string, line: LineConfig): EdgeInput {
-    if (this.inputs.has(name) || this.outputs.has(name)) throw alreadyOpen(name);
-    const input = new OnoffInput({ name, line, logger: this.deps.logger, driver: this });
-    this.inputs.set(name, input);
-    return input;
+    return this.lines.addInput(name, () => new OnoffInput({ name, line, logger: this.deps.logger, driver: this }));
   }
 
   output(name: string, line: LineConfig): DigitalOutput {
-    if (this.inputs.has(name) || this.outputs.has(name)) throw alreadyOpen(name);
-    const output = new OnoffOutput({ name, line, logger: this.deps.logger, driver: this });
-    this.outputs.set(name, output);
-    return output;
+    return this.lines.addOutput(name, () => new OnoffOutput({ name, line, logger: this.deps.logger, driver: this }));
   }
 
   onError(listener: (err: LinesideError) => void): () => void {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { SimGpioConfig } from '../../config/sections/gpio.js';
 import { LinesideError } from '../../errors.js';
-import { ErrorListeners, InputEdges, alreadyOpen, driverNotStarted, electricalLevel, outputNotStarted } from './line-core.js';
+import { ErrorListeners, InputEdges, OpenLines, driverNotStarted, electricalLevel, outputNotStarted } from './line-core.js';
 import type { DigitalOutput, Edge, EdgeEvent, EdgeInput, GpioDriver, LineConfig } from './types.js';
 
 /** Input names the simulated conveyor drives by itself; any other name only sees injected edges. */
@@ -181,8 +181,7 @@ class SimOutput implements DigitalOutput {
 export class SimGpio implements SimGpioDriver {
   readonly type = 'sim' as const;
   private started = false;
-  private readonly inputs = new Map<string, SimInput>();
-  private readonly outputs = new Map<string, SimOutput>();
+  private readonly lines = new OpenLines<SimInput, SimOutput>();
   private readonly writeLog: OutputWrite[] = [];
   private readonly partListeners = new Set<(part: SimPart) => void>();
   private readonly errors: ErrorListeners;
@@ -209,17 +208,11 @@ export class SimGpio implements SimGpioDriver {
   }
 
   input(name: string, line: LineConfig): EdgeInput {
-    if (this.inputs.has(name) || this.outputs.has(name)) throw alreadyOpen(name);
-    const input = new SimInput({ name, line, logger: this.deps.logger, world: this });
-    this.inputs.set(name, input);
-    return input;
+    return this.lines.addInput(name, () => new SimInput({ name, line, logger: this.deps.logger, world: this }));
   }
 
   output(name: string, line: LineConfig): DigitalOutput {
-    if (this.inputs.has(name) || this.outputs.has(name)) throw alreadyOpen(name);
-    const output = new SimOutput({ name, line, world: this });
-    this.outputs.set(name, output);
-    return output;
+    return this.lines.addOutput(name, () => new SimOutput({ name, line, world: this }));
   }
 
   onError(listener: (err: LinesideError) => void): () => void {
@@ -234,8 +227,7 @@ export class SimGpio implements SimGpioDriver {
   }
 
   async stop(): Promise<void> {
-    for (const output of this.outputs.values()) await output.stop();
-    for (const input of this.inputs.values()) await input.stop();
+    await this.lines.stopAll();
     this.started = false;
     this.refresh();
     for (const timer of this.oneShotTimers) clearTimeout(timer);
@@ -309,7 +301,7 @@ export class SimGpio implements SimGpioDriver {
   }
 
   failWrites(output: string, fail: boolean): void {
-    const line = this.outputs.get(output);
+    const line = this.lines.outputs.get(output);
     if (!line) throw new RangeError(`no sim output named "${output}"`);
     line.failing = fail;
   }
@@ -318,7 +310,7 @@ export class SimGpio implements SimGpioDriver {
 
   /** Start or stop the generators to match what is started. */
   refresh(): void {
-    const trigger = this.inputs.get(SIM_INPUTS.trigger);
+    const trigger = this.lines.inputs.get(SIM_INPUTS.trigger);
     const partsShouldRun = this.started && this.wantParts && trigger?.started === true;
     if (partsShouldRun && this.partTimer === null) {
       this.scheduleNextPart(performance.now());
@@ -327,7 +319,7 @@ export class SimGpio implements SimGpioDriver {
       this.partTimer = null;
     }
 
-    const encoder = this.inputs.get(SIM_INPUTS.encoder);
+    const encoder = this.lines.inputs.get(SIM_INPUTS.encoder);
     const encoderShouldRun = this.started && this.hz > 0 && encoder?.started === true;
     if (encoderShouldRun && this.encoderTimer === null) {
       this.nextEncoderEdgeMs = performance.now() + 500 / this.hz;
@@ -353,7 +345,7 @@ export class SimGpio implements SimGpioDriver {
   }
 
   private deliver(name: string, edge: Edge, timeMs: number): boolean {
-    const input = this.inputs.get(name);
+    const input = this.lines.inputs.get(name);
     if (!input) return false;
     if (!input.started) {
       input.edges.level = edge === 'rising';
@@ -388,7 +380,7 @@ export class SimGpio implements SimGpioDriver {
     const fallMs = atMs + this.deps.config.part_length_ms;
     this.after(fallMs, () => this.deliver(SIM_INPUTS.trigger, 'falling', fallMs));
     // Scheduled from the ideal arrival time, so late timers never make the line drift.
-    if (this.started && this.wantParts && this.inputs.get(SIM_INPUTS.trigger)?.started === true) {
+    if (this.started && this.wantParts && this.lines.inputs.get(SIM_INPUTS.trigger)?.started === true) {
       this.scheduleNextPart(atMs);
     }
   }
@@ -399,7 +391,7 @@ export class SimGpio implements SimGpioDriver {
     this.encoderTimer = setTimeout(() => {
       this.encoderTimer = null;
       this.emitEncoderEdgesUntil(performance.now());
-      if (this.started && this.hz > 0 && this.inputs.get(SIM_INPUTS.encoder)?.started === true) this.scheduleEncoder();
+      if (this.started && this.hz > 0 && this.lines.inputs.get(SIM_INPUTS.encoder)?.started === true) this.scheduleEncoder();
     }, delayUntil(wakeMs));
   }
 
