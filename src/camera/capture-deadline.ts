@@ -1,3 +1,4 @@
+import { withDeadline } from '../deadline.js';
 import { LinesideError, isLinesideError } from '../errors.js';
 
 export interface DeadlineOptions {
@@ -20,39 +21,10 @@ function abortedError(reason: unknown, what: string): LinesideError {
  */
 export function withCaptureDeadline<T>(work: (signal: AbortSignal) => Promise<T>, options: DeadlineOptions): Promise<T> {
   const { timeoutMs, signal, what } = options;
-  if (signal.aborted) return Promise.reject(abortedError(signal.reason, what));
-  return new Promise<T>((resolve, reject) => {
-    const controller = new AbortController();
-    const settle = (err: LinesideError): void => {
-      cleanup();
-      controller.abort(err);
-      reject(err);
-    };
-    const onAbort = (): void => settle(abortedError(signal.reason, what));
-    const timer = setTimeout(
-      () => settle(new LinesideError('LS_CAMERA_TIMEOUT', `${what}: no image within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    let pending: Promise<T>;
-    try {
-      pending = work(controller.signal);
-    } catch (err) {
-      pending = Promise.reject(err instanceof Error ? err : new Error(String(err)));
-    }
-    pending.then(
-      (value) => {
-        cleanup();
-        resolve(value);
-      },
-      (err: unknown) => {
-        cleanup();
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
+  return withDeadline(work, {
+    timeoutMs,
+    signal,
+    onTimeout: () => new LinesideError('LS_CAMERA_TIMEOUT', `${what}: no image within ${timeoutMs} ms`),
+    onAbort: (reason) => abortedError(reason, what),
   });
 }

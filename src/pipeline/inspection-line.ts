@@ -8,12 +8,13 @@ import type {
   TrackingConfig,
   TriggerConfig,
 } from '../config/sections/line.js';
+import { withDeadline } from '../deadline.js';
 import { type ErrorCode, LinesideError, errorCode, errorMessage } from '../errors.js';
 import type { Inspection, ModelInfo } from '../inference/types.js';
 import type { DigitalOutput, EdgeEvent, EdgeInput } from '../io/gpio/types.js';
 import type { Lifecycle } from '../lifecycle.js';
 import { type AlarmKind, AlarmManager, type AlarmRecord } from './alarms.js';
-import { type Clock, type TimerHandle, systemClock } from './clock.js';
+import { type Clock, systemClock } from './clock.js';
 import { Emitter } from './emitter.js';
 import { GateController } from './gate-controller.js';
 import { Heartbeat } from './heartbeat.js';
@@ -580,45 +581,12 @@ export class InspectionLine implements Lifecycle {
     timeoutCode: ErrorCode,
     fn: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const ac = new AbortController();
-      const partSignal = part.abort.signal;
-      const onPartAbort = (): void => {
-        cleanup();
-        ac.abort(partSignal.reason);
-        reject(partSignal.reason instanceof Error ? partSignal.reason : new Error('aborted'));
-      };
-      const timer: TimerHandle = this.clock.setTimeout(() => {
-        cleanup();
-        const err = new LinesideError(timeoutCode, `no result within ${timeoutMs} ms`);
-        ac.abort(err);
-        reject(err);
-      }, timeoutMs);
-      const cleanup = (): void => {
-        this.clock.clearTimeout(timer);
-        partSignal.removeEventListener('abort', onPartAbort);
-      };
-      if (partSignal.aborted) {
-        onPartAbort();
-        return;
-      }
-      partSignal.addEventListener('abort', onPartAbort, { once: true });
-      let promise: Promise<T>;
-      try {
-        promise = fn(ac.signal);
-      } catch (err) {
-        promise = Promise.reject(err instanceof Error ? err : new Error(String(err)));
-      }
-      promise.then(
-        (value) => {
-          cleanup();
-          resolve(value);
-        },
-        (err: unknown) => {
-          cleanup();
-          reject(err instanceof Error ? err : new Error(String(err)));
-        },
-      );
+    return withDeadline(fn, {
+      timeoutMs,
+      signal: part.abort.signal,
+      onTimeout: () => new LinesideError(timeoutCode, `no result within ${timeoutMs} ms`),
+      onAbort: (reason) => (reason instanceof Error ? reason : new Error('aborted')),
+      timers: this.clock,
     });
   }
 
