@@ -6,6 +6,8 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { deflateSync } from 'node:zlib';
 import { pino, type Logger } from 'pino';
+import { expect } from 'vitest';
+import { LinesideError } from '../../../src/errors.js';
 import { inferenceSection, type InferenceConfig } from '../../../src/config/sections/inference.js';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -116,4 +118,14 @@ export async function writeBadFiles(dir: string): Promise<Record<string, string>
     'not-an-image.jpeg': 'LS_IMAGE_DECODE',
     'huge.png': 'LS_IMAGE_TOO_LARGE',
   };
+}
+
+/** The LinesideError a promise rejects with (fails the test if it resolves or rejects with anything else). */
+export async function rejection(promise: Promise<unknown>): Promise<LinesideError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(LinesideError);
+  return err as LinesideError;
 }

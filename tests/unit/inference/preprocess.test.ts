@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { LinesideError } from '../../../src/errors.js';
 import { loadBundle } from '../../../src/inference/bundle.js';
 import { preprocess, preprocessSpecSchema, toInputTensorData, type PreprocessSpec } from '../../../src/inference/preprocess.js';
+import { rejection } from './helpers.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const dataset = path.resolve(root, '../shared/casting/train');
@@ -22,15 +23,6 @@ const spec128: PreprocessSpec = {
   fast_shrink_on_load: false,
   auto_orient: false,
 };
-
-async function rejection(promise: Promise<unknown>): Promise<LinesideError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(LinesideError);
-  return err as LinesideError;
-}
 
 /** A valid PNG signature + IHDR (correct CRC) that declares width x height, followed by a token IDAT. */
 function pngHeaderDeclaring(width: number, height: number): Buffer {

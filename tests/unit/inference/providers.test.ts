@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { LinesideError } from '../../../src/errors.js';
 import {
   describeAttempts,
   nodeCountsFromProfile,
@@ -8,6 +7,7 @@ import {
   type ProviderName,
   type RegisteredBackend,
 } from '../../../src/inference/providers.js';
+import { rejection } from './helpers.js';
 
 /** What onnxruntime-node 1.30 reports on linux-x64 (cuda/tensorrt compiled in, libraries shipped separately). */
 const LINUX_X64: RegisteredBackend[] = [
@@ -28,15 +28,6 @@ function opener(working: readonly ProviderName[]) {
     return Promise.reject(new Error(`OrtSessionOptionsAppendExecutionProvider_${provider}: Failed to load shared library`));
   };
   return { tried, open };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<LinesideError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(LinesideError);
-  return err as LinesideError;
 }
 
 describe('selectExecutionProvider', () => {

@@ -1,7 +1,6 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { LinesideError } from '../../../src/errors.js';
 import { bundleMetadataSchema } from '../../../src/inference/bundle.js';
 import type { Inspection } from '../../../src/inference/types.js';
 import { WorkerInspector } from '../../../src/inference/worker-inspector.js';
@@ -12,20 +11,10 @@ import {
   datasetImages,
   inferenceConfig,
   tempDir,
-  writeBadFiles,
-} from './helpers.js';
+  writeBadFiles, rejection } from './helpers.js';
 
 const FAULTY_WORKER = new URL('./fixtures/faulty-worker.ts', import.meta.url);
 const never = new AbortController().signal;
-
-async function rejection(promise: Promise<unknown>): Promise<LinesideError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(LinesideError);
-  return err as LinesideError;
-}
 
 const started: WorkerInspector[] = [];
 async function startInspector(...args: ConstructorParameters<typeof WorkerInspector>): Promise<WorkerInspector> {
