@@ -16,7 +16,9 @@
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { DigitalOutput } from '../src/io/gpio/types.js';
+import { pino } from 'pino';
+import { GateThread } from '../src/io/gpio/gate-thread.js';
+import type { DigitalOutput, OffThreadSwitch } from '../src/io/gpio/types.js';
 import { type Clock, systemClock } from '../src/pipeline/clock.js';
 import { GateController } from '../src/pipeline/gate-controller.js';
 import { PreciseScheduler, type Scheduler, TimeoutScheduler } from '../src/pipeline/scheduler.js';
@@ -25,7 +27,7 @@ const { values } = parseArgs({
   options: {
     events: { type: 'string', default: '1000' },
     'spacing-ms': { type: 'string', default: '20' },
-    variants: { type: 'string', default: 'baseline,yield,hold3,hold6,hold8' },
+    variants: { type: 'string', default: 'baseline,yield,hold3,hold6,hold8,thread,thread1' },
   },
 });
 const EVENTS = Number(values.events);
@@ -37,6 +39,17 @@ class SimGate implements DigitalOutput {
   readonly name = 'gate';
   active = false;
   readonly activations: number[] = [];
+  private readonly wire = new Int32Array(new SharedArrayBuffer(4));
+
+  /** The gate thread switches the shared wire and stamps the time right after; that stamp is recorded. */
+  offThread(): OffThreadSwitch {
+    return { kind: 'shared', wire: this.wire.buffer };
+  }
+
+  switchedOffThread(active: boolean, timeMs: number): void {
+    if (active && !this.active) this.activations.push(timeMs);
+    this.active = active;
+  }
 
   start(): Promise<void> {
     return Promise.resolve();
@@ -47,6 +60,7 @@ class SimGate implements DigitalOutput {
   }
 
   write(active: boolean): void {
+    Atomics.store(this.wire, 0, active ? 1 : 0);
     if (active && !this.active) this.activations.push(performance.now());
     this.active = active;
   }
@@ -108,13 +122,16 @@ interface Result {
   holdMsPerReject: number;
 }
 
-async function run(name: string, scheduler: Scheduler, clock: Clock, holdMsPerReject: number): Promise<Result> {
+async function run(name: string, scheduler: Scheduler, clock: Clock, holdMsPerReject: number, spinMs?: number): Promise<Result> {
   const output = new SimGate();
   const requested: number[] = [];
+  const thread = spinMs === undefined ? undefined : new GateThread({ output, logger: pino({ level: 'silent' }), spinMs });
+  await thread?.start(new AbortController().signal);
   const gate = new GateController({
     output,
     clock,
     scheduler,
+    ...(thread ? { timed: thread } : {}),
     coarse: new TimeoutScheduler({ clock }),
     pulseMs: PULSE_MS,
     minGapMs: 0,
@@ -147,6 +164,7 @@ async function run(name: string, scheduler: Scheduler, clock: Clock, holdMsPerRe
   });
   stopLoad();
   gate.disarm();
+  await thread?.stop();
   const lateness = output.activations.map((t, i) => t - (requested[i] ?? Number.NaN));
   if (lateness.length !== EVENTS) throw new Error(`${name}: ${lateness.length} activations for ${EVENTS} rejects`);
   return { name, lateness, holdMsPerReject };
@@ -159,12 +177,14 @@ function pct(sorted: number[], p: number): number {
 
 async function main(): Promise<void> {
   const clock = systemClock();
-  const all: Record<string, [string, Scheduler, number]> = {
+  const all: Record<string, [string, Scheduler, number, number?]> = {
     baseline: ['baseline setTimeout', new TimeoutScheduler({ clock }), 0],
     yield: ['setTimeout + setImmediate yield', new YieldingScheduler(clock), 0],
     hold3: ['precise hold_ms=3', new PreciseScheduler({ clock, holdMs: 3 }), 4],
     hold6: ['precise hold_ms=6', new PreciseScheduler({ clock, holdMs: 6 }), 7],
-    hold8: ['precise hold_ms=8 (default)', new PreciseScheduler({ clock, holdMs: 8 }), 9],
+    hold8: ['loop, precise hold_ms=8', new PreciseScheduler({ clock, holdMs: 8 }), 9],
+    thread: ['gate thread spin_ms=2 (default)', new TimeoutScheduler({ clock }), 0, 2],
+    thread1: ['gate thread spin_ms=1', new TimeoutScheduler({ clock }), 0, 1],
   };
   const variants = values.variants.split(',').map((key) => {
     const variant = all[key.trim()];
@@ -177,7 +197,7 @@ async function main(): Promise<void> {
   const load = loadavg().map((v) => v.toFixed(2)).join(' ');
   console.log(`node ${process.version}, ${process.platform}/${process.arch}, load average ${load} (other processes compete for the CPU)`);
   const results: Result[] = [];
-  for (const [name, scheduler, hold] of variants) results.push(await run(name, scheduler, clock, hold));
+  for (const [name, scheduler, hold, spin] of variants) results.push(await run(name, scheduler, clock, hold, spin));
   const header = ['scheduler', 'p50', 'p99', 'p99.9', 'max', 'min', '>1ms late', 'loop held/reject'];
   const rows = results.map((r) => {
     const s = [...r.lateness].sort((a, b) => a - b);

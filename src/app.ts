@@ -7,6 +7,7 @@ import type { Config } from './config/schema.js';
 import { errorCode, errorMessage } from './errors.js';
 import { WorkerInspector } from './inference/worker-inspector.js';
 import type { Inspector } from './inference/types.js';
+import { GateThread } from './io/gpio/gate-thread.js';
 import { createGpio } from './io/gpio/index.js';
 import type { DigitalOutput, EdgeEvent, EdgeInput, GpioDriver } from './io/gpio/types.js';
 import { createMqtt, type Mqtt, type MqttDeps } from './io/mqtt/index.js';
@@ -183,6 +184,18 @@ export function createApp(deps: AppDeps): App {
     return driver.input(name, line);
   }
 
+  /** gate.timer 'thread': the reject edge is switched by a thread of its own, where the driver allows it. */
+  async function startGateThread(gate: DigitalOutput, signal: AbortSignal): Promise<GateThread | undefined> {
+    if (config.gate.timer !== 'thread') return undefined;
+    if (gate.offThread === undefined) {
+      log.warn({ gpio: config.gpio.type }, `gate.timer: thread is not available with gpio.type ${config.gpio.type}; reject edges are timed on the event loop (gate.hold_ms)`);
+      return undefined;
+    }
+    const thread = new GateThread({ output: gate, logger: logger.child({ component: 'gate' }), spinMs: config.gate.spin_ms });
+    await startPart(thread, 'gate thread', signal);
+    return thread;
+  }
+
   async function start(signal: AbortSignal): Promise<void> {
     log.info({ config: loaded.file, runId, lineId: config.line_id }, 'starting');
     for (const warning of failSafeWarnings(config)) log.warn({ check: 'fail-safe' }, warning);
@@ -218,6 +231,7 @@ export function createApp(deps: AppDeps): App {
     const alarmOutput = config.alarms.output ? output('alarm', config.alarms.output) : undefined;
     const heartbeat = config.heartbeat ? output('heartbeat', config.heartbeat) : undefined;
     for (const out of outputs) await startPart(out, `output ${out.name}`, signal);
+    const gateTimer = await startGateThread(gate, signal);
 
     const limit = (): boolean => deps.maxParts !== undefined && (line?.acceptedTriggers ?? 0) >= deps.maxParts;
     const trigger = limitedInput(input('trigger', config.trigger), limit);
@@ -252,6 +266,7 @@ export function createApp(deps: AppDeps): App {
       health: () => componentFailures < UNHEALTHY_AFTER_FAILURES,
       trigger,
       gate,
+      ...(gateTimer ? { gateTimer } : {}),
       ...(encoder ? { encoder } : {}),
       ...(confirm ? { confirm } : {}),
       ...(binFull ? { binFull } : {}),

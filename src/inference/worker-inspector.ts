@@ -1,10 +1,11 @@
 import { performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 // sharp's docs: load it on the main thread too, so libvips stays loaded when a worker that used it exits.
 import 'sharp';
 import type { InferenceConfig } from '../config/sections/inference.js';
 import { LinesideError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import { siblingModule, startWorker } from '../worker.js';
 import { loadBundle } from './bundle.js';
 import type { ProviderAttempt } from './providers.js';
 import type { Inspection, Inspector, ModelInfo } from './types.js';
@@ -219,7 +220,7 @@ export class WorkerInspector implements Inspector {
     const init = this.#init;
     if (init === undefined) throw new LinesideError('LS_INTERNAL', 'WorkerInspector spawned a worker before loading the bundle');
     const generation = ++this.#generation;
-    const worker = createWorker(this.#deps.workerUrl ?? defaultWorkerUrl(), init);
+    const worker = startWorker(this.#deps.workerUrl ?? siblingModule(import.meta.url, 'inference-worker'), { workerData: init, name: 'lineside-inference' });
     let markReady!: (message: Extract<FromWorker, { type: 'ready' }>) => void;
     let failReady!: (err: unknown) => void;
     const ready = new Promise<Extract<FromWorker, { type: 'ready' }>>((resolve, reject) => {
@@ -338,25 +339,6 @@ export class WorkerInspector implements Inspector {
 
 function post(slot: Slot, message: ToWorker, transfer: ArrayBuffer[] = []): void {
   slot.worker.postMessage(message, transfer);
-}
-
-/** inference-worker next to this module: .js when compiled, .ts when run from source (tsx, vitest). */
-function defaultWorkerUrl(): URL {
-  const extension = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
-  return new URL(`./inference-worker.${extension}`, import.meta.url);
-}
-
-/**
- * Start the worker from its module URL. Production runs compiled .js; tests and `tsx` runs have .ts sources,
- * which a bare worker cannot load: on Node 20 `execArgv: ['--import', 'tsx']` does not reach the worker's
- * entry module, so a one-line bootstrap registers tsx's loader inside the worker and then imports the entry.
- */
-function createWorker(url: URL, init: WorkerInit): Worker {
-  const options = { workerData: init, name: 'lineside-inference' };
-  if (!url.pathname.endsWith('.ts')) return new Worker(url, options);
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`;
-  return new Worker(bootstrap, { ...options, eval: true });
 }
 
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -1,4 +1,4 @@
-import type { DigitalOutput } from '../io/gpio/types.js';
+import type { DigitalOutput, PlannedSwitch, SwitchResult, TimedSwitch } from '../io/gpio/types.js';
 import type { Clock } from './clock.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -13,8 +13,13 @@ export type EnergisedPosition = 'reject' | 'pass';
 export interface GateControllerDeps {
   output: DigitalOutput;
   clock: Clock;
-  /** Fires the reject edge on time (PreciseScheduler). */
+  /** Fires the reject edge on time on the event loop (PreciseScheduler), when there is no usable `timed`. */
   scheduler: Scheduler;
+  /**
+   * Switches the output to reject from a thread of its own (the gate thread), so a busy event loop cannot make
+   * the edge late. Pulse ends and every other write stay on the event loop.
+   */
+  timed?: TimedSwitch;
   /** Ends pulses; a millisecond late only lengthens the pulse, so a plain timer is enough. */
   coarse: Scheduler;
   pulseMs: number;
@@ -48,6 +53,8 @@ export class GateController {
   private lastCloseMs = Number.NEGATIVE_INFINITY;
   private pending: Request[] = [];
   private cancelTimer: (() => void) | undefined;
+  /** The reject edge planned on the gate thread, and the request it opens for. */
+  private planned: { head: Request; plan: PlannedSwitch | undefined } | undefined;
   private pulses = 0;
 
   constructor(private readonly deps: GateControllerDeps) {}
@@ -83,6 +90,11 @@ export class GateController {
    * reported through onWriteError): the way to find out whether a gate that failed works again.
    */
   refresh(): boolean {
+    // A reject edge the gate thread may just have made must be known before the level is written again.
+    if (this.planned) {
+      this.clearTimer();
+      this.service();
+    }
     return this.write(this.armed && this.rejecting ? this.rejectLevel() : this.idleLevel(), []);
   }
 
@@ -126,6 +138,7 @@ export class GateController {
    * state rejects everything anyway; with 'reject' those parts will pass and the caller must say so.
    */
   disarm(): number[] {
+    this.clearTimer();
     const dropped = this.pending.map((r) => r.seq);
     this.pending = [];
     this.safe();
@@ -152,6 +165,38 @@ export class GateController {
   private clearTimer(): void {
     this.cancelTimer?.();
     this.cancelTimer = undefined;
+    const planned = this.planned;
+    if (planned === undefined) return;
+    this.planned = undefined;
+    const result = planned.plan?.cancel() ?? null;
+    if (result) this.opened(planned.head, result);
+  }
+
+  /** The gate thread switched to reject for `head` (or failed to): the same bookkeeping as an edge made here. */
+  private opened(head: Request, result: SwitchResult): void {
+    const i = this.pending.indexOf(head);
+    if (i >= 0) this.pending.splice(i, 1);
+    this.rejecting = true;
+    if ('error' in result) {
+      this.rejectUntilMs = this.deps.clock.now() + this.deps.pulseMs;
+      this.deps.onWriteError(result.error, [head.seq]);
+      return;
+    }
+    this.rejectUntilMs = result.timeMs + this.deps.pulseMs;
+    this.pulses++;
+    this.deps.onFired([head.seq], result.timeMs, head.startMs);
+  }
+
+  private planOnThread(timed: TimedSwitch, head: Request, openMs: number): void {
+    const planned: { head: Request; plan: PlannedSwitch | undefined } = { head, plan: undefined };
+    this.planned = planned;
+    planned.plan = timed.plan(this.rejectLevel(), openMs, (result) => {
+      if (this.planned !== planned) return;
+      this.planned = undefined;
+      // null: the thread died before switching; service() times the edge on the event loop instead.
+      if (result) this.opened(head, result);
+      this.service();
+    });
   }
 
   private write(level: boolean, seqs: readonly number[]): boolean {
@@ -197,7 +242,9 @@ export class GateController {
     if (head === undefined) return;
     const openMs = Math.max(head.startMs, this.lastCloseMs + minGapMs);
     if (nowMs < openMs) {
-      this.cancelTimer = this.deps.scheduler.at(openMs, () => this.service());
+      const timed = this.deps.timed;
+      if (timed?.usable) this.planOnThread(timed, head, openMs);
+      else this.cancelTimer = this.deps.scheduler.at(openMs, () => this.service());
       return;
     }
     this.pending.shift();

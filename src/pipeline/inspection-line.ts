@@ -11,7 +11,7 @@ import type {
 import { withDeadline } from '../deadline.js';
 import { type ErrorCode, LinesideError, errorCode, errorMessage } from '../errors.js';
 import type { Inspection, ModelInfo } from '../inference/types.js';
-import type { DigitalOutput, EdgeEvent, EdgeInput } from '../io/gpio/types.js';
+import type { DigitalOutput, EdgeEvent, EdgeInput, TimedSwitch } from '../io/gpio/types.js';
 import type { Lifecycle } from '../lifecycle.js';
 import { type AlarmKind, AlarmManager, type AlarmRecord } from './alarms.js';
 import { type Clock, systemClock } from './clock.js';
@@ -65,8 +65,10 @@ export interface InspectionLineDeps {
   health?: () => boolean;
   /** Default: systemClock(). */
   clock?: Clock;
-  /** Scheduler for reject edges. Default: PreciseScheduler with gate.hold_ms. */
+  /** Scheduler for reject edges and gate moments on the event loop. Default: PreciseScheduler with gate.hold_ms. */
   gateScheduler?: Scheduler;
+  /** Times reject edges off the event loop (the gate thread, gate.timer: thread); the scheduler stays the fallback. */
+  gateTimer?: TimedSwitch;
 }
 
 export interface InspectionLineEvents {
@@ -227,6 +229,7 @@ export class InspectionLine implements Lifecycle {
       output: deps.gate,
       clock: this.clock,
       scheduler: this.gateScheduler,
+      ...(deps.gateTimer === undefined ? {} : { timed: deps.gateTimer }),
       coarse: this.coarse,
       pulseMs: config.gate.pulse_ms,
       minGapMs: config.gate.min_gap_ms,

@@ -85,6 +85,13 @@ describe('the whole app on a simulated line, real model, real broker', () => {
     const partLines = records().filter((r) => typeof r.part === 'string' && typeof r.seq === 'number');
     expect(partLines).toHaveLength(24);
     expect(partLines[0]).toEqual(expect.objectContaining({ seq: 1, verdict: expect.any(String), score: expect.any(Number), ms: expect.any(Number) }));
+    // gate.timer defaults to 'thread': the reject edges were switched by the gate thread, with its time stamps.
+    expect(records().some((r) => r.component === 'gate' && String(r.msg).startsWith('gate thread started'))).toBe(true);
+    const gpio = app.gpio;
+    if (!gpio || !isSimGpio(gpio)) throw new Error('expected the sim GPIO driver');
+    for (const p of parts.filter((r) => r.tracking.fired)) {
+      expect(gpio.writes('gate').some((w) => w.active && w.timeMs === p.tracking.firedMs)).toBe(true);
+    }
   });
 
   it('a camera that throws or hangs gives a fail-safe reject with a reason, and the line keeps running', async () => {

@@ -26,13 +26,27 @@ export const gateSection = outputLine
         "What the actuator does while the output is active (energised): 'reject' = air blast/pusher (de-energised passes parts, not fail-safe alone); " +
           "'pass' = diverter held in pass while energised, so a dead daemon or lost power rejects (fail-safe, recommended; see docs/tracking.md).",
       ),
+    timer: z
+      .enum(['thread', 'loop'])
+      .default('thread')
+      .describe(
+        "What times the reject edge: 'thread' = a worker thread of its own switches the output at the due time (sub-millisecond even while the event loop is busy; sim and onoff drivers; with gpiod, whose switches go through a supervisor process, lineside falls back to 'loop' and says so); 'loop' = the event loop, holding it for hold_ms before each edge.",
+      ),
+    spin_ms: z
+      .number()
+      .min(0)
+      .max(20)
+      .default(2)
+      .describe(
+        "timer 'thread': milliseconds before a reject edge at which the gate thread stops sleeping and spins on the clock (a sleeping thread wakes up late when the CPU is busy). Costs that much of one core per reject, never the event loop.",
+      ),
     hold_ms: z
       .number()
       .min(0)
       .max(20)
       .default(8)
       .describe(
-        'Milliseconds before a reject edge during which the scheduler holds the event loop to fire on time; must exceed the longest blocking task to guarantee sub-ms timing (benchmarks/gate-timing.ts). 0 = plain timer.',
+        "timer 'loop', and every part's gate moment: milliseconds before the edge during which the scheduler holds the event loop to fire on time; must exceed the longest blocking task to guarantee sub-ms timing (benchmarks/gate-timing.ts). 0 = plain timer.",
       ),
     max_lateness_ms: z
       .number()

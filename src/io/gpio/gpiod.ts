@@ -11,6 +11,7 @@ import {
   describeCause,
   driverNotStarted,
   electricalLevel,
+  monotonicMinusPerfMs,
   outputNotStarted,
 } from './line-core.js';
 import type { DigitalOutput, EdgeEvent, EdgeInput, GpioDriver, LineConfig } from './types.js';
@@ -43,27 +44,15 @@ const REALTIME_THRESHOLD_MS = 1e12;
 
 /**
  * Linux 5.7+ stamps GPIO events with CLOCK_MONOTONIC (ktime_get_ns); older kernels used CLOCK_REALTIME.
- * process.hrtime is CLOCK_MONOTONIC on Linux (libuv uv_hrtime) and performance.now() is the same clock
- * shifted to this process's origin, so one offset, sampled at start, converts exactly. The sample with the
- * tightest bracket of performance.now() calls is kept.
+ * process.hrtime is CLOCK_MONOTONIC on Linux, so one offset (monotonicMinusPerfMs) converts exactly.
  */
 export function createKernelClock(): KernelClock {
-  let bestSpanMs = Infinity;
-  let monotonicMinusPerfMs = 0;
-  for (let i = 0; i < 9; i += 1) {
-    const beforeMs = performance.now();
-    const hrUs = process.hrtime.bigint() / 1000n;
-    const afterMs = performance.now();
-    if (afterMs - beforeMs < bestSpanMs) {
-      bestSpanMs = afterMs - beforeMs;
-      monotonicMinusPerfMs = Number(hrUs) / 1000 - (beforeMs + afterMs) / 2;
-    }
-  }
+  const offsetMs = monotonicMinusPerfMs();
   return {
     toPerfMs(sec: number, nsec: number): number {
       const kernelMs = sec * 1000 + nsec / 1e6;
       if (kernelMs > REALTIME_THRESHOLD_MS) return kernelMs - (Date.now() - performance.now());
-      return kernelMs - monotonicMinusPerfMs;
+      return kernelMs - offsetMs;
     },
   };
 }

@@ -134,3 +134,23 @@ export function describeCause(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? `${code}: ${errorMessage(err)}` : errorMessage(err);
 }
+
+/**
+ * CLOCK_MONOTONIC (process.hrtime, the same in every thread) minus this thread's performance.now(), in ms:
+ * the one offset that converts kernel timestamps, or another thread's performance.now(), to this thread's.
+ * The sample with the tightest bracket of performance.now() calls is kept.
+ */
+export function monotonicMinusPerfMs(): number {
+  let bestSpanMs = Infinity;
+  let offsetMs = 0;
+  for (let i = 0; i < 9; i += 1) {
+    const beforeMs = performance.now();
+    const hrUs = process.hrtime.bigint() / 1000n;
+    const afterMs = performance.now();
+    if (afterMs - beforeMs < bestSpanMs) {
+      bestSpanMs = afterMs - beforeMs;
+      offsetMs = Number(hrUs) / 1000 - (beforeMs + afterMs) / 2;
+    }
+  }
+  return offsetMs;
+}

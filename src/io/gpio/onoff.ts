@@ -12,7 +12,7 @@ import {
   electricalLevel,
   outputNotStarted,
 } from './line-core.js';
-import type { DigitalOutput, EdgeEvent, EdgeInput, GpioDriver, LineConfig } from './types.js';
+import type { DigitalOutput, EdgeEvent, EdgeInput, GpioDriver, LineConfig, OffThreadSwitch } from './types.js';
 
 type OnoffConstructor = (new (gpio: number, direction: Direction, edge?: OnoffEdge, options?: OnoffOptions) => OnoffLine) & {
   accessible: boolean;
@@ -127,8 +127,24 @@ class OnoffOutput implements DigitalOutput {
   /** Logical level the line is known to hold; null after a failed write (unknown). */
   private applied: boolean | null = null;
   private inFlight: Promise<void> | null = null;
+  /**
+   * Set once the gate thread switches this line too: every write is then a synchronous sysfs write (microseconds
+   * on SoC GPIO), so a write queued on the libuv pool can never land after the thread's edge and undo it.
+   */
+  private synchronous = false;
 
   constructor(private readonly deps: { name: string; line: LineConfig; logger: Logger; driver: OnoffGpio }) {}
+
+  offThread(): OffThreadSwitch {
+    this.synchronous = true;
+    const level = (active: boolean): string => (electricalLevel(active, this.deps.line) ? '1' : '0');
+    return { kind: 'file', path: `/sys/class/gpio/gpio${this.deps.line.line}/value`, activeText: level(true), inactiveText: level(false) };
+  }
+
+  switchedOffThread(active: boolean): void {
+    this.desired = active;
+    this.applied = active;
+  }
 
   get name(): string {
     return this.deps.name;
@@ -150,9 +166,21 @@ class OnoffOutput implements DigitalOutput {
   }
 
   write(active: boolean): void {
-    if (!this.gpio) throw outputNotStarted(this.deps.name);
+    const gpio = this.gpio;
+    if (!gpio) throw outputNotStarted(this.deps.name);
     this.desired = active;
-    this.pump();
+    if (!this.synchronous) {
+      this.pump();
+      return;
+    }
+    const value: BinaryValue = electricalLevel(active, this.deps.line) ? 1 : 0;
+    try {
+      gpio.writeSync(value);
+      this.applied = active;
+    } catch (err) {
+      this.applied = null;
+      throw new LinesideError('LS_GPIO_WRITE', `gpio output "${this.deps.name}": write ${value} failed (${describeCause(err)})`, { cause: err });
+    }
   }
 
   async stop(): Promise<void> {

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { SimGpioConfig } from '../../config/sections/gpio.js';
 import { LinesideError } from '../../errors.js';
 import { ErrorListeners, InputEdges, OpenLines, driverNotStarted, electricalLevel, outputNotStarted } from './line-core.js';
-import type { DigitalOutput, Edge, EdgeEvent, EdgeInput, GpioDriver, LineConfig } from './types.js';
+import type { DigitalOutput, Edge, EdgeEvent, EdgeInput, GpioDriver, LineConfig, OffThreadSwitch } from './types.js';
 
 /** Input names the simulated conveyor drives by itself; any other name only sees injected edges. */
 export const SIM_INPUTS = { trigger: 'trigger', encoder: 'encoder', confirm: 'confirm', binFull: 'bin_full' } as const;
@@ -125,7 +125,10 @@ class SimInput implements EdgeInput {
 class SimOutput implements DigitalOutput {
   started = false;
   failing = false;
-  private level = false;
+  /** The simulated wire: element 0 is the logical level. Shared, so the gate thread can switch it. */
+  private readonly wire = new Int32Array(new SharedArrayBuffer(4));
+  /** Level as last recorded in the write log. */
+  private recorded = false;
 
   constructor(private readonly deps: { name: string; line: LineConfig; world: SimGpio }) {}
 
@@ -134,7 +137,16 @@ class SimOutput implements DigitalOutput {
   }
 
   get active(): boolean {
-    return this.level;
+    return Atomics.load(this.wire, 0) === 1;
+  }
+
+  offThread(): OffThreadSwitch {
+    return { kind: 'shared', wire: this.wire.buffer };
+  }
+
+  /** Recorded with the thread's own time stamp, so the write log and the confirm sensor see when it switched. */
+  switchedOffThread(active: boolean, timeMs: number): void {
+    this.record(active, 'write', timeMs);
   }
 
   start(_signal: AbortSignal): Promise<void> {
@@ -157,15 +169,14 @@ class SimOutput implements DigitalOutput {
   }
 
   private set(active: boolean, cause: OutputWrite['cause']): void {
-    const was = this.level;
-    this.level = active;
-    this.deps.world.recordWrite({
-      output: this.deps.name,
-      active,
-      level: electricalLevel(active, this.deps.line),
-      timeMs: performance.now(),
-      cause,
-    }, was);
+    Atomics.store(this.wire, 0, active ? 1 : 0);
+    this.record(active, cause, performance.now());
+  }
+
+  private record(active: boolean, cause: OutputWrite['cause'], timeMs: number): void {
+    const was = this.recorded;
+    this.recorded = active;
+    this.deps.world.recordWrite({ output: this.deps.name, active, level: electricalLevel(active, this.deps.line), timeMs, cause }, was);
   }
 }
 

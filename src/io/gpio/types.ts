@@ -32,6 +32,44 @@ export interface DigitalOutput extends Lifecycle {
   write(active: boolean): void;
   /** Last level written (logical). */
   readonly active: boolean;
+  /**
+   * Present where the driver lets another thread switch this output (the gate thread, gate-thread.ts), so that
+   * a busy event loop cannot make a reject edge late. Called after start.
+   */
+  offThread?(): OffThreadSwitch;
+  /** The gate thread switched this output at timeMs (monotonic ms): bring the driver's own state in line. */
+  switchedOffThread?(active: boolean, timeMs: number): void;
+}
+
+/**
+ * How a worker thread switches an output, as plain data that can be posted to it.
+ * - 'file': write `activeText` or `inactiveText` (electrical level already applied) at offset 0 of `path`
+ *   (a sysfs GPIO value file);
+ * - 'shared': the simulator's wire, an Int32Array over `wire` whose element 0 is the logical level.
+ */
+export type OffThreadSwitch = { kind: 'file'; path: string; activeText: string; inactiveText: string } | { kind: 'shared'; wire: SharedArrayBuffer };
+
+/** Outcome of a planned switch: when it happened (monotonic ms), or why the write failed (LS_GPIO_WRITE). */
+export type SwitchResult = { timeMs: number } | { error: LinesideError };
+
+export interface PlannedSwitch {
+  /**
+   * Withdraws the plan. Null when it was withdrawn before it switched; otherwise the switch already happened
+   * and this is its result (its onSwitched callback will not run).
+   */
+  cancel(): SwitchResult | null;
+}
+
+/** Switches one output at a planned time from a thread of its own (gate-thread.ts). */
+export interface TimedSwitch {
+  /** False once the thread has failed: callers time their switches on the event loop instead. */
+  readonly usable: boolean;
+  /**
+   * Plans a switch of the output to `active` at dueMs (monotonic ms); one plan at a time. onSwitched runs on the
+   * event loop afterwards with the result, or with null when the thread failed before switching (plan again on the
+   * event loop). It does not run after cancel().
+   */
+  plan(active: boolean, dueMs: number, onSwitched: (result: SwitchResult | null) => void): PlannedSwitch;
 }
 
 /** A GPIO driver: opens named lines. `start` of each line forces an output to its safe (inactive) state. */

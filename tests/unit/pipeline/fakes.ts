@@ -11,7 +11,7 @@ import {
 } from '../../../src/config/sections/line.js';
 import { LinesideError, type ErrorCode } from '../../../src/errors.js';
 import type { Inspection } from '../../../src/inference/types.js';
-import type { DigitalOutput, Edge, EdgeEvent, EdgeInput } from '../../../src/io/gpio/types.js';
+import type { DigitalOutput, Edge, EdgeEvent, EdgeInput, PlannedSwitch, SwitchResult, TimedSwitch } from '../../../src/io/gpio/types.js';
 import { InspectionLine, type InspectionLineConfig, type InspectionLineDeps } from '../../../src/pipeline/inspection-line.js';
 import type { AlarmRecord } from '../../../src/pipeline/alarms.js';
 import type { PartRecord } from '../../../src/pipeline/types.js';
@@ -84,6 +84,57 @@ export class FakeOutput implements DigitalOutput {
       prev = w.level;
     }
     return out;
+  }
+}
+
+/**
+ * A gate thread on fake timers: switches `output` exactly at the due time (plus switchLateMs), and reports it on
+ * the event loop reportDelayMs later, like the real thread's message. die() fails it like a crashed worker.
+ */
+export class FakeTimedSwitch implements TimedSwitch {
+  usable = true;
+  switchLateMs = 0;
+  reportDelayMs = 2;
+  failWrites = false;
+  plans = 0;
+  private current: { onSwitched: (result: SwitchResult | null) => void; settled: boolean; result?: SwitchResult } | undefined;
+
+  constructor(private readonly output: FakeOutput) {}
+
+  plan(active: boolean, dueMs: number, onSwitched: (result: SwitchResult | null) => void): PlannedSwitch {
+    this.plans++;
+    const entry: NonNullable<FakeTimedSwitch['current']> = { onSwitched, settled: false };
+    this.current = entry;
+    const switchTimer = setTimeout(() => {
+      const timeMs = performance.now();
+      if (this.failWrites) entry.result = { error: new LinesideError('LS_GPIO_WRITE', 'gate thread write failed') };
+      else {
+        this.output.active = active;
+        this.output.writes.push({ level: active, timeMs });
+        entry.result = { timeMs };
+      }
+      setTimeout(() => {
+        if (entry.settled || entry.result === undefined) return;
+        entry.settled = true;
+        onSwitched(entry.result);
+      }, this.reportDelayMs);
+    }, dueMs + this.switchLateMs - performance.now());
+    return {
+      cancel: () => {
+        if (entry.settled) return null;
+        entry.settled = true;
+        clearTimeout(switchTimer);
+        return entry.result ?? null;
+      },
+    };
+  }
+
+  die(): void {
+    this.usable = false;
+    const entry = this.current;
+    if (entry === undefined || entry.settled) return;
+    entry.settled = true;
+    entry.onSwitched(entry.result ?? null);
   }
 }
 

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../../src/pipeline/clock.js';
 import { GateController, type GateControllerDeps } from '../../../src/pipeline/gate-controller.js';
 import { PreciseScheduler, TimeoutScheduler } from '../../../src/pipeline/scheduler.js';
-import { FakeOutput } from './fakes.js';
+import { FakeOutput, FakeTimedSwitch } from './fakes.js';
 
 function makeGate(over: Partial<GateControllerDeps> = {}) {
   const clock = systemClock();
@@ -197,5 +197,112 @@ describe('GateController', () => {
     const writes = output.writes.length;
     expect(gate.refresh()).toBe(true);
     expect(output.writes.slice(writes).map((w) => w.level)).toEqual([false]);
+  });
+});
+
+describe('GateController with the gate thread (gate.timer: thread)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  function threaded(over: Partial<GateControllerDeps> = {}) {
+    const clock = systemClock();
+    const loopEdges: number[] = [];
+    const scheduler = new PreciseScheduler({ clock, holdMs: 0 });
+    const counting = {
+      at: (dueMs: number, fn: (nowMs: number) => void) => {
+        loopEdges.push(dueMs);
+        return scheduler.at(dueMs, fn);
+      },
+    };
+    const output = new FakeOutput('gate');
+    const timed = new FakeTimedSwitch(output);
+    const made = makeGate({ output, scheduler: counting, timed, ...over });
+    made.gate.safe();
+    made.gate.arm();
+    return { ...made, output, timed, loopEdges, t0: performance.now() };
+  }
+
+  it('the thread makes the reject edge at the due time; the pulse ends pulse_ms after the switch, not after the report', async () => {
+    const { gate, output, fired, timed, loopEdges, t0 } = threaded();
+    timed.reportDelayMs = 7;
+    gate.request(1, t0 + 100);
+    await vi.advanceTimersByTimeAsync(400);
+    expect(output.pulses()).toEqual([{ startMs: t0 + 100, endMs: t0 + 180 }]);
+    expect(fired).toEqual([{ seq: 1, firedMs: t0 + 100, requestedMs: t0 + 100 }]);
+    expect(loopEdges).toEqual([]);
+    expect(gate.pulseCount).toBe(1);
+  });
+
+  it('a reject due earlier replaces the planned edge; back-to-back rejects still merge', async () => {
+    const { gate, output, fired, timed, t0 } = threaded();
+    gate.request(1, t0 + 100);
+    gate.request(2, t0 + 50);
+    gate.request(3, t0 + 400);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(output.pulses()).toEqual([
+      { startMs: t0 + 50, endMs: t0 + 180 },
+      { startMs: t0 + 400, endMs: t0 + 480 },
+    ]);
+    expect(fired.map((f) => f.seq)).toEqual([2, 1, 3]);
+    expect(timed.plans).toBeGreaterThanOrEqual(3);
+  });
+
+  it('an edge the thread made before the loop heard of it is counted once, when the plan is withdrawn', async () => {
+    const { gate, output, fired, timed, t0 } = threaded();
+    timed.reportDelayMs = 10;
+    gate.request(1, t0 + 100);
+    await vi.advanceTimersByTimeAsync(103);
+    // Switched at +100, not yet reported: a new request withdraws the plan and learns it already happened.
+    expect(output.active).toBe(true);
+    expect(fired).toEqual([]);
+    gate.request(2, t0 + 500);
+    expect(fired).toEqual([{ seq: 1, firedMs: t0 + 100, requestedMs: t0 + 100 }]);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(fired.map((f) => f.seq)).toEqual([1, 2]);
+    expect(output.pulses()).toEqual([
+      { startMs: t0 + 100, endMs: t0 + 180 },
+      { startMs: t0 + 500, endMs: t0 + 580 },
+    ]);
+  });
+
+  it('disarm after an unreported switch reports that part fired, not dropped', async () => {
+    const { gate, fired, timed, t0 } = threaded();
+    timed.reportDelayMs = 10;
+    gate.request(1, t0 + 100);
+    await vi.advanceTimersByTimeAsync(102);
+    expect(gate.disarm()).toEqual([]);
+    expect(fired.map((f) => f.seq)).toEqual([1]);
+  });
+
+  it('a dead thread hands its plan back: the edge is made on the event loop, and later ones too', async () => {
+    const { gate, output, fired, timed, loopEdges, t0 } = threaded();
+    gate.request(1, t0 + 100);
+    await vi.advanceTimersByTimeAsync(50);
+    timed.die();
+    gate.request(2, t0 + 300);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(output.pulses()).toEqual([
+      { startMs: t0 + 100, endMs: t0 + 180 },
+      { startMs: t0 + 300, endMs: t0 + 380 },
+    ]);
+    expect(fired.map((f) => f.seq)).toEqual([1, 2]);
+    // Re-planned on the loop each time the plan changes; no edge left for the dead thread.
+    expect(new Set(loopEdges)).toEqual(new Set([t0 + 100, t0 + 300]));
+    expect(timed.plans).toBe(1);
+  });
+
+  it("a failed write on the thread is reported for that part's seq and no pulse is counted", async () => {
+    const { gate, errors, fired, timed, t0 } = threaded();
+    timed.failWrites = true;
+    gate.request(7, t0 + 100);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(fired).toEqual([]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.seqs).toEqual([7]);
+    expect(gate.pulseCount).toBe(0);
   });
 });

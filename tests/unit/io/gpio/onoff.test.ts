@@ -34,6 +34,12 @@ const fake = vi.hoisted(() => {
       return this.value;
     }
 
+    writeSync(value: 0 | 1): void {
+      if (FakeGpio.writeError) throw FakeGpio.writeError;
+      this.value = value;
+      this.writes.push(value);
+    }
+
     write(value: 0 | 1): Promise<void> {
       return new Promise((resolve, reject) => {
         const finish = (): void => {
@@ -259,5 +265,19 @@ describe('onoff gpio driver (sysfs), with onoff mocked', () => {
     const eye = driver.input('trigger', { line: 17, active_low: false, edge: 'rising', debounce_ms: 0 });
     await expect(eye.start(signal)).rejects.toMatchObject({ code: 'LS_GPIO_UNAVAILABLE' });
     expect(FakeGpio.instances).toHaveLength(0);
+  });
+  it('hands the gate thread its sysfs value file and level texts; from then on its own writes are synchronous', async () => {
+    await driver.start(signal);
+    const gate = driver.output('gate', { line: 529, active_low: true });
+    await gate.start(signal);
+    const gpio = lastGpio();
+    expect(gate.offThread?.()).toEqual({ kind: 'file', path: '/sys/class/gpio/gpio529/value', activeText: '0', inactiveText: '1' });
+    // The thread switched it to active: the driver's own state follows, and the next write is not queued.
+    gate.switchedOffThread?.(true, performance.now());
+    expect(gate.active).toBe(true);
+    gate.write(false);
+    expect(gpio.writes.at(-1)).toBe(1);
+    FakeGpio.writeError = new Error('EIO');
+    expect(() => gate.write(true)).toThrow(expect.objectContaining({ code: 'LS_GPIO_WRITE' }) as Error);
   });
 });

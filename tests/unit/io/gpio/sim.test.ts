@@ -234,6 +234,30 @@ describe('sim gpio driver', () => {
     await sim.stop();
   });
 
+  it('the gate thread switches the shared wire; the write log and the confirm sensor use the time it switched', async () => {
+    const sim = makeSim({ confirm_delay_ms: 120, part_length_ms: 30 });
+    const gate = sim.output('gate', OUT);
+    const confirm = sim.input('confirm', BOTH);
+    const events = record(confirm);
+    await sim.start(signal);
+    await gate.start(signal);
+    await confirm.start(signal);
+    const target = gate.offThread?.();
+    if (target?.kind !== 'shared') throw new Error('sim outputs are switched through a shared wire');
+    const t0 = performance.now();
+    // What the gate thread does: store the level, then report the switch time (here 5 ms before the report).
+    Atomics.store(new Int32Array(target.wire), 0, 1);
+    expect(gate.active).toBe(true);
+    gate.switchedOffThread?.(true, t0 - 5);
+    vi.advanceTimersByTime(500);
+    expect(sim.writes('gate').at(-1)).toMatchObject({ cause: 'write', active: true, timeMs: t0 - 5 });
+    expect(events.map((e) => [e.edge, e.timeMs - t0])).toEqual([
+      ['rising', 115],
+      ['falling', 145],
+    ]);
+    await sim.stop();
+  });
+
   it('never fires the confirm sensor when confirm_delay_ms is null', async () => {
     const sim = makeSim({ confirm_delay_ms: null });
     const gate = sim.output('gate', OUT);

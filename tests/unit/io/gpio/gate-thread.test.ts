@@ -1,0 +1,178 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { GateThread } from '../../../../src/io/gpio/gate-thread.js';
+import type { DigitalOutput, OffThreadSwitch, SwitchResult } from '../../../../src/io/gpio/types.js';
+import { captureLogger, signal } from './helpers.js';
+
+/** An output the thread can switch: a shared wire (like the sim) or a file (like a sysfs value file). */
+class WiredOutput implements DigitalOutput {
+  readonly name = 'gate';
+  readonly wire = new Int32Array(new SharedArrayBuffer(4));
+  readonly switched: { active: boolean; timeMs: number }[] = [];
+
+  constructor(private readonly target?: OffThreadSwitch) {}
+
+  get active(): boolean {
+    return Atomics.load(this.wire, 0) === 1;
+  }
+
+  start(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  write(active: boolean): void {
+    Atomics.store(this.wire, 0, active ? 1 : 0);
+  }
+
+  offThread(): OffThreadSwitch {
+    return this.target ?? { kind: 'shared', wire: this.wire.buffer };
+  }
+
+  switchedOffThread(active: boolean, timeMs: number): void {
+    this.switched.push({ active, timeMs });
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Blocks this event loop, as a long synchronous task would. */
+function blockLoop(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    /* busy */
+  }
+}
+
+describe('GateThread', () => {
+  const threads: GateThread[] = [];
+  afterEach(async () => {
+    for (const thread of threads.splice(0)) await thread.stop();
+  });
+
+  async function started(output: DigitalOutput, workerUrl?: URL): Promise<{ thread: GateThread; logs: ReturnType<typeof captureLogger> }> {
+    const logs = captureLogger();
+    const thread = new GateThread({ output, logger: logs.logger, spinMs: 1, ...(workerUrl ? { workerUrl } : {}) });
+    threads.push(thread);
+    await thread.start(signal);
+    return { thread, logs };
+  }
+
+  function planned(thread: GateThread, active: boolean, dueMs: number): { results: (SwitchResult | null)[]; cancel: () => SwitchResult | null; next: Promise<SwitchResult | null> } {
+    const results: (SwitchResult | null)[] = [];
+    let resolveNext!: (r: SwitchResult | null) => void;
+    const next = new Promise<SwitchResult | null>((resolve) => {
+      resolveNext = resolve;
+    });
+    const plan = thread.plan(active, dueMs, (result) => {
+      results.push(result);
+      resolveNext(result);
+    });
+    return { results, cancel: () => plan.cancel(), next };
+  }
+
+  it('switches the output at the due time, never before, even while the event loop is blocked, then reports it', async () => {
+    const output = new WiredOutput();
+    const { thread } = await started(output);
+    const dueMs = performance.now() + 30;
+    const p = planned(thread, true, dueMs);
+    // The loop is busy well past the due time: only the thread can switch the wire.
+    blockLoop(80);
+    const blockEndMs = performance.now();
+    expect(output.active).toBe(true);
+    const result = await p.next;
+    expect(result).not.toBeNull();
+    const timeMs = (result as { timeMs: number }).timeMs;
+    expect(timeMs).toBeGreaterThanOrEqual(dueMs);
+    expect(timeMs).toBeLessThan(blockEndMs);
+    expect(output.switched).toEqual([{ active: true, timeMs }]);
+    expect(thread.usable).toBe(true);
+  });
+
+  it('a plan withdrawn before its time does not switch and is not reported', async () => {
+    const output = new WiredOutput();
+    const { thread } = await started(output);
+    const p = planned(thread, true, performance.now() + 40);
+    expect(p.cancel()).toBeNull();
+    await sleep(80);
+    expect(output.active).toBe(false);
+    expect(p.results).toEqual([]);
+  });
+
+  it('withdrawing a plan that already switched returns the switch, once, and the late message is ignored', async () => {
+    const output = new WiredOutput();
+    const { thread } = await started(output);
+    const dueMs = performance.now() + 5;
+    const p = planned(thread, true, dueMs);
+    blockLoop(60);
+    const result = p.cancel();
+    expect(result).not.toBeNull();
+    expect((result as { timeMs: number }).timeMs).toBeGreaterThanOrEqual(dueMs);
+    await sleep(30);
+    expect(p.results).toEqual([]);
+    expect(output.switched).toHaveLength(1);
+  });
+
+  it('a new plan replaces the previous one; only the new one switches', async () => {
+    const output = new WiredOutput();
+    const { thread } = await started(output);
+    const first = planned(thread, true, performance.now() + 60);
+    const second = planned(thread, true, performance.now() + 20);
+    const result = await second.next;
+    expect(result).not.toBeNull();
+    await sleep(80);
+    expect(first.results).toEqual([]);
+    expect(output.switched).toHaveLength(1);
+  });
+
+  it('writes the driver\'s text for each level into a file target (a sysfs value file), active-low included', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'lineside-gate-'));
+    const file = path.join(dir, 'value');
+    writeFileSync(file, '1');
+    // active_low: logical active is electrical 0.
+    const output = new WiredOutput({ kind: 'file', path: file, activeText: '0', inactiveText: '1' });
+    const { thread } = await started(output);
+    expect(await planned(thread, true, performance.now() + 5).next).not.toBeNull();
+    expect(readFileSync(file, 'utf8')).toBe('0');
+    expect(await planned(thread, false, performance.now() + 5).next).not.toBeNull();
+    expect(readFileSync(file, 'utf8')).toBe('1');
+  });
+
+  it('a target it cannot open fails start with LS_GPIO_UNAVAILABLE and the reason', async () => {
+    const output = new WiredOutput({ kind: 'file', path: '/nonexistent/gpio4242/value', activeText: '1', inactiveText: '0' });
+    const thread = new GateThread({ output, logger: captureLogger().logger, spinMs: 1 });
+    await expect(thread.start(signal)).rejects.toMatchObject({ code: 'LS_GPIO_UNAVAILABLE', message: expect.stringContaining('ENOENT') as string });
+    expect(thread.usable).toBe(false);
+  });
+
+  it('an output whose driver cannot switch it from a thread fails start with LS_GPIO_UNAVAILABLE', async () => {
+    const plain: DigitalOutput = { name: 'gate', active: false, start: () => Promise.resolve(), stop: () => Promise.resolve(), write: () => undefined };
+    const thread = new GateThread({ output: plain, logger: captureLogger().logger, spinMs: 1 });
+    await expect(thread.start(signal)).rejects.toMatchObject({ code: 'LS_GPIO_UNAVAILABLE', message: expect.stringContaining('gate.timer: loop') as string });
+  });
+
+  it('a crashed thread hands its outstanding plan back (null), turns unusable and logs an error', async () => {
+    const output = new WiredOutput();
+    const { thread, logs } = await started(output, new URL('./dying-gate-thread.ts', import.meta.url));
+    const p = planned(thread, true, performance.now() + 500);
+    expect(await p.next).toBeNull();
+    expect(thread.usable).toBe(false);
+    expect(output.active).toBe(false);
+    expect(logs.errors().map((l) => l.code)).toEqual(['LS_GPIO_UNAVAILABLE']);
+  });
+
+  it('stop ends the thread; it is no longer usable', async () => {
+    const output = new WiredOutput();
+    const { thread } = await started(output);
+    const p = planned(thread, true, performance.now() + 10_000);
+    await thread.stop();
+    expect(thread.usable).toBe(false);
+    expect(p.results).toEqual([]);
+    expect(output.active).toBe(false);
+  });
+});
