@@ -1,21 +1,25 @@
 /**
  * Gate timing: how late does the reject gate go active relative to its due time, under event-loop load?
  *
- *   node --import tsx benchmarks/gate-timing.ts [--events 1000] [--spacing-ms 20] [--variants baseline,yield,hold3,hold6,hold8]
- *   chrt -f 50 node --import tsx benchmarks/gate-timing.ts     # as the daemon should run (docs/tracking.md)
+ *   node --import tsx benchmarks/gate-timing.ts [--events 1000] [--spacing-ms 20] [--floor-s 5] [--variants baseline,hold8,threadnormal,thread]
+ *   (variants: baseline, yield, hold3, hold6, hold8 (gate.timer: loop), threadnormal, thread1, thread (gate.timer: thread))
  *
- * Drives the real GateController (the same code the line uses) with a simulated DigitalOutput that stamps
- * performance.now() at each write. Rejects are requested ahead of time (a verdict known before the part
- * reaches the gate, the normal case) and spaced so that pulses never merge or wait for min_gap: the only
- * source of lateness is scheduling. Load on the same event loop while it runs:
+ * Drives the real GateController (the same code the line uses) with a simulated gate output that records when
+ * it switched: the event loop stamps its own writes; with the gate thread, the thread stamps the switch of the
+ * shared wire. The thread variants use the real GateThread, asking for SCHED_FIFO like the daemon (granted to
+ * root or under LimitRTPRIO; the row says when it was refused). Rejects are requested ahead of time (a verdict
+ * known before the part reaches the gate, the normal case) and spaced so that pulses never merge or wait for
+ * min_gap: the only source of lateness is scheduling. Load on the event loop while it runs:
  *   - "logging/MQTT" work: every ~1 ms a task that JSON-serialises a verdict-sized payload a few times and
  *     copies it into a Buffer (what pino + an MQTT publish do per part, exaggerated);
  *   - blocking chunks: every 20-50 ms a synchronous 2-5 ms busy section (a sync fs call, a big JSON parse,
  *     a GC pause).
- * Each scheduler runs in turn with the same load, and the figures are printed as one table.
+ * First it measures the machine's floor (how long a lone real-time thread is kept off the CPU), then each timer
+ * runs in turn with the same load, and the figures are printed as one table.
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { GateThread } from '../src/io/gpio/gate-thread.js';
 import type { DigitalOutput, OffThreadSwitch } from '../src/io/gpio/types.js';
@@ -27,11 +31,13 @@ const { values } = parseArgs({
   options: {
     events: { type: 'string', default: '1000' },
     'spacing-ms': { type: 'string', default: '20' },
-    variants: { type: 'string', default: 'baseline,yield,hold3,hold6,hold8,thread,thread1' },
+    'floor-s': { type: 'string', default: '5' },
+    variants: { type: 'string', default: 'baseline,hold8,threadnormal,thread' },
   },
 });
 const EVENTS = Number(values.events);
 const SPACING_MS = Number(values['spacing-ms']);
+const FLOOR_S = Number(values['floor-s']);
 const PULSE_MS = 1;
 const AHEAD_MS = 150;
 
@@ -122,11 +128,19 @@ interface Result {
   holdMsPerReject: number;
 }
 
-async function run(name: string, scheduler: Scheduler, clock: Clock, holdMsPerReject: number, spinMs?: number): Promise<Result> {
+interface ThreadOptions {
+  spinMs: number;
+  rtPriority: number;
+}
+
+async function run(name: string, scheduler: Scheduler, clock: Clock, holdMsPerReject: number, threadOptions?: ThreadOptions): Promise<Result> {
   const output = new SimGate();
   const requested: number[] = [];
-  const thread = spinMs === undefined ? undefined : new GateThread({ output, logger: pino({ level: 'silent' }), spinMs });
+  const thread = threadOptions === undefined ? undefined : new GateThread({ output, logger: pino({ level: 'silent' }), ...threadOptions });
   await thread?.start(new AbortController().signal);
+  if (thread && threadOptions && threadOptions.rtPriority > 0 && thread.realtime !== true) {
+    name += ' (SCHED_FIFO refused: ran at normal priority)';
+  }
   const gate = new GateController({
     output,
     clock,
@@ -170,6 +184,32 @@ async function run(name: string, scheduler: Scheduler, clock: Clock, holdMsPerRe
   return { name, lateness, holdMsPerReject };
 }
 
+/**
+ * The machine's own floor: a lone thread (SCHED_FIFO 50 where allowed) spins on the clock in 300 ms stretches and
+ * counts the gaps in which it did not run at all. No scheduler in any process can be more punctual than this.
+ */
+async function machineStalls(seconds: number): Promise<string> {
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const { execFileSync } = require('node:child_process');
+    const { readlinkSync } = require('node:fs');
+    let rt = 'normal priority';
+    try { execFileSync('chrt', ['--fifo', '--pid', '50', readlinkSync('/proc/thread-self').split('/').pop()], { stdio: 'ignore' }); rt = 'SCHED_FIFO 50'; } catch {}
+    const gaps = [];
+    const sab = new Int32Array(new SharedArrayBuffer(4));
+    for (let k = 0; k < workerData * 10 / 4; k++) {
+      const end = performance.now() + 300; let prev = performance.now();
+      while (prev < end) { const now = performance.now(); if (now - prev > 1) gaps.push(now - prev); prev = now; }
+      Atomics.wait(sab, 0, 0, 100);
+    }
+    parentPort.postMessage({ rt, gaps });`;
+  const worker = new Worker(code, { eval: true, workerData: seconds });
+  const { rt, gaps } = await new Promise<{ rt: string; gaps: number[] }>((resolve) => worker.once('message', resolve));
+  await worker.terminate();
+  const spunS = (Math.floor((seconds * 10) / 4) * 0.3).toFixed(1);
+  return `machine floor: a lone spinning thread (${rt}, nothing else running) did not run for > 1 ms ${gaps.length} times in ${spunS} s (max ${Math.max(0, ...gaps).toFixed(2)} ms)`;
+}
+
 function pct(sorted: number[], p: number): number {
   const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
   return sorted[rank - 1] ?? Number.NaN;
@@ -177,14 +217,15 @@ function pct(sorted: number[], p: number): number {
 
 async function main(): Promise<void> {
   const clock = systemClock();
-  const all: Record<string, [string, Scheduler, number, number?]> = {
+  const all: Record<string, [string, Scheduler, number, ThreadOptions?]> = {
     baseline: ['baseline setTimeout', new TimeoutScheduler({ clock }), 0],
     yield: ['setTimeout + setImmediate yield', new YieldingScheduler(clock), 0],
     hold3: ['precise hold_ms=3', new PreciseScheduler({ clock, holdMs: 3 }), 4],
     hold6: ['precise hold_ms=6', new PreciseScheduler({ clock, holdMs: 6 }), 7],
     hold8: ['loop, precise hold_ms=8', new PreciseScheduler({ clock, holdMs: 8 }), 9],
-    thread: ['gate thread spin_ms=2 (default)', new TimeoutScheduler({ clock }), 0, 2],
-    thread1: ['gate thread spin_ms=1', new TimeoutScheduler({ clock }), 0, 1],
+    thread: ['gate thread, SCHED_FIFO 50, spin_ms=2 (default)', new TimeoutScheduler({ clock }), 0, { spinMs: 2, rtPriority: 50 }],
+    thread1: ['gate thread, SCHED_FIFO 50, spin_ms=1', new TimeoutScheduler({ clock }), 0, { spinMs: 1, rtPriority: 50 }],
+    threadnormal: ['gate thread, normal priority, spin_ms=2', new TimeoutScheduler({ clock }), 0, { spinMs: 2, rtPriority: 0 }],
   };
   const variants = values.variants.split(',').map((key) => {
     const variant = all[key.trim()];
@@ -196,6 +237,7 @@ async function main(): Promise<void> {
   );
   const load = loadavg().map((v) => v.toFixed(2)).join(' ');
   console.log(`node ${process.version}, ${process.platform}/${process.arch}, load average ${load} (other processes compete for the CPU)`);
+  if (FLOOR_S > 0) console.log(await machineStalls(FLOOR_S));
   const results: Result[] = [];
   for (const [name, scheduler, hold, spin] of variants) results.push(await run(name, scheduler, clock, hold, spin));
   const header = ['scheduler', 'p50', 'p99', 'p99.9', 'max', 'min', '>1ms late', 'loop held/reject'];

@@ -40,6 +40,15 @@ export const gateSection = outputLine
       .describe(
         "timer 'thread': milliseconds before a reject edge at which the gate thread stops sleeping and spins on the clock (a sleeping thread wakes up late when the CPU is busy). Costs that much of one core per reject, never the event loop.",
       ),
+    rt_priority: z
+      .number()
+      .int()
+      .min(0)
+      .max(99)
+      .default(50)
+      .describe(
+        "timer 'thread': SCHED_FIFO priority of the gate thread alone (the rest of the daemon stays at normal priority), so busy threads cannot delay it; needs LimitRTPRIO (systemd/lineside.service grants it), otherwise lineside warns and runs it at normal priority. 0 = normal priority.",
+      ),
     hold_ms: z
       .number()
       .min(0)

@@ -31,10 +31,13 @@ export interface GateThreadInit {
   spinMs: number;
   /** CLOCK_MONOTONIC minus the loop's performance.now(); the thread converts its own clock with it. */
   loopMonotonicMinusPerfMs: number;
+  /** SCHED_FIFO priority the thread asks for (through chrt); 0 = stay at the process's policy. */
+  rtPriority: number;
 }
 
 export type FromGateThread =
-  | { type: 'ready' }
+  /** priority: null when not asked for; otherwise whether the thread runs SCHED_FIFO, and why not. */
+  | { type: 'ready'; priority: { ok: true } | { ok: false; reason: string } | null }
   | { type: 'switched'; ticket: number; timeMs: number }
   | { type: 'write_failed'; ticket: number; message: string }
   | { type: 'open_failed'; message: string };

@@ -3,7 +3,8 @@
  * output itself and only then tells the event loop. It never returns to its own event loop while running, so
  * nothing queued anywhere can delay it; the plan arrives through shared memory (gate-thread-protocol.ts).
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, openSync, readlinkSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CELL, F64, FIRING, INT32_CELLS, type FromGateThread, type GateThreadInit } from './gate-thread-protocol.js';
 import { monotonicMinusPerfMs } from './line-core.js';
@@ -73,6 +74,23 @@ function run(output: { write: (active: boolean) => void }): void {
   }
 }
 
+/**
+ * Real-time priority for this thread only: a woken SCHED_FIFO thread preempts every normal one at once, so the
+ * event loop, V8's helper threads and inference cannot hold it off the CPU around a due time. Node has no API for
+ * sched_setscheduler, so util-linux chrt sets it on this thread's id (needs RLIMIT_RTPRIO or CAP_SYS_NICE).
+ */
+function raisePriority(): { ok: true } | { ok: false; reason: string } | null {
+  if (init.rtPriority <= 0) return null;
+  try {
+    const tid = readlinkSync('/proc/thread-self').split('/').pop() ?? '';
+    execFileSync('chrt', ['--fifo', '--pid', String(init.rtPriority), tid], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 5000 });
+    return { ok: true };
+  } catch (err) {
+    const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
+    return { ok: false, reason: stderr || (err instanceof Error ? err.message : String(err)) };
+  }
+}
+
 let output: ReturnType<typeof opener> | undefined;
 try {
   output = opener();
@@ -80,7 +98,7 @@ try {
   post({ type: 'open_failed', message: err instanceof Error ? err.message : String(err) });
 }
 if (output !== undefined) {
-  post({ type: 'ready' });
+  post({ type: 'ready', priority: raisePriority() });
   try {
     run(output);
   } finally {

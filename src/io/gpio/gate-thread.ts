@@ -12,6 +12,8 @@ export interface GateThreadDeps {
   logger: Logger;
   /** Milliseconds before a due time at which the thread stops sleeping and spins (sleeps wake up late). */
   spinMs: number;
+  /** SCHED_FIFO priority for the thread (gate.rt_priority); 0 = the process's own policy. */
+  rtPriority?: number;
   /** For tests: another worker module. */
   workerUrl?: URL;
 }
@@ -44,11 +46,17 @@ export class GateThread implements TimedSwitch, Lifecycle {
   private nextTicket = 1;
   private running = false;
   private stopping = false;
+  private priority: Extract<FromGateThread, { type: 'ready' }>['priority'] = null;
 
   constructor(private readonly deps: GateThreadDeps) {}
 
   get usable(): boolean {
     return this.running;
+  }
+
+  /** Whether the thread got the real-time priority it asked for (null: none asked for, or not started). */
+  get realtime(): boolean | null {
+    return this.priority === null ? null : this.priority.ok;
   }
 
   async start(signal: AbortSignal): Promise<void> {
@@ -61,11 +69,12 @@ export class GateThread implements TimedSwitch, Lifecycle {
     const control = new SharedArrayBuffer(INT32_CELLS * 4 + F64_CELLS * 8);
     this.cells = new Int32Array(control, 0, INT32_CELLS);
     this.f64 = new Float64Array(control, INT32_CELLS * 4);
-    const init: GateThreadInit = { control, target, spinMs: this.deps.spinMs, loopMonotonicMinusPerfMs: monotonicMinusPerfMs() };
+    const rtPriority = this.deps.rtPriority ?? 0;
+    const init: GateThreadInit = { control, target, spinMs: this.deps.spinMs, loopMonotonicMinusPerfMs: monotonicMinusPerfMs(), rtPriority };
     const worker = startWorker(this.deps.workerUrl ?? siblingModule(import.meta.url, 'gate-thread-worker'), { workerData: init, name: 'lineside-gate' });
     this.worker = worker;
     this.stopping = false;
-    await new Promise<void>((resolve, reject) => {
+    const ready = await new Promise<Extract<FromGateThread, { type: 'ready' }>>((resolve, reject) => {
       const fail = (message: string): void => {
         cleanup();
         void worker.terminate();
@@ -75,7 +84,7 @@ export class GateThread implements TimedSwitch, Lifecycle {
       const onMessage = (message: FromGateThread): void => {
         if (message.type === 'ready') {
           cleanup();
-          resolve();
+          resolve(message);
         } else if (message.type === 'open_failed') fail(message.message);
       };
       const onError = (err: Error): void => fail(err.message);
@@ -96,7 +105,16 @@ export class GateThread implements TimedSwitch, Lifecycle {
     worker.on('message', (message: FromGateThread) => this.onMessage(message));
     worker.on('error', (err) => this.onDeath(`failed: ${err.message}`));
     worker.on('exit', (code) => this.onDeath(`exited with code ${code}`));
-    this.deps.logger.info({ output: output.name, spinMs: this.deps.spinMs }, 'gate thread started: reject edges are timed off the event loop');
+    const fields = { output: output.name, spinMs: this.deps.spinMs, rtPriority };
+    if (ready.priority === null) this.deps.logger.info(fields, 'gate thread started: reject edges are timed off the event loop, at normal priority');
+    else if (ready.priority.ok) this.deps.logger.info(fields, `gate thread started: reject edges are timed off the event loop, SCHED_FIFO ${rtPriority}`);
+    else {
+      this.deps.logger.warn(
+        { ...fields, reason: ready.priority.reason },
+        `gate thread started at normal priority: SCHED_FIFO ${rtPriority} refused (${ready.priority.reason}); the gate may be late while the CPU is busy. Grant LimitRTPRIO=${rtPriority} (systemd/lineside.service does) or set gate.rt_priority: 0`,
+      );
+    }
+    this.priority = ready.priority;
   }
 
   async stop(): Promise<void> {

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { gateSection } from '../../../src/config/sections/line.js';
 
 const unitPath = path.resolve(import.meta.dirname, '../../../systemd/lineside.service');
 const unit = readFileSync(unitPath, 'utf8');
@@ -22,6 +23,14 @@ describe('systemd/lineside.service', () => {
     expect(setting('Environment').some((e) => e.startsWith('UV_THREADPOOL_SIZE='))).toBe(true);
     expect(setting('ExecStopPost')[0]).toContain('safe-outputs');
     expect(setting('DeviceAllow')).toEqual(expect.arrayContaining(['char-gpiochip rw']));
+  });
+
+  it('lets the gate thread, and only up to gate.rt_priority\'s default, run real-time', () => {
+    expect(setting('RestrictRealtime')).toEqual(['no']);
+    expect(setting('LimitRTPRIO')).toEqual([String(gateSection.parse({ line: 1 }).rt_priority)]);
+    // chrt needs sched_setscheduler, which is in @resources: the deny list must not drop it.
+    expect(setting('SystemCallFilter').some((f) => f.startsWith('~') && f.includes('@resources'))).toBe(false);
+    expect(setting('CPUSchedulingPolicy')).toEqual([]);
   });
 
   it('scores an exposure of at most 2.5 in systemd-analyze security', () => {

@@ -55,9 +55,9 @@ describe('GateThread', () => {
     for (const thread of threads.splice(0)) await thread.stop();
   });
 
-  async function started(output: DigitalOutput, workerUrl?: URL): Promise<{ thread: GateThread; logs: ReturnType<typeof captureLogger> }> {
+  async function started(output: DigitalOutput, workerUrl?: URL, rtPriority = 0): Promise<{ thread: GateThread; logs: ReturnType<typeof captureLogger> }> {
     const logs = captureLogger();
-    const thread = new GateThread({ output, logger: logs.logger, spinMs: 1, ...(workerUrl ? { workerUrl } : {}) });
+    const thread = new GateThread({ output, logger: logs.logger, spinMs: 1, rtPriority, ...(workerUrl ? { workerUrl } : {}) });
     threads.push(thread);
     await thread.start(signal);
     return { thread, logs };
@@ -164,6 +164,32 @@ describe('GateThread', () => {
     expect(thread.usable).toBe(false);
     expect(output.active).toBe(false);
     expect(logs.errors().map((l) => l.code)).toEqual(['LS_GPIO_UNAVAILABLE']);
+  });
+
+  it('asks for SCHED_FIFO for the thread alone; where that is refused it says why in a warning and still works', async () => {
+    const output = new WiredOutput();
+    const { thread, logs } = await started(output, undefined, 50);
+    const warnings = logs.lines.filter((l) => l.level === 40);
+    if (thread.realtime === true) {
+      // Root or LimitRTPRIO: the thread's own policy changed, not the test process's.
+      expect(warnings).toEqual([]);
+      expect(logs.lines.some((l) => l.msg.includes('SCHED_FIFO 50'))).toBe(true);
+    } else {
+      expect(thread.realtime).toBe(false);
+      expect(warnings[0]?.msg).toContain('gate thread started at normal priority: SCHED_FIFO 50 refused');
+    }
+    expect(await planned(thread, true, performance.now() + 5).next).not.toBeNull();
+    expect(output.active).toBe(true);
+  });
+
+  it('an impossible priority is refused with chrt\'s reason, and the thread runs at normal priority', async () => {
+    const output = new WiredOutput();
+    const { thread, logs } = await started(output, undefined, 100);
+    expect(thread.realtime).toBe(false);
+    const warning = logs.lines.find((l) => l.level === 40);
+    expect(warning?.msg).toContain('SCHED_FIFO 100 refused');
+    expect(String(warning?.reason)).not.toBe('');
+    expect(await planned(thread, true, performance.now() + 5).next).not.toBeNull();
   });
 
   it('stop ends the thread; it is no longer usable', async () => {
