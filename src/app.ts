@@ -191,7 +191,7 @@ export function createApp(deps: AppDeps): App {
       log.warn({ gpio: config.gpio.type }, `gate.timer: thread is not available with gpio.type ${config.gpio.type}; reject edges are timed on the event loop (gate.hold_ms)`);
       return undefined;
     }
-    const thread = new GateThread({ output: gate, logger: logger.child({ component: 'gate' }), spinMs: config.gate.spin_ms, rtPriority: config.gate.rt_priority });
+    const thread = new GateThread({ output: gate, logger: logger.child({ component: 'gate' }), spinMs: config.gate.spin_ms, rtPriority: config.gate.rt_priority, threads: config.gate.threads });
     await startPart(thread, 'gate thread', signal);
     return thread;
   }

@@ -40,6 +40,15 @@ export const gateSection = outputLine
       .describe(
         "timer 'thread': milliseconds before a reject edge at which the gate thread stops sleeping and spins on the clock (a sleeping thread wakes up late when the CPU is busy). Costs that much of one core per reject, never the event loop.",
       ),
+    threads: z
+      .number()
+      .int()
+      .min(1)
+      .max(4)
+      .default(2)
+      .describe(
+        "timer 'thread': gate threads racing for each reject edge, each pinned to its own CPU (at most the CPUs the daemon may use); the first to reach the due time switches. A CPU can be kept from running any thread for milliseconds (virtual CPUs, SMIs: measured >1 ms about twice a second on the development VM) but rarely two at once. Each spins up to spin_ms per reject.",
+      ),
     rt_priority: z
       .number()
       .int()

@@ -33,11 +33,16 @@ export interface GateThreadInit {
   loopMonotonicMinusPerfMs: number;
   /** SCHED_FIFO priority the thread asks for (through chrt); 0 = stay at the process's policy. */
   rtPriority: number;
+  /** CPU to pin this thread to (taskset); null = leave the affinity alone. */
+  cpu: number | null;
 }
 
+/** null: not asked for; otherwise whether it took effect, and why not. */
+export type Outcome = { ok: true } | { ok: false; reason: string } | null;
+
 export type FromGateThread =
-  /** priority: null when not asked for; otherwise whether the thread runs SCHED_FIFO, and why not. */
-  | { type: 'ready'; priority: { ok: true } | { ok: false; reason: string } | null }
+  /** Whether the thread runs SCHED_FIFO and is pinned to its CPU. */
+  | { type: 'ready'; priority: Outcome; pinned: Outcome; cpu: number | null }
   | { type: 'switched'; ticket: number; timeMs: number }
   | { type: 'write_failed'; ticket: number; message: string }
   | { type: 'open_failed'; message: string };

@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, readlinkSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { CELL, F64, FIRING, INT32_CELLS, type FromGateThread, type GateThreadInit } from './gate-thread-protocol.js';
+import { CELL, F64, FIRING, INT32_CELLS, type FromGateThread, type GateThreadInit, type Outcome } from './gate-thread-protocol.js';
 import { monotonicMinusPerfMs } from './line-core.js';
 
 const init = workerData as GateThreadInit;
@@ -74,22 +74,25 @@ function run(output: { write: (active: boolean) => void }): void {
   }
 }
 
-/**
- * Real-time priority for this thread only: a woken SCHED_FIFO thread preempts every normal one at once, so the
- * event loop, V8's helper threads and inference cannot hold it off the CPU around a due time. Node has no API for
- * sched_setscheduler, so util-linux chrt sets it on this thread's id (needs RLIMIT_RTPRIO or CAP_SYS_NICE).
- */
-function raisePriority(): { ok: true } | { ok: false; reason: string } | null {
-  if (init.rtPriority <= 0) return null;
+/** Runs util-linux `tool` on this thread's id: Node has no API for sched_setscheduler or sched_setaffinity. */
+function onThisThread(tool: string, args: string[]): Outcome {
   try {
     const tid = readlinkSync('/proc/thread-self').split('/').pop() ?? '';
-    execFileSync('chrt', ['--fifo', '--pid', String(init.rtPriority), tid], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 5000 });
+    execFileSync(tool, [...args, tid], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 5000 });
     return { ok: true };
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
     return { ok: false, reason: stderr || (err instanceof Error ? err.message : String(err)) };
   }
 }
+
+/**
+ * Real-time priority for this thread only: a woken SCHED_FIFO thread preempts every normal one at once, so the
+ * event loop, V8's helper threads and inference cannot hold it off the CPU around a due time (needs
+ * RLIMIT_RTPRIO or CAP_SYS_NICE). Pinned to its own CPU when there are several gate threads.
+ */
+const priority = init.rtPriority > 0 ? onThisThread('chrt', ['--fifo', '--pid', String(init.rtPriority)]) : null;
+const pinned = init.cpu === null ? null : onThisThread('taskset', ['--cpu-list', '--pid', String(init.cpu)]);
 
 let output: ReturnType<typeof opener> | undefined;
 try {
@@ -98,7 +101,7 @@ try {
   post({ type: 'open_failed', message: err instanceof Error ? err.message : String(err) });
 }
 if (output !== undefined) {
-  post({ type: 'ready', priority: raisePriority() });
+  post({ type: 'ready', priority, pinned, cpu: init.cpu });
   try {
     run(output);
   } finally {

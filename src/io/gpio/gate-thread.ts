@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Worker } from 'node:worker_threads';
-import { LinesideError } from '../../errors.js';
+import { readFileSync } from 'node:fs';
+import { LinesideError, errorMessage } from '../../errors.js';
 import type { Lifecycle } from '../../lifecycle.js';
 import { siblingModule, startWorker } from '../../worker.js';
 import { CELL, F64, F64_CELLS, FIRING, INT32_CELLS, type FromGateThread, type GateThreadInit } from './gate-thread-protocol.js';
@@ -12,8 +13,10 @@ export interface GateThreadDeps {
   logger: Logger;
   /** Milliseconds before a due time at which the thread stops sleeping and spins (sleeps wake up late). */
   spinMs: number;
-  /** SCHED_FIFO priority for the thread (gate.rt_priority); 0 = the process's own policy. */
+  /** SCHED_FIFO priority for the threads (gate.rt_priority); 0 = the process's own policy. */
   rtPriority?: number;
+  /** Threads racing for each edge, each pinned to its own CPU (gate.threads); capped at the CPUs allowed. Default 1. */
+  threads?: number;
   /** For tests: another worker module. */
   workerUrl?: URL;
 }
@@ -39,14 +42,14 @@ const STOP_TIMEOUT_MS = 1000;
  * times them on the event loop: late, never lost.
  */
 export class GateThread implements TimedSwitch, Lifecycle {
-  private worker: Worker | undefined;
+  private workers: Worker[] = [];
   private cells: Int32Array | undefined;
   private f64: Float64Array | undefined;
   private plan_: Plan | undefined;
   private nextTicket = 1;
   private running = false;
   private stopping = false;
-  private priority: Extract<FromGateThread, { type: 'ready' }>['priority'] = null;
+  private readies: Ready[] = [];
 
   constructor(private readonly deps: GateThreadDeps) {}
 
@@ -54,13 +57,19 @@ export class GateThread implements TimedSwitch, Lifecycle {
     return this.running;
   }
 
-  /** Whether the thread got the real-time priority it asked for (null: none asked for, or not started). */
+  /** Whether every thread got the real-time priority asked for (null: none asked for, or not started). */
   get realtime(): boolean | null {
-    return this.priority === null ? null : this.priority.ok;
+    if (this.readies.length === 0 || this.readies.some((r) => r.priority === null)) return null;
+    return this.readies.every((r) => r.priority?.ok === true);
+  }
+
+  /** Threads running. */
+  get threadCount(): number {
+    return this.workers.length;
   }
 
   async start(signal: AbortSignal): Promise<void> {
-    if (this.worker) return;
+    if (this.workers.length > 0) return;
     const { output } = this.deps;
     const target = output.offThread?.();
     if (target === undefined) {
@@ -70,66 +79,77 @@ export class GateThread implements TimedSwitch, Lifecycle {
     this.cells = new Int32Array(control, 0, INT32_CELLS);
     this.f64 = new Float64Array(control, INT32_CELLS * 4);
     const rtPriority = this.deps.rtPriority ?? 0;
-    const init: GateThreadInit = { control, target, spinMs: this.deps.spinMs, loopMonotonicMinusPerfMs: monotonicMinusPerfMs(), rtPriority };
-    const worker = startWorker(this.deps.workerUrl ?? siblingModule(import.meta.url, 'gate-thread-worker'), { workerData: init, name: 'lineside-gate' });
-    this.worker = worker;
+    // One CPU each: a stalled CPU (a hypervisor or SMI pause) rarely stalls another at the same moment.
+    const cpus = allowedCpus();
+    const count = Math.max(1, Math.min(this.deps.threads ?? 1, cpus?.length ?? 1));
+    const loopMonotonicMinusPerfMs = monotonicMinusPerfMs();
     this.stopping = false;
-    const ready = await new Promise<Extract<FromGateThread, { type: 'ready' }>>((resolve, reject) => {
-      const fail = (message: string): void => {
-        cleanup();
-        void worker.terminate();
-        this.worker = undefined;
-        reject(new LinesideError('LS_GPIO_UNAVAILABLE', `gpio output "${output.name}": the gate thread did not start: ${message}`));
-      };
-      const onMessage = (message: FromGateThread): void => {
-        if (message.type === 'ready') {
-          cleanup();
-          resolve(message);
-        } else if (message.type === 'open_failed') fail(message.message);
-      };
-      const onError = (err: Error): void => fail(err.message);
-      const onExit = (code: number): void => fail(`exited with code ${code}`);
-      const onAbort = (): void => fail('start aborted');
-      const cleanup = (): void => {
-        worker.off('message', onMessage);
-        worker.off('error', onError);
-        worker.off('exit', onExit);
-        signal.removeEventListener('abort', onAbort);
-      };
-      worker.on('message', onMessage);
-      worker.once('error', onError);
-      worker.once('exit', onExit);
-      signal.addEventListener('abort', onAbort, { once: true });
+    const url = this.deps.workerUrl ?? siblingModule(import.meta.url, 'gate-thread-worker');
+    const starting = Array.from({ length: count }, (_, index) => {
+      const cpu = count > 1 && cpus ? (cpus[cpus.length - 1 - index] ?? null) : null;
+      const init: GateThreadInit = { control, target, spinMs: this.deps.spinMs, loopMonotonicMinusPerfMs, rtPriority, cpu };
+      const worker = startWorker(url, { workerData: init, name: `lineside-gate-${index}` });
+      this.workers.push(worker);
+      return untilReady(worker, signal);
     });
-    this.running = true;
-    worker.on('message', (message: FromGateThread) => this.onMessage(message));
-    worker.on('error', (err) => this.onDeath(`failed: ${err.message}`));
-    worker.on('exit', (code) => this.onDeath(`exited with code ${code}`));
-    const fields = { output: output.name, spinMs: this.deps.spinMs, rtPriority };
-    if (ready.priority === null) this.deps.logger.info(fields, 'gate thread started: reject edges are timed off the event loop, at normal priority');
-    else if (ready.priority.ok) this.deps.logger.info(fields, `gate thread started: reject edges are timed off the event loop, SCHED_FIFO ${rtPriority}`);
-    else {
-      this.deps.logger.warn(
-        { ...fields, reason: ready.priority.reason },
-        `gate thread started at normal priority: SCHED_FIFO ${rtPriority} refused (${ready.priority.reason}); the gate may be late while the CPU is busy. Grant LimitRTPRIO=${rtPriority} (systemd/lineside.service does) or set gate.rt_priority: 0`,
-      );
+    const settled = await Promise.allSettled(starting);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      this.stopping = true;
+      await Promise.all(this.workers.map((w) => w.terminate()));
+      this.workers = [];
+      throw new LinesideError('LS_GPIO_UNAVAILABLE', `gpio output "${output.name}": the gate thread did not start: ${errorMessage(failed.reason)}`);
     }
-    this.priority = ready.priority;
+    this.readies = settled.map((r) => (r as PromiseFulfilledResult<Ready>).value);
+    this.running = true;
+    for (const worker of this.workers) {
+      worker.on('message', (message: FromGateThread) => this.onMessage(message));
+      worker.on('error', (err) => this.onDeath(worker, `failed: ${err.message}`));
+      worker.on('exit', (code) => this.onDeath(worker, `exited with code ${code}`));
+    }
+    this.logStart(rtPriority);
+  }
+
+  private logStart(rtPriority: number): void {
+    const fields = {
+      output: this.deps.output.name,
+      spinMs: this.deps.spinMs,
+      rtPriority,
+      threads: this.readies.length,
+      cpus: this.readies.map((r) => r.cpu),
+    };
+    const what = `${this.readies.length} gate thread${this.readies.length === 1 ? '' : 's'}`;
+    const refused = this.readies.flatMap((r) => [r.priority, r.pinned]).find((o): o is { ok: false; reason: string } => o !== null && !o.ok);
+    if (refused === undefined) {
+      const priority = this.realtime === true ? `SCHED_FIFO ${rtPriority}` : 'normal priority';
+      const pinned = this.readies.some((r) => r.cpu !== null) ? `, on CPUs ${this.readies.map((r) => r.cpu).join(', ')}` : '';
+      this.deps.logger.info(fields, `${what} started: reject edges are timed off the event loop, ${priority}${pinned}`);
+      return;
+    }
+    this.deps.logger.warn(
+      { ...fields, reason: refused.reason },
+      `${what} started, but SCHED_FIFO ${rtPriority} or CPU pinning was refused (${refused.reason}); the gate may be late while the CPU is busy. Grant LimitRTPRIO=${rtPriority} (systemd/lineside.service does) or set gate.rt_priority: 0`,
+    );
   }
 
   async stop(): Promise<void> {
-    const worker = this.worker;
-    if (!worker || !this.cells) return;
+    const workers = this.workers;
+    if (workers.length === 0 || !this.cells) return;
     this.stopping = true;
     this.running = false;
     this.withdraw();
     Atomics.store(this.cells, CELL.stop, 1);
     this.ring();
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    const timer = setTimeout(() => void worker.terminate(), STOP_TIMEOUT_MS);
-    await exited;
-    clearTimeout(timer);
-    this.worker = undefined;
+    await Promise.all(
+      workers.map(async (worker) => {
+        const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+        const timer = setTimeout(() => void worker.terminate(), STOP_TIMEOUT_MS);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+    this.workers = [];
+    this.readies = [];
   }
 
   plan(active: boolean, dueMs: number, onSwitched: (result: SwitchResult | null) => void): PlannedSwitch {
@@ -216,21 +236,86 @@ export class GateThread implements TimedSwitch, Lifecycle {
     }
   }
 
-  private onDeath(why: string): void {
-    if (!this.worker) return;
-    const wasRunning = this.running;
-    this.running = false;
-    if (this.stopping || !wasRunning) return;
-    this.worker = undefined;
-    this.deps.logger.error(
-      { code: 'LS_GPIO_UNAVAILABLE', output: this.deps.output.name },
-      `gate thread ${why}: reject edges are timed on the event loop from now on (less precise under load)`,
-    );
-    const plan = this.plan_;
-    if (!plan || plan.settled) return;
+  private onDeath(worker: Worker, why: string): void {
+    if (!this.workers.includes(worker) || this.stopping) return;
+    this.workers = this.workers.filter((w) => w !== worker);
     const cells = this.cells!;
+    const plan = this.plan_;
+    const left = this.workers.length;
+    this.deps.logger.error(
+      { code: 'LS_GPIO_UNAVAILABLE', output: this.deps.output.name, threadsLeft: left },
+      left > 0
+        ? `a gate thread ${why}; ${left} left`
+        : `gate thread ${why}: reject edges are timed on the event loop from now on (less precise under load)`,
+    );
+    // A thread that died in the middle of a switch leaves the plan taken: nobody else will make it.
+    const stuck = plan !== undefined && !plan.settled && Atomics.load(cells, CELL.ticket) === FIRING && Atomics.load(cells, CELL.doneTicket) !== plan.ticket;
+    if (left > 0 && !stuck) return;
+    this.running = left > 0;
+    if (!plan || plan.settled) return;
     plan.settled = true;
     this.plan_ = undefined;
-    plan.onSwitched(Atomics.load(cells, CELL.doneTicket) === plan.ticket ? this.result(plan) : null);
+    if (Atomics.load(cells, CELL.doneTicket) === plan.ticket) plan.onSwitched(this.result(plan));
+    else if (stuck) {
+      Atomics.compareExchange(cells, CELL.ticket, FIRING, 0);
+      plan.onSwitched({ error: new LinesideError('LS_GPIO_WRITE', `gpio output "${this.deps.output.name}": a gate thread ${why} while switching it`) });
+    } else plan.onSwitched(null);
   }
+}
+
+interface Ready {
+  priority: Extract<FromGateThread, { type: 'ready' }>['priority'];
+  pinned: Extract<FromGateThread, { type: 'ready' }>['pinned'];
+  cpu: number | null;
+}
+
+/** Waits for a worker's 'ready'; rejects with the reason it did not get there. */
+function untilReady(worker: Worker, signal: AbortSignal): Promise<Ready> {
+  return new Promise<Ready>((resolve, reject) => {
+    const fail = (message: string): void => {
+      cleanup();
+      reject(new Error(message));
+    };
+    const onMessage = (message: FromGateThread): void => {
+      if (message.type === 'ready') {
+        cleanup();
+        resolve({ priority: message.priority, pinned: message.pinned, cpu: message.cpu });
+      } else if (message.type === 'open_failed') fail(message.message);
+    };
+    const onError = (err: Error): void => fail(err.message);
+    const onExit = (code: number): void => fail(`exited with code ${code}`);
+    const onAbort = (): void => fail('start aborted');
+    const cleanup = (): void => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+      signal.removeEventListener('abort', onAbort);
+    };
+    worker.on('message', onMessage);
+    worker.once('error', onError);
+    worker.once('exit', onExit);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** CPUs this process may run on (its affinity mask), from /proc; undefined where that cannot be read. */
+export function allowedCpus(): number[] | undefined {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8');
+    const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1];
+    return list === undefined ? undefined : parseCpuList(list);
+  } catch {
+    return undefined;
+  }
+}
+
+/** "0-3,6" -> [0, 1, 2, 3, 6] */
+export function parseCpuList(list: string): number[] {
+  const cpus: number[] = [];
+  for (const part of list.split(',')) {
+    const [from, to] = part.split('-').map(Number);
+    if (from === undefined || !Number.isInteger(from)) continue;
+    for (let cpu = from; cpu <= (to ?? from); cpu++) cpus.push(cpu);
+  }
+  return cpus;
 }

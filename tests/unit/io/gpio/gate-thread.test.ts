@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GateThread } from '../../../../src/io/gpio/gate-thread.js';
+import { GateThread, allowedCpus, parseCpuList } from '../../../../src/io/gpio/gate-thread.js';
 import type { DigitalOutput, OffThreadSwitch, SwitchResult } from '../../../../src/io/gpio/types.js';
 import { captureLogger, signal } from './helpers.js';
 
@@ -55,9 +55,9 @@ describe('GateThread', () => {
     for (const thread of threads.splice(0)) await thread.stop();
   });
 
-  async function started(output: DigitalOutput, workerUrl?: URL, rtPriority = 0): Promise<{ thread: GateThread; logs: ReturnType<typeof captureLogger> }> {
+  async function started(output: DigitalOutput, workerUrl?: URL, rtPriority = 0, threadCount = 1): Promise<{ thread: GateThread; logs: ReturnType<typeof captureLogger> }> {
     const logs = captureLogger();
-    const thread = new GateThread({ output, logger: logs.logger, spinMs: 1, rtPriority, ...(workerUrl ? { workerUrl } : {}) });
+    const thread = new GateThread({ output, logger: logs.logger, spinMs: 1, rtPriority, threads: threadCount, ...(workerUrl ? { workerUrl } : {}) });
     threads.push(thread);
     await thread.start(signal);
     return { thread, logs };
@@ -176,7 +176,7 @@ describe('GateThread', () => {
       expect(logs.lines.some((l) => l.msg.includes('SCHED_FIFO 50'))).toBe(true);
     } else {
       expect(thread.realtime).toBe(false);
-      expect(warnings[0]?.msg).toContain('gate thread started at normal priority: SCHED_FIFO 50 refused');
+      expect(warnings[0]?.msg).toContain('SCHED_FIFO 50 or CPU pinning was refused');
     }
     expect(await planned(thread, true, performance.now() + 5).next).not.toBeNull();
     expect(output.active).toBe(true);
@@ -187,9 +187,33 @@ describe('GateThread', () => {
     const { thread, logs } = await started(output, undefined, 100);
     expect(thread.realtime).toBe(false);
     const warning = logs.lines.find((l) => l.level === 40);
-    expect(warning?.msg).toContain('SCHED_FIFO 100 refused');
+    expect(warning?.msg).toContain('SCHED_FIFO 100 or CPU pinning was refused');
     expect(String(warning?.reason)).not.toBe('');
     expect(await planned(thread, true, performance.now() + 5).next).not.toBeNull();
+  });
+
+  it('several threads race for each edge, one per CPU: each edge is switched and reported exactly once', async () => {
+    const output = new WiredOutput();
+    const cpus = allowedCpus() ?? [];
+    const { thread, logs } = await started(output, undefined, 0, 2);
+    expect(thread.threadCount).toBe(Math.min(2, Math.max(1, cpus.length)));
+    if (thread.threadCount === 2) {
+      const line = logs.lines.find((l) => l.msg.includes('gate threads started'));
+      expect(line?.cpus).toEqual([cpus.at(-1), cpus.at(-2)]);
+    }
+    for (let i = 0; i < 10; i++) {
+      const dueMs = performance.now() + 5;
+      const result = await planned(thread, i % 2 === 0, dueMs).next;
+      expect((result as { timeMs: number }).timeMs).toBeGreaterThanOrEqual(dueMs);
+    }
+    await sleep(20);
+    expect(output.switched.map((s) => s.active)).toEqual([true, false, true, false, true, false, true, false, true, false]);
+  });
+
+  it('reads the CPUs it may use from a kernel CPU list', () => {
+    expect(parseCpuList('0-3,6')).toEqual([0, 1, 2, 3, 6]);
+    expect(parseCpuList('1')).toEqual([1]);
+    expect(allowedCpus()?.length).toBeGreaterThan(0);
   });
 
   it('stop ends the thread; it is no longer usable', async () => {
