@@ -5,6 +5,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { defaultDrivers } from '../app.js';
+import { GateThread } from '../io/gpio/gate-thread.js';
+import type { DigitalOutput } from '../io/gpio/types.js';
 import { redactUrl } from '../io/mqtt/publisher.js';
 import { failSafeWarnings } from '../pipeline/fail-safe.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
@@ -126,6 +128,8 @@ async function configChecks(loaded: LoadedConfig, logger: Logger, env: NodeJS.Pr
     await gpio.stop();
   }
 
+  if (config.gate.timer === 'thread') checks.push(await gateThreadCheck(config, logger));
+
   const outbox = path.resolve(baseDir, config.mqtt.outbox_dir);
   try {
     await mkdir(outbox, { recursive: true });
@@ -136,6 +140,47 @@ async function configChecks(loaded: LoadedConfig, logger: Logger, env: NodeJS.Pr
   }
   checks.push(await brokerCheck(loaded, env));
   return checks;
+}
+
+/**
+ * Starts the gate threads as the daemon would (priority, pinning) against an in-memory wire, never the real gate
+ * line: a running daemon may hold it, and opening it would force it to its safe state.
+ */
+async function gateThreadCheck(config: LoadedConfig['config'], logger: Logger): Promise<Check> {
+  const name = 'gate timing';
+  if (config.gpio.type === 'gpiod') {
+    return { name, status: 'warn', detail: "gate.timer: thread is not available with gpio.type gpiod (outputs switch through a supervisor process); the event-loop timer (gate.hold_ms) is used" };
+  }
+  const wire = new SharedArrayBuffer(4);
+  const probe: DigitalOutput = {
+    name: 'gate (doctor probe)',
+    active: false,
+    start: () => Promise.resolve(),
+    stop: () => Promise.resolve(),
+    write: () => undefined,
+    offThread: () => ({ kind: 'shared', wire }),
+  };
+  const { rt_priority: rtPriority, threads, spin_ms: spinMs } = config.gate;
+  const thread = new GateThread({ output: probe, logger, spinMs, rtPriority, threads });
+  try {
+    await thread.start(new AbortController().signal);
+    const where = `${thread.threadCount} gate thread${thread.threadCount === 1 ? '' : 's'}${thread.cpus.length > 0 ? ` on CPUs ${thread.cpus.join(', ')}` : ''}`;
+    const refusal = thread.refusal;
+    if (refusal !== undefined) {
+      return {
+        name,
+        status: 'warn',
+        detail: `${where}, but SCHED_FIFO ${rtPriority} or CPU pinning was refused: ${refusal}`,
+        action: `Grant LimitRTPRIO=${rtPriority} (systemd/lineside.service does), or set gate.rt_priority: 0 to accept less precise timing on a busy CPU.`,
+      };
+    }
+    const fewer = thread.threadCount < threads ? ` (gate.threads ${threads}: only ${thread.threadCount} CPU available)` : '';
+    return { name, status: 'ok', detail: `${where}, ${rtPriority > 0 ? `SCHED_FIFO ${rtPriority}` : 'normal priority (gate.rt_priority: 0)'}${fewer}` };
+  } catch (err) {
+    return failure(name, err);
+  } finally {
+    await thread.stop();
+  }
 }
 
 async function brokerCheck(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Promise<Check> {

@@ -59,6 +59,11 @@ describe('lineside doctor', () => {
     expect(byName['execution provider']).toMatchObject({ status: 'ok', detail: expect.stringContaining('in use: cpu') });
     expect(byName.camera).toMatchObject({ status: 'ok', detail: expect.stringContaining('captured') });
     expect(byName['mqtt broker']).toMatchObject({ status: 'warn', code: 'LS_MQTT_CONNECT' });
+    // The gate threads start as the daemon's would; where real-time priority is refused it says what to grant.
+    const timing = byName['gate timing'];
+    expect(timing?.detail).toMatch(/^\d gate threads?/);
+    if (timing?.status === 'warn') expect(timing.action).toContain('LimitRTPRIO=50');
+    else expect(timing).toMatchObject({ status: 'ok', detail: expect.stringContaining('SCHED_FIFO 50') as string });
   });
 
   it('fails a tampered model with its code and what to do, and a missing camera folder', async () => {

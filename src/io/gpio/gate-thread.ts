@@ -63,6 +63,16 @@ export class GateThread implements TimedSwitch, Lifecycle {
     return this.readies.every((r) => r.priority?.ok === true);
   }
 
+  /** Why real-time priority or CPU pinning was refused, if it was. */
+  get refusal(): string | undefined {
+    return this.readies.flatMap((r) => [r.priority, r.pinned]).find((o): o is { ok: false; reason: string } => o !== null && !o.ok)?.reason;
+  }
+
+  /** CPUs the threads are pinned to (empty when not pinned). */
+  get cpus(): number[] {
+    return this.readies.flatMap((r) => (r.cpu === null ? [] : [r.cpu]));
+  }
+
   /** Threads running. */
   get threadCount(): number {
     return this.workers.length;
@@ -119,16 +129,16 @@ export class GateThread implements TimedSwitch, Lifecycle {
       cpus: this.readies.map((r) => r.cpu),
     };
     const what = `${this.readies.length} gate thread${this.readies.length === 1 ? '' : 's'}`;
-    const refused = this.readies.flatMap((r) => [r.priority, r.pinned]).find((o): o is { ok: false; reason: string } => o !== null && !o.ok);
+    const refused = this.refusal;
     if (refused === undefined) {
       const priority = this.realtime === true ? `SCHED_FIFO ${rtPriority}` : 'normal priority';
-      const pinned = this.readies.some((r) => r.cpu !== null) ? `, on CPUs ${this.readies.map((r) => r.cpu).join(', ')}` : '';
+      const pinned = this.cpus.length > 0 ? `, on CPUs ${this.cpus.join(', ')}` : '';
       this.deps.logger.info(fields, `${what} started: reject edges are timed off the event loop, ${priority}${pinned}`);
       return;
     }
     this.deps.logger.warn(
-      { ...fields, reason: refused.reason },
-      `${what} started, but SCHED_FIFO ${rtPriority} or CPU pinning was refused (${refused.reason}); the gate may be late while the CPU is busy. Grant LimitRTPRIO=${rtPriority} (systemd/lineside.service does) or set gate.rt_priority: 0`,
+      { ...fields, reason: refused },
+      `${what} started, but SCHED_FIFO ${rtPriority} or CPU pinning was refused (${refused}); the gate may be late while the CPU is busy. Grant LimitRTPRIO=${rtPriority} (systemd/lineside.service does) or set gate.rt_priority: 0`,
     );
   }
 
