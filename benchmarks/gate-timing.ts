@@ -1,8 +1,8 @@
 /**
  * Gate timing: how late does the reject gate go active relative to its due time, under event-loop load?
  *
- *   node --import tsx benchmarks/gate-timing.ts [--events 1000] [--spacing-ms 20] [--floor-s 5] [--variants baseline,hold8,threadnormal,thread1,thread]
- *   (variants: baseline, yield, hold3, hold6, hold8 (gate.timer: loop), threadnormal, thread1, thread (gate.timer: thread))
+ *   node --import tsx benchmarks/gate-timing.ts [--events 1000] [--spacing-ms 20] [--floor-s 5] [--variants baseline,hold8,threadnormal,thread1,thread2ms,thread]
+ *   (variants: baseline, yield, hold3, hold6, hold8 (gate.timer: loop); threadnormal, thread1, thread2ms, thread (gate.timer: thread))
  *
  * Drives the real GateController (the same code the line uses) with a simulated gate output that records when
  * it switched: the event loop stamps its own writes; with the gate thread, the thread stamps the switch of the
@@ -32,7 +32,7 @@ const { values } = parseArgs({
     events: { type: 'string', default: '1000' },
     'spacing-ms': { type: 'string', default: '20' },
     'floor-s': { type: 'string', default: '5' },
-    variants: { type: 'string', default: 'baseline,hold8,threadnormal,thread1,thread' },
+    variants: { type: 'string', default: 'baseline,hold8,threadnormal,thread1,thread2ms,thread' },
   },
 });
 const EVENTS = Number(values.events);
@@ -225,9 +225,10 @@ async function main(): Promise<void> {
     hold3: ['precise hold_ms=3', new PreciseScheduler({ clock, holdMs: 3 }), 4],
     hold6: ['precise hold_ms=6', new PreciseScheduler({ clock, holdMs: 6 }), 7],
     hold8: ['loop, precise hold_ms=8', new PreciseScheduler({ clock, holdMs: 8 }), 9],
-    threadnormal: ['1 gate thread, normal priority', new TimeoutScheduler({ clock }), 0, { spinMs: 2, rtPriority: 0, threads: 1 }],
-    thread1: ['1 gate thread, SCHED_FIFO 50', new TimeoutScheduler({ clock }), 0, { spinMs: 2, rtPriority: 50, threads: 1 }],
-    thread: ['2 gate threads, SCHED_FIFO 50, pinned (default)', new TimeoutScheduler({ clock }), 0, { spinMs: 2, rtPriority: 50, threads: 2 }],
+    threadnormal: ['1 gate thread, normal priority', new TimeoutScheduler({ clock }), 0, { spinMs: 8, rtPriority: 0, threads: 1 }],
+    thread1: ['1 gate thread, SCHED_FIFO 50', new TimeoutScheduler({ clock }), 0, { spinMs: 8, rtPriority: 50, threads: 1 }],
+    thread2ms: ['2 gate threads, SCHED_FIFO 50, spin_ms=2', new TimeoutScheduler({ clock }), 0, { spinMs: 2, rtPriority: 50, threads: 2 }],
+    thread: ['2 gate threads, SCHED_FIFO 50, spin_ms=8 (default)', new TimeoutScheduler({ clock }), 0, { spinMs: 8, rtPriority: 50, threads: 2 }],
   };
   const variants = values.variants.split(',').map((key) => {
     const variant = all[key.trim()];

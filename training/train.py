@@ -3,6 +3,7 @@
 CPU only, fixed seeds. Usage: see training/README.md (normally run through training/train.sh).
 """
 import argparse
+import copy
 import datetime
 import hashlib
 import json
@@ -39,6 +40,7 @@ def parse_args():
     p.add_argument("--max-minutes", type=float, default=45.0, help="hard cap on training wall time")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--widths", default="16,32,64,64,128", help="output channels of the conv blocks")
+    p.add_argument("--strides", default="2,2,2,1,2", help="stride of each conv block (one per width)")
     p.add_argument(
         "--pool",
         choices=["avg", "avgmax"],
@@ -52,6 +54,21 @@ def parse_args():
         default=0.0,
         help="extra random rotation of up to +/- this many degrees (bilinear, border padding) after the dihedral view",
     )
+    p.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        help="keep an exponential moving average of the weights (and batch-norm statistics) with this decay per step "
+        "(e.g. 0.998); validation, selection and export then use the averaged weights. 0: off",
+    )
+    p.add_argument(
+        "--select",
+        choices=["loss", "zero-escape"],
+        default="loss",
+        help="which epoch to keep: lowest validation loss, or fewest false rejects at the zero-escape threshold "
+        "(ties: lower validation loss)",
+    )
+    p.add_argument("--pos-weight", type=float, default=1.0, help="weight of the defective class in the loss")
     p.add_argument("--version", default="1.0.0")
     p.add_argument("--command", default=" ".join(sys.argv), help="recorded in model.json")
     p.add_argument("--export-only-untrained", action="store_true", help="export an untrained net (latency checks)")
@@ -76,10 +93,12 @@ def conv_bn_relu(cin, cout, stride):
 class CastingNet(nn.Module):
     """Strided 3x3 conv-bn-relu blocks (each halves the size except the 4th), global pooling (average, or average and max), one logit."""
 
-    def __init__(self, widths, pool="avg"):
+    def __init__(self, widths, pool="avg", strides=(2, 2, 2, 1, 2)):
         super().__init__()
         self.pool_kind = pool
-        strides = [2, 2, 2, 1, 2] + [1] * max(0, len(widths) - 5)
+        self.strides = list(strides)
+        if len(self.strides) != len(widths):
+            raise SystemExit(f"--strides needs one stride per width ({len(widths)}), got {self.strides}")
         layers, cin = [], 1
         for cout, stride in zip(widths, strides):
             layers.append(conv_bn_relu(cin, cout, stride))
@@ -169,6 +188,24 @@ def augment(batch, gen, rotate_degrees=0.0):
     brightness = (torch.rand(n, 1, 1, 1, generator=gen) - 0.5) * 20.0
     mean = out.mean(dim=(1, 2, 3), keepdim=True)
     return ((out - mean) * contrast + mean + brightness).clamp_(0.0, 255.0)
+
+
+class EmaWeights:
+    """Exponential moving average of a net's parameters and batch-norm statistics, updated after each step."""
+
+    def __init__(self, net, decay):
+        self.decay = decay
+        self.model = copy.deepcopy(net).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, net):
+        for avg, cur in zip(self.model.state_dict().values(), net.state_dict().values()):
+            if avg.dtype.is_floating_point:
+                avg.mul_(self.decay).add_(cur, alpha=1.0 - self.decay)
+            else:
+                avg.copy_(cur)
 
 
 def predict(model, pixels, idx, batch=256):
@@ -278,12 +315,12 @@ def main():
                 run = json.load(f)
             if run["seed"] != args.seed or run["val_fraction"] != args.val_fraction or run["tensors"] != args.tensors:
                 raise SystemExit(f"{work}: trained with another split or tensors; its validation images would leak")
-            net = CastingNet(run["widths"], run.get("pool", "avg"))
+            net = CastingNet(run["widths"], run.get("pool", "avg"), run.get("strides", [2, 2, 2, 1, 2]))
             net.load_state_dict(torch.load(os.path.join(work, "best.pt")))
             runs.append(run)
             nets.append(net)
     else:
-        net = CastingNet(widths, args.pool)
+        net = CastingNet(widths, args.pool, [int(v) for v in args.strides.split(",")])
         if args.export_only_untrained:
             export_onnx(Deployed([net], mean, std), size, os.path.join(args.work, "untrained.onnx"))
             print("exported untrained model", flush=True)
@@ -300,7 +337,6 @@ def train_run(args, net, pixels, labels, train_idx, x_val, y_val, mean, std, t_s
     """Train one net in place (leaving its best epoch loaded) and record the run in WORK/run.json."""
     widths = [m[0].out_channels for m in net.features]
     print(f"parameters {sum(p.numel() for p in net.parameters())}", flush=True)
-    deployed = Deployed([net], mean, std)
     x_train = torch.from_numpy(pixels[train_idx]).unsqueeze(1)
     y_train = torch.from_numpy(labels[train_idx]).float()
     steps_per_epoch = math.ceil(len(train_idx) / args.batch)
@@ -308,9 +344,11 @@ def train_run(args, net, pixels, labels, train_idx, x_val, y_val, mean, std, t_s
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.1
     )
-    loss_fn = nn.BCEWithLogitsLoss()
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(args.pos_weight))
     gen = torch.Generator().manual_seed(args.seed)
-    best = {"loss": float("inf"), "epoch": 0}
+    ema = EmaWeights(net, args.ema) if args.ema > 0 else None
+    evaluated = Deployed([ema.model if ema else net], mean, std)
+    best = {"loss": float("inf"), "epoch": 0, "false_rejects": float("inf")}
     best_path = os.path.join(args.work, "best.pt")
     epochs_run = 0
     deadline = t_start + args.max_minutes * 60
@@ -330,23 +368,30 @@ def train_run(args, net, pixels, labels, train_idx, x_val, y_val, mean, std, t_s
             loss.backward()
             opt.step()
             sched.step()
+            if ema:
+                ema.update(net)
             total += float(loss) * len(b)
         epochs_run = epoch
-        probs = predict(deployed, x_val, np.arange(len(x_val)))
+        probs = predict(evaluated, x_val, np.arange(len(x_val)))
         p = np.clip(probs, 1e-7, 1 - 1e-7)
         val_loss = float(-(y_val * np.log(p) + (1 - y_val) * np.log(1 - p)).mean())
         acc = float(((probs >= 0.5) == (y_val == 1)).mean())
-        better = val_loss < best["loss"]
+        # False rejects at the zero-escape threshold: ok castings scoring at or above the weakest defective.
+        fr = int(((y_val == 0) & (probs >= probs[y_val == 1].min())).sum())
+        if args.select == "loss":
+            better = val_loss < best["loss"]
+        else:
+            better = (fr, val_loss) < (best["false_rejects"], best["loss"])
         if better:
-            best = {"loss": val_loss, "epoch": epoch, "acc": acc}
-            torch.save(net.state_dict(), best_path)
+            best = {"loss": val_loss, "epoch": epoch, "acc": acc, "false_rejects": fr}
+            torch.save((ema.model if ema else net).state_dict(), best_path)
         print(
             f"epoch {epoch:2d} train_loss {total / len(train_idx):.4f} val_loss {val_loss:.4f} val_acc@0.5 {acc:.4f} "
-            f"lr {sched.get_last_lr()[0]:.2e} {time.time() - t0:.0f}s{' *' if better else ''}",
+            f"fr@zero-escape {fr} lr {sched.get_last_lr()[0]:.2e} {time.time() - t0:.0f}s{' *' if better else ''}",
             flush=True,
         )
         if epoch - best["epoch"] >= args.patience:
-            print(f"early stop: no better validation loss for {args.patience} epochs", flush=True)
+            print(f"early stop: no better epoch ({args.select}) for {args.patience} epochs", flush=True)
             break
         if time.time() > deadline:
             print(f"time cap of {args.max_minutes} min reached", flush=True)
@@ -355,12 +400,14 @@ def train_run(args, net, pixels, labels, train_idx, x_val, y_val, mean, std, t_s
     run = {
         "widths": widths,
         "pool": net.pool_kind,
+        "strides": net.strides,
         "seed": args.seed,
         "val_fraction": args.val_fraction,
         "tensors": args.tensors,
         "epochs_run": epochs_run,
         "best_epoch": best["epoch"],
         "best_val_loss": best["loss"],
+        "best_false_rejects": best["false_rejects"],
         "wall_time_s": round(time.time() - t_start, 1),
         "recipe": recipe(args),
     }
@@ -370,9 +417,16 @@ def train_run(args, net, pixels, labels, train_idx, x_val, y_val, mean, std, t_s
 
 
 def recipe(args):
+    selection = (
+        "validation loss"
+        if args.select == "loss"
+        else "fewest validation false rejects at the zero-escape threshold, ties by validation loss"
+    )
     return (
         f"AdamW lr {args.lr} (one-cycle, 10% warm-up) weight decay {args.weight_decay}, batch {args.batch}, "
-        f"BCE on one logit, up to {args.epochs} epochs, early stopping on validation loss (patience {args.patience}), "
+        + (f"BCE on one logit (defective weight {args.pos_weight:g}), " if args.pos_weight != 1 else "BCE on one logit, ")
+        + (f"weights averaged (EMA, decay {args.ema:g} per step), " if args.ema > 0 else "")
+        + f"up to {args.epochs} epochs, early stopping on {selection} (patience {args.patience}), "
         "augmentation: random flip + quarter turn (8 dihedral views)"
         + (f", rotation +/-{args.rotate_degrees:g} degrees" if args.rotate_degrees > 0 else "")
         + ", brightness +/-10, contrast +/-10%; "
@@ -380,8 +434,8 @@ def recipe(args):
     )
 
 
-def summary(widths, pool="avg"):
-    strides = [2, 2, 2, 1, 2] + [1] * max(0, len(widths) - 5)
+def summary(widths, pool="avg", strides=(2, 2, 2, 1, 2)):
+    strides = list(strides)
     return (
         f"{len(widths)} x [conv3x3 (no bias) - batchnorm - relu], channels {widths}, strides {strides[: len(widths)]}; "
         + ("global average pooling" if pool == "avg" else "global average and global max pooling, concatenated")
@@ -465,10 +519,10 @@ def finalize(args, deployed, runs, params, macs, header, files, train_idx, val_i
         },
         "architecture": {
             "summary": (
-                summary(runs[0]["widths"], runs[0].get("pool", "avg")) + "."
+                summary(runs[0]["widths"], runs[0].get("pool", "avg"), runs[0].get("strides", [2, 2, 2, 1, 2])) + "."
                 if len(runs) == 1
                 else f"Mean of the defect probabilities of {len(runs)} independently trained CNNs: "
-                + "; ".join(f"({i + 1}) {summary(r['widths'], r.get('pool', 'avg'))}" for i, r in enumerate(runs))
+                + "; ".join(f"({i + 1}) {summary(r['widths'], r.get('pool', 'avg'), r.get('strides', [2, 2, 2, 1, 2]))}" for i, r in enumerate(runs))
                 + "."
             ),
             "parameters": int(params),
@@ -482,7 +536,7 @@ def finalize(args, deployed, runs, params, macs, header, files, train_idx, val_i
             "recipe": runs[0]["recipe"] if len(runs) == 1 else "each member: " + runs[0]["recipe"],
             "runs": [
                 {
-                    "architecture": summary(r["widths"], r.get("pool", "avg")),
+                    "architecture": summary(r["widths"], r.get("pool", "avg"), r.get("strides", [2, 2, 2, 1, 2])),
                     "epochs_run": r["epochs_run"],
                     "best_epoch": r["best_epoch"],
                     "wall_time_s": r["wall_time_s"],

@@ -36,9 +36,9 @@ export const gateSection = outputLine
       .number()
       .min(0)
       .max(20)
-      .default(2)
+      .default(8)
       .describe(
-        "timer 'thread': milliseconds before a reject edge at which the gate thread stops sleeping and spins on the clock (a sleeping thread wakes up late when the CPU is busy). Costs that much of one core per reject, never the event loop.",
+        "timer 'thread': milliseconds before a reject edge at which the gate threads stop sleeping and spin on the clock (a sleeping thread, or an idle virtual CPU, can take milliseconds to run again). Costs up to that much of one core per thread per reject, never the event loop; benchmarks/gate-timing.ts compares 2 and 8.",
       ),
     threads: z
       .number()
