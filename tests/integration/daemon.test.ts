@@ -129,6 +129,37 @@ describe('the whole app on a simulated line, real model, real broker', () => {
     expect(app.summary().failsafe).toMatchObject({ camera_error: 1, camera_timeout: 1 });
   });
 
+  it('gate threads that cannot start degrade to the event-loop timer with an error line; rejects still fire', async () => {
+    const { logger, records } = memoryLogger();
+    const app = createApp({
+      loaded: lineConfig({ images, mqttUrl: broker.url, outbox: `${dir.path}/outbox-gt` }),
+      logger,
+      env: {},
+      maxParts: 6,
+      drivers: {
+        gpio: (config, deps) => {
+          const real = defaultDrivers.gpio(config, deps);
+          const output = real.output.bind(real);
+          // A driver whose off-thread recipe points at a value file that is not there (an unexported line).
+          real.output = (name, line) => {
+            const out = output(name, line);
+            if (name === 'gate') out.offThread = () => ({ kind: 'file', path: `${dir.path}/no-such-gpio/value`, activeText: '1', inactiveText: '0' });
+            return out;
+          };
+          return real;
+        },
+      },
+    });
+    const parts = await runParts(app, 6);
+    const failed = records().find((r) => String(r.msg).startsWith('gate threads did not start'));
+    expect(failed).toMatchObject({ level: 50, code: 'LS_GPIO_UNAVAILABLE' });
+    expect(String(failed?.err)).toContain('ENOENT');
+    const rejects = parts.filter((p) => p.decision === 'reject');
+    expect(rejects.length).toBeGreaterThan(0);
+    for (const p of rejects) expect(p.tracking.fired).toBe(true);
+    expect(gateActivations(app)).toBe(rejects.length);
+  });
+
   it('with the broker unreachable at start, inspection and rejects go on, and every verdict arrives once it is back', async () => {
     const proxy = new GatedProxy(() => broker.port);
     await proxy.start();
