@@ -4,9 +4,9 @@
  *   node --import tsx benchmarks/gate-timing.ts [--events 1000] [--spacing-ms 20] [--floor-s 5] [--variants baseline,hold8,threadnormal,thread1,thread2ms,thread]
  *   (variants: baseline, yield, hold3, hold6, hold8 (gate.timer: loop); threadnormal, thread1, thread2ms, thread (gate.timer: thread))
  *
- * Drives the real GateController (the same code the line uses) with a simulated gate output that records when
- * it switched: the event loop stamps its own writes; with the gate thread, the thread stamps the switch of the
- * shared wire. The thread variants use the real GateThread, asking for SCHED_FIFO like the daemon (granted to
+ * Drives the real GateController (the same code the line uses) with the sim GPIO driver's gate output, whose write
+ * log records when it switched: the event loop stamps its own writes; with the gate thread, the thread stamps the
+ * switch of the shared wire. The thread variants use the real GateThread, asking for SCHED_FIFO like the daemon (granted to
  * root or under LimitRTPRIO; the row says when it was refused). Rejects are requested ahead of time (a verdict
  * known before the part reaches the gate, the normal case) and spaced so that pulses never merge or wait for
  * min_gap: the only source of lateness is scheduling. Load on the event loop while it runs:
@@ -22,7 +22,9 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { GateThread } from '../src/io/gpio/gate-thread.js';
-import type { DigitalOutput, OffThreadSwitch } from '../src/io/gpio/types.js';
+import { simGpio } from '../src/config/sections/gpio.js';
+import { createGpio, isSimGpio } from '../src/io/gpio/index.js';
+import type { DigitalOutput } from '../src/io/gpio/types.js';
 import { type Clock, systemClock } from '../src/pipeline/clock.js';
 import { GateController } from '../src/pipeline/gate-controller.js';
 import { PreciseScheduler, type Scheduler, TimeoutScheduler } from '../src/pipeline/scheduler.js';
@@ -41,35 +43,25 @@ const FLOOR_S = Number(values['floor-s']);
 const PULSE_MS = 1;
 const AHEAD_MS = 150;
 
-class SimGate implements DigitalOutput {
-  readonly name = 'gate';
-  active = false;
-  readonly activations: number[] = [];
-  private readonly wire = new Int32Array(new SharedArrayBuffer(4));
-
-  /** The gate thread switches the shared wire and stamps the time right after; that stamp is recorded. */
-  offThread(): OffThreadSwitch {
-    return { kind: 'shared', wire: this.wire.buffer };
-  }
-
-  switchedOffThread(active: boolean, timeMs: number): void {
-    if (active && !this.active) this.activations.push(timeMs);
-    this.active = active;
-  }
-
-  start(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  stop(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  write(active: boolean): void {
-    Atomics.store(this.wire, 0, active ? 1 : 0);
-    if (active && !this.active) this.activations.push(performance.now());
-    this.active = active;
-  }
+/**
+ * The simulator's own gate output (the sim GPIO driver, as the demo line uses it): its write log holds the time of
+ * every switch, stamped by the event loop for its own writes and by the gate thread for the thread's.
+ */
+async function simGate(): Promise<{ output: DigitalOutput; activations: () => number[]; stop: () => Promise<void> }> {
+  const signal = new AbortController().signal;
+  const sim = createGpio(simGpio.parse({ type: 'sim', confirm_delay_ms: null }), { logger: pino({ level: 'silent' }) });
+  if (!isSimGpio(sim)) throw new Error('expected the sim GPIO driver');
+  await sim.start(signal);
+  const output = sim.output('gate', { line: 1, active_low: false });
+  await output.start(signal);
+  return {
+    output,
+    activations: () => sim.writes('gate').filter((w) => w.cause === 'write' && w.active).map((w) => w.timeMs),
+    stop: async () => {
+      await output.stop();
+      await sim.stop();
+    },
+  };
 }
 
 /** Sleeps to ~2 ms before due, then yields with setImmediate until due: precise only when nothing blocks. */
@@ -135,7 +127,7 @@ interface ThreadOptions {
 }
 
 async function run(name: string, scheduler: Scheduler, clock: Clock, holdMsPerReject: number, threadOptions?: ThreadOptions): Promise<Result> {
-  const output = new SimGate();
+  const { output, activations, stop } = await simGate();
   const requested: number[] = [];
   const thread = threadOptions === undefined ? undefined : new GateThread({ output, logger: pino({ level: 'silent' }), ...threadOptions });
   await thread?.start(new AbortController().signal);
@@ -181,7 +173,9 @@ async function run(name: string, scheduler: Scheduler, clock: Clock, holdMsPerRe
   stopLoad();
   gate.disarm();
   await thread?.stop();
-  const lateness = output.activations.map((t, i) => t - (requested[i] ?? Number.NaN));
+  const switched = activations();
+  await stop();
+  const lateness = switched.map((t, i) => t - (requested[i] ?? Number.NaN));
   if (lateness.length !== EVENTS) throw new Error(`${name}: ${lateness.length} activations for ${EVENTS} rejects`);
   return { name, lateness, holdMsPerReject };
 }

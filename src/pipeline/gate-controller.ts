@@ -169,22 +169,26 @@ export class GateController {
     if (planned === undefined) return;
     this.planned = undefined;
     const result = planned.plan?.cancel() ?? null;
-    if (result) this.opened(planned.head, result);
+    if (result) this.openedOnThread(planned.head, result);
   }
 
-  /** The gate thread switched to reject for `head` (or failed to): the same bookkeeping as an edge made here. */
-  private opened(head: Request, result: SwitchResult): void {
+  /**
+   * The gate went to reject for `head` at switchedMs, here or on the gate thread; undefined when the write failed
+   * (already reported): the pulse is still timed, so the gate is written back to pass afterwards.
+   */
+  private opened(head: Request, switchedMs: number | undefined): void {
     const i = this.pending.indexOf(head);
     if (i >= 0) this.pending.splice(i, 1);
     this.rejecting = true;
-    if ('error' in result) {
-      this.rejectUntilMs = this.deps.clock.now() + this.deps.pulseMs;
-      this.deps.onWriteError(result.error, [head.seq]);
-      return;
-    }
-    this.rejectUntilMs = result.timeMs + this.deps.pulseMs;
+    this.rejectUntilMs = (switchedMs ?? this.deps.clock.now()) + this.deps.pulseMs;
+    if (switchedMs === undefined) return;
     this.pulses++;
-    this.deps.onFired([head.seq], result.timeMs, head.startMs);
+    this.deps.onFired([head.seq], switchedMs, head.startMs);
+  }
+
+  private openedOnThread(head: Request, result: SwitchResult): void {
+    if ('error' in result) this.deps.onWriteError(result.error, [head.seq]);
+    this.opened(head, 'error' in result ? undefined : result.timeMs);
   }
 
   private planOnThread(timed: TimedSwitch, head: Request, openMs: number): void {
@@ -194,7 +198,7 @@ export class GateController {
       if (this.planned !== planned) return;
       this.planned = undefined;
       // null: the thread died before switching; service() times the edge on the event loop instead.
-      if (result) this.opened(head, result);
+      if (result) this.openedOnThread(head, result);
       this.service();
     });
   }
@@ -247,14 +251,8 @@ export class GateController {
       else this.cancelTimer = this.deps.scheduler.at(openMs, () => this.service());
       return;
     }
-    this.pending.shift();
-    this.rejecting = true;
-    this.rejectUntilMs = nowMs + pulseMs;
-    const firedMs = nowMs;
-    if (this.write(this.rejectLevel(), [head.seq])) {
-      this.pulses++;
-      this.deps.onFired([head.seq], firedMs, head.startMs);
-    }
+    const written = this.write(this.rejectLevel(), [head.seq]);
+    this.opened(head, written ? nowMs : undefined);
     this.service();
   }
 }
