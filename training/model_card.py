@@ -7,6 +7,25 @@ import os
 import sys
 
 
+AUDIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "label-audit.tsv")
+
+
+def label_conflicts(min_similarity=0.99):
+    """Validation images whose near-identical twin in the training split carries the other label, from the label
+    audit (training/audit_labels.py) when it is there: {validation file: [(twin file, similarity), ...]}."""
+    if not os.path.exists(AUDIT):
+        return None
+    found = {}
+    with open(AUDIT, encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            sim, d, d_split, o, o_split = line.rstrip("\n").split("\t")
+            if float(sim) >= min_similarity and {d_split, o_split} == {"train", "val"}:
+                val, twin = (d, o) if d_split == "val" else (o, d)
+                found.setdefault(val, []).append((twin, sim))
+    return found
+
+
 def main():
     bundle = sys.argv[1]
     with open(os.path.join(bundle, "model.json"), encoding="utf-8") as f:
@@ -22,6 +41,20 @@ def main():
         else f"**Not met**: {errors} of {v['images']} validation images are misjudged at the zero-escape threshold "
         f"(the target allows {int(v['images'] * 0.001)}). The misjudged ones are all good parts rejected, the safe side."
     )
+    conflicts = label_conflicts()
+    if conflicts:
+        target += (
+            f" The label audit (`training/label-audit.tsv`, made by `training/audit_labels.py`; see `training/README.md`) "
+            f"finds {len(conflicts)} validation images with a near-identical twin (similarity >= 0.99) in the training "
+            "split that carries the other label (the closest twin of each, looked at side by side, is the same casting "
+            "photographed again): "
+            + "; ".join(
+                f"`{v}` (twin{'s' if len(ts) > 1 else ''} " + ", ".join(f"`{t}` {sim}" for t, sim in ts) + ")"
+                for v, ts in conflicts.items()
+            )
+            + ". No model can be right on both an image and its twin, so these conflicts, not the recipe, decide the "
+            "last errors on this split; they need a quality engineer's decision (relabel or drop), then retraining."
+        )
     runs = "; ".join(
         f"run {i + 1}: {r['epochs_run']} epochs, kept epoch {r['best_epoch']} (lowest validation loss), "
         f"{r['wall_time_s'] / 60:.1f} min"

@@ -69,6 +69,13 @@ def parse_args():
         "(ties: lower validation loss)",
     )
     p.add_argument("--pos-weight", type=float, default=1.0, help="weight of the defective class in the loss")
+    p.add_argument(
+        "--shift",
+        type=int,
+        default=0,
+        help="random translation of up to +/- this many pixels in x and y (edge pixels repeated), after the dihedral "
+        "view: the castings are not centred the same way in every photograph. 0: off",
+    )
     p.add_argument("--version", default="1.0.0")
     p.add_argument("--command", default=" ".join(sys.argv), help="recorded in model.json")
     p.add_argument("--export-only-untrained", action="store_true", help="export an untrained net (latency checks)")
@@ -164,7 +171,7 @@ def stratified_split(labels, fraction, seed):
     return train, val
 
 
-def augment(batch, gen, rotate_degrees=0.0):
+def augment(batch, gen, rotate_degrees=0.0, shift=0):
     """Castings are round and photographed from the top: the 8 flips/quarter-turns are all real views.
     A mild brightness/contrast jitter covers lighting drift; values stay in 0..255 like real input."""
     out = torch.empty_like(batch)
@@ -176,6 +183,13 @@ def augment(batch, gen, rotate_degrees=0.0):
             x = torch.flip(x, dims=[2])
         out[i] = torch.rot90(x, k & 3, dims=[1, 2])
     n = batch.shape[0]
+    if shift > 0:
+        h, w = out.shape[2], out.shape[3]
+        padded = nn.functional.pad(out, (shift, shift, shift, shift), mode="replicate")
+        offsets = torch.randint(0, 2 * shift + 1, (n, 2), generator=gen)
+        for i in range(n):
+            dy, dx = int(offsets[i, 0]), int(offsets[i, 1])
+            out[i] = padded[i, :, dy : dy + h, dx : dx + w]
     if rotate_degrees > 0:
         # A round casting seen from the top at any angle is still a real view; the dihedral ops only give 90 degree steps.
         angle = (torch.rand(n, generator=gen) * 2.0 - 1.0) * math.radians(rotate_degrees)
@@ -361,7 +375,7 @@ def train_run(args, net, pixels, labels, train_idx, x_val, y_val, mean, std, t_s
         total = 0.0
         for s in range(0, len(perm), args.batch):
             b = perm[s : s + args.batch]
-            x = augment(x_train[b].float(), gen, args.rotate_degrees)
+            x = augment(x_train[b].float(), gen, args.rotate_degrees, args.shift)
             logits = net(norm(x)).squeeze(1)
             loss = loss_fn(logits, y_train[b])
             opt.zero_grad(set_to_none=True)
@@ -428,6 +442,7 @@ def recipe(args):
         + (f"weights averaged (EMA, decay {args.ema:g} per step), " if args.ema > 0 else "")
         + f"up to {args.epochs} epochs, early stopping on {selection} (patience {args.patience}), "
         "augmentation: random flip + quarter turn (8 dihedral views)"
+        + (f", translation +/-{args.shift} px (edges repeated)" if args.shift > 0 else "")
         + (f", rotation +/-{args.rotate_degrees:g} degrees" if args.rotate_degrees > 0 else "")
         + ", brightness +/-10, contrast +/-10%; "
         f"seed {args.seed}"
