@@ -4,15 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { findPython } from './python.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const audit = path.join(root, 'training/audit_labels.py');
-
-/** Debian's python3 carries torch and numpy here; a pyenv shim on PATH may not. */
-function findTrainingPython(): string | undefined {
-  const candidates = [process.env.PYTHON, '/usr/bin/python3', 'python3'].filter((c): c is string => c !== undefined);
-  return candidates.find((c) => spawnSync(c, ['-c', 'import numpy, torch'], { stdio: 'ignore' }).status === 0);
-}
 
 /**
  * Writes a tensor file in the layout `lineside export-tensors` writes (read back by training/lineside_tensors.py):
@@ -55,7 +50,7 @@ describe('training/audit_labels.py', () => {
   });
 
   it('lists a pair of near-identical images with opposite labels, across turns and flips, and nothing else', (ctx) => {
-    const python = findTrainingPython();
+    const python = findPython('numpy, torch');
     if (python === undefined) {
       ctx.skip('python3 with numpy and torch not found (set PYTHON=...)');
       return;

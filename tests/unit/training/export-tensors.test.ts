@@ -5,6 +5,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findPython } from './python.js';
 import { readTensorFile, runExportTensors } from '../../../src/cli/export-tensors.js';
 import { loadBundle } from '../../../src/inference/bundle.js';
 import { preprocess, toInputTensorData, type PreprocessSpec } from '../../../src/inference/preprocess.js';
@@ -13,12 +14,6 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 const dataset = path.resolve(root, '../shared/casting/train');
 const pythonReader = path.join(root, 'training/lineside_tensors.py');
 const limits = { maxInputPixels: 40_000_000 };
-
-/** The first Python 3 that has numpy (Debian's /usr/bin/python3 here; a pyenv shim may shadow it on PATH). */
-function findPython(): string | undefined {
-  const candidates = [process.env.PYTHON, '/usr/bin/python3', 'python3'].filter((c): c is string => c !== undefined);
-  return candidates.find((c) => spawnSync(c, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0);
-}
 
 function capture(): { io: { stdout: PassThrough; stderr: PassThrough }; text: () => { out: string; err: string } } {
   const stdout = new PassThrough();
@@ -91,7 +86,7 @@ describe('lineside export-tensors', () => {
   });
 
   it('the Python reader used by training/train.py sees the same pixels and labels', async (ctx) => {
-    const python = findPython();
+    const python = findPython('numpy');
     if (python === undefined) {
       ctx.skip('python3 with numpy not found (set PYTHON=...); the TypeScript side of parity is checked above');
       return;

@@ -2,14 +2,9 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { findPython } from './python.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-
-/** Debian's python3 carries torch and numpy here; a pyenv shim on PATH may not. */
-function findTrainingPython(): string | undefined {
-  const candidates = [process.env.PYTHON, '/usr/bin/python3', 'python3'].filter((c): c is string => c !== undefined);
-  return candidates.find((c) => spawnSync(c, ['-c', 'import numpy, torch'], { stdio: 'ignore' }).status === 0);
-}
 
 function runPython(python: string, code: string): unknown {
   const run = spawnSync(python, ['-c', code], { cwd: path.join(root, 'training'), encoding: 'utf8' });
@@ -18,7 +13,7 @@ function runPython(python: string, code: string): unknown {
 }
 
 describe('training/train.py decisions', () => {
-  const python = findTrainingPython();
+  const python = findPython('numpy, torch');
 
   it('chooses a threshold with zero escapes, then the fewest false rejects, with room on both sides', (ctx) => {
     if (python === undefined) {
