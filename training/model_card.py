@@ -46,7 +46,7 @@ def main():
         target += (
             f" The label audit (`training/label-audit.tsv`, made by `training/audit_labels.py`; see `training/README.md`) "
             f"finds {len(conflicts)} validation images with a near-identical twin (similarity >= 0.99) in the training "
-            "split that carries the other label (the closest twin of each, looked at side by side, is the same casting "
+            "split that carries the other label (training/README.md shows the ones checked by eye: the same casting "
             "photographed again): "
             + "; ".join(
                 f"`{v}` (twin{'s' if len(ts) > 1 else ''} " + ", ".join(f"`{t}` {sim}" for t, sim in ts) + ")"
