@@ -20,6 +20,18 @@ function record(input: { onEdge(l: (e: EdgeEvent) => void): () => void }): EdgeE
   return events;
 }
 
+/** A started sim with a started gate output and confirm input, and the confirm sensor's recorded edges. */
+async function startGateAndConfirm(overrides: Partial<SimGpioConfig>) {
+  const sim = makeSim(overrides);
+  const gate = sim.output('gate', OUT);
+  const confirm = sim.input('confirm', BOTH);
+  const events = record(confirm);
+  await sim.start(signal);
+  await gate.start(signal);
+  await confirm.start(signal);
+  return { sim, gate, events };
+}
+
 describe('sim gpio driver', () => {
   beforeEach(() => {
     vi.useFakeTimers();
@@ -214,13 +226,7 @@ describe('sim gpio driver', () => {
   });
 
   it('fires the confirm sensor confirm_delay_ms after the gate goes active', async () => {
-    const sim = makeSim({ confirm_delay_ms: 120, part_length_ms: 30 });
-    const gate = sim.output('gate', OUT);
-    const confirm = sim.input('confirm', BOTH);
-    const events = record(confirm);
-    await sim.start(signal);
-    await gate.start(signal);
-    await confirm.start(signal);
+    const { sim, gate, events } = await startGateAndConfirm({ confirm_delay_ms: 120, part_length_ms: 30 });
     const t0 = performance.now();
     gate.write(true);
     gate.write(true); // still active: no second part in the bin
@@ -235,13 +241,7 @@ describe('sim gpio driver', () => {
   });
 
   it('the gate thread switches the shared wire; the write log and the confirm sensor use the time it switched', async () => {
-    const sim = makeSim({ confirm_delay_ms: 120, part_length_ms: 30 });
-    const gate = sim.output('gate', OUT);
-    const confirm = sim.input('confirm', BOTH);
-    const events = record(confirm);
-    await sim.start(signal);
-    await gate.start(signal);
-    await confirm.start(signal);
+    const { sim, gate, events } = await startGateAndConfirm({ confirm_delay_ms: 120, part_length_ms: 30 });
     const target = gate.offThread?.();
     if (target?.kind !== 'shared') throw new Error('sim outputs are switched through a shared wire');
     const t0 = performance.now();
@@ -259,13 +259,7 @@ describe('sim gpio driver', () => {
   });
 
   it('never fires the confirm sensor when confirm_delay_ms is null', async () => {
-    const sim = makeSim({ confirm_delay_ms: null });
-    const gate = sim.output('gate', OUT);
-    const confirm = sim.input('confirm', BOTH);
-    const events = record(confirm);
-    await sim.start(signal);
-    await gate.start(signal);
-    await confirm.start(signal);
+    const { sim, gate, events } = await startGateAndConfirm({ confirm_delay_ms: null });
     gate.write(true);
     vi.advanceTimersByTime(10_000);
     expect(events).toHaveLength(0);
