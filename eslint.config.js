@@ -1,7 +1,8 @@
 import tseslint from 'typescript-eslint';
+import { layerRules } from './eslint.layers.js';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'training/', 'bin/', 'eslint.config.js', 'var/'] },
+  { ignores: ['dist/', 'node_modules/', 'coverage/', 'training/', 'bin/', 'eslint.config.js', 'eslint.layers.js', 'eslint.layers.d.ts', 'var/'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
@@ -24,4 +25,5 @@ export default tseslint.config(
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
   },
+  ...layerRules,
 );

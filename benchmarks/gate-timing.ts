@@ -24,7 +24,7 @@ import { pino } from 'pino';
 import { GateThread } from '../src/io/gpio/gate-thread.js';
 import { simGpio } from '../src/config/sections/gpio.js';
 import { createGpio, isSimGpio } from '../src/io/gpio/index.js';
-import type { DigitalOutput } from '../src/io/gpio/types.js';
+import type { DigitalOutput } from '../src/domain/ports.js';
 import { type Clock, systemClock } from '../src/pipeline/clock.js';
 import { GateController } from '../src/pipeline/gate-controller.js';
 import { PreciseScheduler, type Scheduler, TimeoutScheduler } from '../src/pipeline/scheduler.js';

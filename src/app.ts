@@ -1,22 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { createCamera, type CameraDeps } from './camera/index.js';
-import type { Camera } from './camera/types.js';
+import type { Camera } from './domain/ports.js';
 import type { LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { errorCode, errorMessage } from './errors.js';
 import { WorkerInspector } from './inference/worker-inspector.js';
-import type { Inspector } from './inference/types.js';
+import type { Inspector } from './domain/ports.js';
 import { GateThread } from './io/gpio/gate-thread.js';
 import { createGpio } from './io/gpio/index.js';
-import type { DigitalOutput, EdgeEvent, EdgeInput, GpioDriver } from './io/gpio/types.js';
+import type { DigitalOutput, EdgeEvent, EdgeInput } from './domain/ports.js';
+import type { GpioDriver } from './io/gpio/types.js';
 import { createMqtt, type Mqtt, type MqttDeps } from './io/mqtt/index.js';
 import type { Logger } from './log.js';
 import type { Notifier } from './notify.js';
 import type { AlarmRecord } from './pipeline/alarms.js';
 import { failSafeWarnings } from './pipeline/fail-safe.js';
 import { InspectionLine, type LineSummary } from './pipeline/inspection-line.js';
-import type { FailsafeReason, PartRecord } from './pipeline/types.js';
+import type { FailsafeReason, PartRecord } from './domain/part.js';
 
 /** The factories createApp builds its parts with. Tests pass the same registries (with sim config) or their own. */
 export interface AppDrivers {

@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import type { FolderCameraConfig } from '../config/sections/camera.js';
 import { LinesideError, errorMessage } from '../errors.js';
 import { withCaptureDeadline } from './capture-deadline.js';
-import type { Camera, CapturedImage, Label } from './types.js';
+import type { Camera, CapturedImage } from '../domain/ports.js';
+import type { Label } from '../domain/part.js';
 
 /** Extensions sharp decodes; anything else in the folder (notes, CSVs, thumbnails.db) is not a part image. */
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff']);

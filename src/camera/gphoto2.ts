@@ -5,7 +5,7 @@ import { LinesideError, errorMessage, isLinesideError } from '../errors.js';
 import { withCaptureDeadline } from './capture-deadline.js';
 import { GPHOTO2_CONNECTION_RESULTS, Gphoto2ResultError, gphoto2Error } from './gphoto2-result.js';
 import { SerialQueue } from './serial-queue.js';
-import type { Camera, CapturedImage } from './types.js';
+import type { Camera, CapturedImage } from '../domain/ports.js';
 
 /** The part of node-gphoto2 0.3.2 we use. Errors reach callbacks as negative libgphoto2 result integers. */
 export interface Gphoto2NativeCamera {

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { HttpCameraConfig } from '../config/sections/camera.js';
 import { LinesideError, errorMessage, isLinesideError } from '../errors.js';
 import { withCaptureDeadline } from './capture-deadline.js';
-import type { Camera, CapturedImage } from './types.js';
+import type { Camera, CapturedImage } from '../domain/ports.js';
 
 export interface HttpCameraDeps {
   config: HttpCameraConfig;

@@ -4,9 +4,10 @@ import { LinesideError } from '../errors.js';
 import { FolderCamera } from './folder.js';
 import { Gphoto2Camera, type Gphoto2Module } from './gphoto2.js';
 import { HttpCamera } from './http.js';
-import type { Camera } from './types.js';
+import type { Camera } from '../domain/ports.js';
 
-export type { Camera, CapturedImage, Label } from './types.js';
+export type { Camera, CapturedImage } from '../domain/ports.js';
+export type { Label } from '../domain/part.js';
 export { FolderCamera } from './folder.js';
 export { Gphoto2Camera, loadGphoto2Module } from './gphoto2.js';
 export { HttpCamera } from './http.js';

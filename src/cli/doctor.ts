@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { defaultDrivers } from '../app.js';
 import { GateThread } from '../io/gpio/gate-thread.js';
-import type { DigitalOutput } from '../io/gpio/types.js';
+import type { DigitalOutput } from '../domain/ports.js';
 import { redactUrl } from '../io/mqtt/publisher.js';
 import { failSafeWarnings } from '../pipeline/fail-safe.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';

@@ -2,7 +2,8 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { judgeFiles, listFiles, type FileFailure } from '../inference/batch.js';
-import type { ModelInfo, Verdict } from '../inference/types.js';
+import type { ModelInfo } from '../domain/ports.js';
+import type { Verdict } from '../domain/part.js';
 import { EXIT_STATUS_HELP, MAX_FILE_BYTES, MODEL_OPTIONS_HELP, modelOptions, startInspector, watchOutput } from './classify.js';
 import { EXIT, parseFlags, type CliIo } from './io.js';
 

@@ -1,7 +1,7 @@
 import { loadConfig } from '../config/load.js';
 import { errorCode, errorMessage } from '../errors.js';
 import { createGpio } from '../io/gpio/index.js';
-import type { DigitalOutput } from '../io/gpio/types.js';
+import type { DigitalOutput } from '../domain/ports.js';
 import { createLogger } from '../log.js';
 import { EXIT, parseFlags, type CliIo } from './io.js';
 

@@ -3,7 +3,7 @@ import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { LinesideError, errorCode, errorMessage, type ErrorCode } from '../errors.js';
-import type { Inspection, Inspector } from './types.js';
+import type { Inspection, Inspector } from '../domain/ports.js';
 
 export interface FileFailure {
   file: string;

@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import { siblingModule, startWorker } from '../worker.js';
 import { loadBundle } from './bundle.js';
 import type { ProviderAttempt } from './providers.js';
-import type { Inspection, Inspector, ModelInfo } from './types.js';
+import type { Inspection, Inspector, ModelInfo } from '../domain/ports.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
 
 export interface WorkerInspectorDeps {

@@ -1,4 +1,4 @@
-import type { DigitalOutput } from '../io/gpio/types.js';
+import type { DigitalOutput } from '../domain/ports.js';
 import type { Clock } from './clock.js';
 
 export type AlarmKind =

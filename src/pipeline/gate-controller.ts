@@ -1,4 +1,4 @@
-import type { DigitalOutput, PlannedSwitch, SwitchResult, TimedSwitch } from '../io/gpio/types.js';
+import type { DigitalOutput, PlannedSwitch, SwitchResult, TimedSwitch } from '../domain/ports.js';
 import type { Clock } from './clock.js';
 import type { Scheduler } from './scheduler.js';
 

@@ -15,4 +15,4 @@ export {
   type Percentiles,
 } from './inspection-line.js';
 export { PreciseScheduler, TimeoutScheduler, type PreciseSchedulerDeps, type Scheduler } from './scheduler.js';
-export * from './types.js';
+export * from '../domain/part.js';

@@ -1,4 +1,4 @@
-import type { CapturedImage } from '../camera/types.js';
+import type { CapturedImage } from '../domain/ports.js';
 import type {
   AlarmsConfig,
   ConfirmConfig,
@@ -10,9 +10,9 @@ import type {
 } from '../config/sections/line.js';
 import { withDeadline } from '../deadline.js';
 import { type ErrorCode, LinesideError, errorCode, errorMessage } from '../errors.js';
-import type { Inspection, ModelInfo } from '../inference/types.js';
-import type { DigitalOutput, EdgeEvent, EdgeInput, TimedSwitch } from '../io/gpio/types.js';
-import type { Lifecycle } from '../lifecycle.js';
+import type { Inspection, ModelInfo } from '../domain/ports.js';
+import type { DigitalOutput, EdgeEvent, EdgeInput, TimedSwitch } from '../domain/ports.js';
+import type { Lifecycle } from '../domain/ports.js';
 import { type AlarmKind, AlarmManager, type AlarmRecord } from './alarms.js';
 import { type Clock, systemClock } from './clock.js';
 import { Emitter } from './emitter.js';
@@ -20,7 +20,7 @@ import { GateController } from './gate-controller.js';
 import { Heartbeat } from './heartbeat.js';
 import { LatencyHistogram } from './histogram.js';
 import { PreciseScheduler, type Scheduler, TimeoutScheduler } from './scheduler.js';
-import { type Decision, FAILSAFE_REASONS, type FailsafeReason, type PartRecord } from './types.js';
+import { type Decision, FAILSAFE_REASONS, type FailsafeReason, type PartRecord } from '../domain/part.js';
 
 /** The config sections the line reads (already parsed; see src/config/sections/line.ts). */
 export interface InspectionLineConfig {

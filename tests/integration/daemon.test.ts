@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, defaultDrivers, type App } from '../../src/app.js';
-import type { Camera, CapturedImage } from '../../src/camera/types.js';
+import type { Camera, CapturedImage } from '../../src/domain/ports.js';
 import { LinesideError } from '../../src/errors.js';
 import { isSimGpio } from '../../src/io/gpio/index.js';
-import type { PartRecord } from '../../src/pipeline/types.js';
+import type { PartRecord } from '../../src/domain/part.js';
 import { GatedProxy, Mosquitto, Observer, waitFor } from '../unit/io/mqtt/helpers.js';
 import { labelledFolder, lineConfig, memoryLogger, tempDir } from './harness.js';
 

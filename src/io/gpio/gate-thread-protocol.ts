@@ -1,4 +1,4 @@
-import type { OffThreadSwitch } from './types.js';
+import type { OffThreadSwitch } from '../../domain/ports.js';
 
 /**
  * Shared memory between the event loop and the gate thread: Int32 cells, then Float64 cells.

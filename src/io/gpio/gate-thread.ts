@@ -2,11 +2,11 @@ import type { Logger } from 'pino';
 import type { Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import { LinesideError, errorMessage } from '../../errors.js';
-import type { Lifecycle } from '../../lifecycle.js';
+import type { Lifecycle } from '../../domain/ports.js';
 import { siblingModule, startWorker } from '../../worker.js';
 import { CELL, F64, F64_CELLS, FIRING, INT32_CELLS, type FromGateThread, type GateThreadInit } from './gate-thread-protocol.js';
 import { monotonicMinusPerfMs } from './line-core.js';
-import type { DigitalOutput, PlannedSwitch, SwitchResult, TimedSwitch } from './types.js';
+import type { DigitalOutput, PlannedSwitch, SwitchResult, TimedSwitch } from '../../domain/ports.js';
 
 export interface GateThreadDeps {
   output: DigitalOutput;

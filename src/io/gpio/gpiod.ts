@@ -14,7 +14,8 @@ import {
   monotonicMinusPerfMs,
   outputNotStarted,
 } from './line-core.js';
-import type { DigitalOutput, EdgeEvent, EdgeInput, GpioDriver, LineConfig } from './types.js';
+import type { DigitalOutput, EdgeEvent, EdgeInput } from '../../domain/ports.js';
+import type { GpioDriver, LineConfig } from './types.js';
 
 /** What gpiomon prints per event: edge (1 rising, 0 falling), offset, seconds, nanoseconds. */
 export const GPIOMON_FORMAT = '%e %o %s %n';

@@ -6,7 +6,8 @@ import { OnoffGpio } from './onoff.js';
 import { SimGpio } from './sim.js';
 import type { GpioDriver } from './types.js';
 
-export type { DigitalOutput, Edge, EdgeEvent, EdgeInput, GpioDriver, LineConfig } from './types.js';
+export type { DigitalOutput, Edge, EdgeEvent, EdgeInput } from '../../domain/ports.js';
+export type { GpioDriver, LineConfig } from './types.js';
 export { isSimGpio, SIM_GATE_OUTPUT, SIM_INPUTS } from './sim.js';
 export type { OutputWrite, SimControl, SimGpioDriver, SimPart } from './sim.js';
 

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { LinesideError, errorMessage } from '../../errors.js';
-import type { Edge, EdgeEvent, LineConfig } from './types.js';
+import type { Edge, EdgeEvent } from '../../domain/ports.js';
+import type { LineConfig } from './types.js';
 
 /**
  * The input semantics every driver shares, so that sim, onoff and gpiod agree to the millisecond:

@@ -12,7 +12,8 @@ import {
   electricalLevel,
   outputNotStarted,
 } from './line-core.js';
-import type { DigitalOutput, EdgeEvent, EdgeInput, GpioDriver, LineConfig, OffThreadSwitch } from './types.js';
+import type { DigitalOutput, EdgeEvent, EdgeInput, OffThreadSwitch } from '../../domain/ports.js';
+import type { GpioDriver, LineConfig } from './types.js';
 
 type OnoffConstructor = (new (gpio: number, direction: Direction, edge?: OnoffEdge, options?: OnoffOptions) => OnoffLine) & {
   accessible: boolean;

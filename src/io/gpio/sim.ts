@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { SimGpioConfig } from '../../config/sections/gpio.js';
 import { LinesideError } from '../../errors.js';
 import { ErrorListeners, InputEdges, OpenLines, driverNotStarted, electricalLevel, outputNotStarted } from './line-core.js';
-import type { DigitalOutput, Edge, EdgeEvent, EdgeInput, GpioDriver, LineConfig, OffThreadSwitch } from './types.js';
+import type { DigitalOutput, Edge, EdgeEvent, EdgeInput, OffThreadSwitch } from '../../domain/ports.js';
+import type { GpioDriver, LineConfig } from './types.js';
 
 /** Input names the simulated conveyor drives by itself; any other name only sees injected edges. */
 export const SIM_INPUTS = { trigger: 'trigger', encoder: 'encoder', confirm: 'confirm', binFull: 'bin_full' } as const;

@@ -2,7 +2,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { Aedes } from 'aedes';
 import type { Logger } from 'pino';
 import { LinesideError, errorMessage } from '../../errors.js';
-import type { Lifecycle } from '../../lifecycle.js';
+import type { Lifecycle } from '../../domain/ports.js';
 
 export interface EmbeddedBrokerDeps {
   /** TCP port on 127.0.0.1; 0 picks a free one (read `port` after start). */

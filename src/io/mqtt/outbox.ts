@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { errorMessage } from '../../errors.js';
-import type { Lifecycle } from '../../lifecycle.js';
+import type { Lifecycle } from '../../domain/ports.js';
 
 /** A message waiting for the broker. `n` orders entries across restarts; it is not the part sequence number. */
 export interface OutboxEntry {

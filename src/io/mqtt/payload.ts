@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from '../../errors.js';
-import { FAILSAFE_REASONS, type PartRecord } from '../../pipeline/types.js';
+import { FAILSAFE_REASONS, type PartRecord } from '../../domain/part.js';
 
 /**
  * MQTT payloads: one zod schema per message, so docs/mqtt.md, the builders and SCADA-side tests read the

@@ -1,7 +1,7 @@
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../errors.js';
-import type { Lifecycle } from '../../lifecycle.js';
+import type { Lifecycle } from '../../domain/ports.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 import { buildStatusPayload, parseAckCommand, type MqttCommand, type Topics } from './payload.js';
 

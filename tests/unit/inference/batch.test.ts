@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LinesideError } from '../../../src/errors.js';
 import { judgeFiles, listFiles, readImageFile, type Judgement } from '../../../src/inference/batch.js';
-import type { Inspection, Inspector, ModelInfo } from '../../../src/inference/types.js';
+import type { Inspection, Inspector, ModelInfo } from '../../../src/domain/ports.js';
 import { tempDir } from './helpers.js';
 
 let dir: string;

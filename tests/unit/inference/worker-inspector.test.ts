@@ -2,7 +2,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bundleMetadataSchema } from '../../../src/inference/bundle.js';
-import type { Inspection } from '../../../src/inference/types.js';
+import type { Inspection } from '../../../src/domain/ports.js';
 import { WorkerInspector } from '../../../src/inference/worker-inspector.js';
 import {
   BUNDLE_DIR,

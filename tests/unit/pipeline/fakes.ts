@@ -1,5 +1,6 @@
 import { vi } from 'vitest';
-import type { CapturedImage, Label } from '../../../src/camera/types.js';
+import type { CapturedImage } from '../../../src/domain/ports.js';
+import type { Label } from '../../../src/domain/part.js';
 import {
   alarmsSection,
   confirmSection,
@@ -10,11 +11,11 @@ import {
   triggerSection,
 } from '../../../src/config/sections/line.js';
 import { LinesideError, type ErrorCode } from '../../../src/errors.js';
-import type { Inspection } from '../../../src/inference/types.js';
-import type { DigitalOutput, Edge, EdgeEvent, EdgeInput, PlannedSwitch, SwitchResult, TimedSwitch } from '../../../src/io/gpio/types.js';
+import type { Inspection } from '../../../src/domain/ports.js';
+import type { DigitalOutput, Edge, EdgeEvent, EdgeInput, PlannedSwitch, SwitchResult, TimedSwitch } from '../../../src/domain/ports.js';
 import { InspectionLine, type InspectionLineConfig, type InspectionLineDeps } from '../../../src/pipeline/inspection-line.js';
 import type { AlarmRecord } from '../../../src/pipeline/alarms.js';
-import type { PartRecord } from '../../../src/pipeline/types.js';
+import type { PartRecord } from '../../../src/domain/part.js';
 
 export class FakeInput implements EdgeInput {
   level = false;

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ErrorCode } from '../../../src/errors.js';
-import type { FailsafeReason } from '../../../src/pipeline/types.js';
+import type { FailsafeReason } from '../../../src/domain/part.js';
 import { advance, makeRig, type PartScript, type RigOptions } from './fakes.js';
 
 const ac = () => new AbortController().signal;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GateThread, allowedCpus, parseCpuList } from '../../../../src/io/gpio/gate-thread.js';
-import type { DigitalOutput, OffThreadSwitch, SwitchResult } from '../../../../src/io/gpio/types.js';
+import type { DigitalOutput, OffThreadSwitch, SwitchResult } from '../../../../src/domain/ports.js';
 import { captureLogger, signal } from './helpers.js';
 
 /** An output the thread can switch: a shared wire (like the sim) or a file (like a sysfs value file). */

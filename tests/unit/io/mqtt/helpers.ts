@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { pino, type Logger } from 'pino';
-import type { PartRecord } from '../../../../src/pipeline/types.js';
+import type { PartRecord } from '../../../../src/domain/part.js';
 
 export async function tempDir(prefix: string): Promise<{ path: string; remove: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), `lineside-${prefix}-`));

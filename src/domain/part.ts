@@ -1,6 +1,9 @@
-import type { Label } from '../camera/types.js';
+/** The part and its verdict: what every layer of lineside talks about. Pure types, no imports but errors. */
 import type { ErrorCode } from '../errors.js';
-import type { Verdict } from '../inference/types.js';
+
+export type Label = 'defective' | 'ok';
+
+export type Verdict = 'ok' | 'defective';
 
 /**
  * Why a part was rejected without a model verdict (or despite one). Each has its own counter.
