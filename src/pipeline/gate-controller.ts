@@ -174,14 +174,15 @@ export class GateController {
 
   /**
    * The gate went to reject for `head` at switchedMs, here or on the gate thread; undefined when the write failed
-   * (already reported): the pulse is still timed, so the gate is written back to pass afterwards.
+   * (already reported with head's seq, so the line records that part as not fired). A failed write opens no
+   * pulse: the next reject must not be merged into a pulse that never happened, and gets its own write.
    */
   private opened(head: Request, switchedMs: number | undefined): void {
     const i = this.pending.indexOf(head);
     if (i >= 0) this.pending.splice(i, 1);
-    this.rejecting = true;
-    this.rejectUntilMs = (switchedMs ?? this.deps.clock.now()) + this.deps.pulseMs;
     if (switchedMs === undefined) return;
+    this.rejecting = true;
+    this.rejectUntilMs = switchedMs + this.deps.pulseMs;
     this.pulses++;
     this.deps.onFired([head.seq], switchedMs, head.startMs);
   }

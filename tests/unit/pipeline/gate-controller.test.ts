@@ -158,6 +158,27 @@ describe('GateController', () => {
     expect(fired).toEqual([]);
   });
 
+  it('a reject whose opening write failed opens no pulse: later rejects get their own attempt, never a merge into it', async () => {
+    const { gate, output, errors, fired } = makeGate();
+    gate.safe();
+    gate.arm();
+    output.failWrites = true;
+    const t0 = performance.now();
+    gate.request(1, t0 + 100);
+    // Due inside the pulse #1 would have had: it must not be reported as covered by it.
+    gate.request(2, t0 + 150);
+    await vi.advanceTimersByTimeAsync(400);
+    expect(fired).toEqual([]);
+    expect(errors.map((e) => e.seqs)).toEqual([[1], [2]]);
+    expect(gate.pulseCount).toBe(0);
+    expect(gate.isRejecting).toBe(false);
+    output.failWrites = false;
+    gate.request(3, t0 + 500);
+    await vi.advanceTimersByTimeAsync(300);
+    expect(fired.map((f) => f.seq)).toEqual([3]);
+    expect(output.pulses()).toEqual([{ startMs: t0 + 500, endMs: t0 + 580 }]);
+  });
+
   it('holdReject holds the reject position, covers pending and new rejects, and releaseHold ends it one pulse later', async () => {
     for (const energisedPosition of ['reject', 'pass'] as const) {
       vi.useFakeTimers();
