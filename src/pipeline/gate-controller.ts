@@ -52,6 +52,8 @@ export class GateController {
   private rejectUntilMs = 0;
   private lastCloseMs = Number.NEGATIVE_INFINITY;
   private pending: Request[] = [];
+  /** Rejects riding on an open pulse or a hold, each reported fired only when its own moment comes. */
+  private readonly covered = new Map<Request, () => void>();
   private cancelTimer: (() => void) | undefined;
   /** The reject edge planned on the gate thread, and the request it opens for. */
   private planned: { head: Request; plan: PlannedSwitch | undefined } | undefined;
@@ -81,6 +83,7 @@ export class GateController {
     this.armed = false;
     this.held = false;
     this.clearTimer();
+    this.dropCovered();
     this.rejecting = false;
     this.write(false, []);
   }
@@ -106,13 +109,12 @@ export class GateController {
     if (!this.armed || this.held) return;
     this.held = true;
     this.clearTimer();
-    const nowMs = this.deps.clock.now();
     if (!this.rejecting) {
       this.rejecting = true;
       if (this.write(this.rejectLevel(), [])) this.pulses++;
     }
     this.rejectUntilMs = Number.POSITIVE_INFINITY;
-    for (const r of this.pending.splice(0)) this.deps.onFired([r.seq], Math.max(nowMs, r.startMs), r.startMs);
+    for (const r of this.pending.splice(0)) this.cover(r);
   }
 
   /** Ends a hold: the gate stays in reject for one more pulseMs (the last part held for), then returns to pass. */
@@ -134,12 +136,13 @@ export class GateController {
   }
 
   /**
-   * Back to safe state. Pending rejects are dropped and returned: with energisedPosition 'pass' the safe
-   * state rejects everything anyway; with 'reject' those parts will pass and the caller must say so.
+   * Back to safe state. Rejects whose moment has not come (pending, or riding on a pulse or hold that safe state
+   * cuts short) are dropped and returned in belt order: with energisedPosition 'pass' the safe state rejects
+   * everything anyway; with 'reject' those parts will pass and the caller must say so.
    */
   disarm(): number[] {
     this.clearTimer();
-    const dropped = this.pending.map((r) => r.seq);
+    const dropped = [...this.dropCovered(), ...this.pending].sort((a, b) => a.startMs - b.startMs).map((r) => r.seq);
     this.pending = [];
     this.safe();
     return dropped;
@@ -152,7 +155,7 @@ export class GateController {
   request(seq: number, startMs: number): boolean {
     if (!this.armed) return false;
     if (this.held) {
-      this.deps.onFired([seq], Math.max(this.deps.clock.now(), startMs), startMs);
+      this.cover({ seq, startMs });
       return true;
     }
     let i = this.pending.length;
@@ -160,6 +163,32 @@ export class GateController {
     this.pending.splice(i, 0, { seq, startMs });
     this.service();
     return true;
+  }
+
+  /**
+   * The gate is (or will stay) in reject when r reaches it: reported fired at r's own moment, not before, so a
+   * stop in between cannot leave a part recorded fired that the safe state let by.
+   */
+  private cover(r: Request): void {
+    const nowMs = this.deps.clock.now();
+    if (r.startMs <= nowMs) {
+      this.deps.onFired([r.seq], nowMs, r.startMs);
+      return;
+    }
+    this.covered.set(
+      r,
+      this.deps.coarse.at(r.startMs, () => {
+        this.covered.delete(r);
+        this.deps.onFired([r.seq], r.startMs, r.startMs);
+      }),
+    );
+  }
+
+  private dropCovered(): Request[] {
+    const dropped = [...this.covered.keys()];
+    for (const cancel of this.covered.values()) cancel();
+    this.covered.clear();
+    return dropped;
   }
 
   private clearTimer(): void {
@@ -227,9 +256,8 @@ export class GateController {
         let head = this.pending[0];
         while (head !== undefined && head.startMs < this.rejectUntilMs + minGapMs) {
           this.pending.shift();
-          const coveredMs = Math.max(head.startMs, nowMs);
           this.rejectUntilMs = Math.max(this.rejectUntilMs, head.startMs + pulseMs);
-          this.deps.onFired([head.seq], coveredMs, head.startMs);
+          this.cover(head);
           head = this.pending[0];
         }
       }

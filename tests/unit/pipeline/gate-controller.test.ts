@@ -158,6 +158,41 @@ describe('GateController', () => {
     expect(fired).toEqual([]);
   });
 
+  it('a reject merged into an open pulse is reported fired when it reaches the gate, and dropped by a disarm before that', async () => {
+    const { gate, fired } = makeGate();
+    gate.safe();
+    gate.arm();
+    const t0 = performance.now();
+    gate.request(1, t0 + 100);
+    gate.request(2, t0 + 150);
+    gate.request(3, t0 + 240);
+    await vi.advanceTimersByTimeAsync(120);
+    // #2 and #3 ride on #1's pulse, but neither has reached the gate yet.
+    expect(fired.map((f) => f.seq)).toEqual([1]);
+    await vi.advanceTimersByTimeAsync(40);
+    expect(fired.map((f) => [f.seq, f.firedMs - t0])).toEqual([
+      [1, 100],
+      [2, 150],
+    ]);
+    // Safe state before #3's moment: the gate will not move for it, so it was never fired.
+    expect(gate.disarm()).toEqual([3]);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(fired.map((f) => f.seq)).toEqual([1, 2]);
+  });
+
+  it('a reject covered by a held gate is reported fired at its own moment, not when it is requested', async () => {
+    const { gate, fired } = makeGate();
+    gate.safe();
+    gate.arm();
+    const t0 = performance.now();
+    gate.holdReject();
+    gate.request(5, t0 + 200);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(fired).toEqual([]);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(fired).toEqual([{ seq: 5, firedMs: t0 + 200, requestedMs: t0 + 200 }]);
+  });
+
   it('a reject whose opening write failed opens no pulse: later rejects get their own attempt, never a merge into it', async () => {
     const { gate, output, errors, fired } = makeGate();
     gate.safe();
@@ -190,8 +225,11 @@ describe('GateController', () => {
       gate.request(1, t0 + 50);
       gate.holdReject();
       expect(output.active).toBe(rejectLevel);
+      // Covered by the hold, but reported fired only when it reaches the gate (a stop before then drops it).
+      expect(fired).toEqual([]);
+      await vi.advanceTimersByTimeAsync(50);
       expect(fired).toEqual([{ seq: 1, firedMs: t0 + 50, requestedMs: t0 + 50 }]);
-      await vi.advanceTimersByTimeAsync(1000);
+      await vi.advanceTimersByTimeAsync(950);
       expect(gate.request(2, performance.now())).toBe(true);
       expect(fired[1]).toEqual({ seq: 2, firedMs: t0 + 1000, requestedMs: t0 + 1000 });
       expect(output.active).toBe(rejectLevel);
