@@ -174,7 +174,7 @@ async function gateThreadCheck(config: LoadedConfig['config'], logger: Logger): 
         action: `Grant LimitRTPRIO=${rtPriority} (systemd/lineside.service does), or set gate.rt_priority: 0 to accept less precise timing on a busy CPU.`,
       };
     }
-    const fewer = thread.threadCount < threads ? ` (gate.threads ${threads}: only ${thread.threadCount} CPU available)` : '';
+    const fewer = thread.threadCount < threads ? ` (gate.threads ${threads}: capped at ${thread.threadCount}, one CPU stays free for inference)` : '';
     return { name, status: 'ok', detail: `${where}, ${rtPriority > 0 ? `SCHED_FIFO ${rtPriority}` : 'normal priority (gate.rt_priority: 0)'}${fewer}` };
   } catch (err) {
     return failure(name, err);

@@ -47,7 +47,7 @@ export const gateSection = outputLine
       .max(4)
       .default(2)
       .describe(
-        "timer 'thread': gate threads racing for each reject edge, each pinned to its own CPU (at most the CPUs the daemon may use); the first to reach the due time switches. A CPU can be kept from running any thread for milliseconds (virtual CPUs, SMIs: measured >1 ms about twice a second on the development VM) but rarely two at once. Each spins up to spin_ms per reject.",
+        "timer 'thread': gate threads racing for each reject edge, each pinned to its own CPU (at most the CPUs the daemon may use minus one, which stays free for inference and the event loop; at least 1); the first to reach the due time switches. A CPU can be kept from running any thread for milliseconds (virtual CPUs, SMIs: measured >1 ms about twice a second on the development VM) but rarely two at once. Each spins up to spin_ms per reject.",
       ),
     rt_priority: z
       .number()

@@ -15,8 +15,13 @@ export interface GateThreadDeps {
   spinMs: number;
   /** SCHED_FIFO priority for the threads (gate.rt_priority); 0 = the process's own policy. */
   rtPriority?: number;
-  /** Threads racing for each edge, each pinned to its own CPU (gate.threads); capped at the CPUs allowed. Default 1. */
+  /** Threads racing for each edge, each pinned to its own CPU (gate.threads); capped by leaveCpus. Default 1. */
   threads?: number;
+  /**
+   * CPUs left to the rest of the daemon (inference, the event loop): spinning real-time threads on every CPU would
+   * starve inference on a small box. Default 1: at most (CPUs allowed - 1) threads, never fewer than 1.
+   */
+  leaveCpus?: number;
   /** For tests: another worker module. */
   workerUrl?: URL;
 }
@@ -91,7 +96,13 @@ export class GateThread implements TimedSwitch, Lifecycle {
     const rtPriority = this.deps.rtPriority ?? 0;
     // One CPU each: a stalled CPU (a hypervisor or SMI pause) rarely stalls another at the same moment.
     const cpus = allowedCpus();
-    const count = Math.max(1, Math.min(this.deps.threads ?? 1, cpus?.length ?? 1));
+    const count = gateThreadCount(this.deps.threads ?? 1, cpus?.length ?? 1, this.deps.leaveCpus ?? 1);
+    if (count < (this.deps.threads ?? 1)) {
+      this.deps.logger.warn(
+        { output: output.name, asked: this.deps.threads, threads: count, cpus: cpus?.length ?? 1 },
+        `gate.threads capped at ${count}: ${this.deps.leaveCpus ?? 1} of the ${cpus?.length ?? 1} CPUs allowed stay free for inference and the event loop`,
+      );
+    }
     const loopMonotonicMinusPerfMs = monotonicMinusPerfMs();
     this.stopping = false;
     const url = this.deps.workerUrl ?? siblingModule(import.meta.url, 'gate-thread-worker');
@@ -309,6 +320,11 @@ function untilReady(worker: Worker, signal: AbortSignal): Promise<Ready> {
 }
 
 /** CPUs this process may run on (its affinity mask), from /proc; undefined where that cannot be read. */
+/** Threads to start: as many as asked, leaving `leaveCpus` of the allowed CPUs free, at least one. */
+export function gateThreadCount(asked: number, cpuCount: number, leaveCpus: number): number {
+  return Math.max(1, Math.min(asked, cpuCount - leaveCpus));
+}
+
 export function allowedCpus(): number[] | undefined {
   try {
     const status = readFileSync('/proc/self/status', 'utf8');

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GateThread, allowedCpus, parseCpuList } from '../../../../src/io/gpio/gate-thread.js';
+import { GateThread, allowedCpus, gateThreadCount, parseCpuList } from '../../../../src/io/gpio/gate-thread.js';
 import type { DigitalOutput, OffThreadSwitch, SwitchResult } from '../../../../src/domain/ports.js';
 import { captureLogger, signal } from './helpers.js';
 
@@ -55,9 +55,23 @@ describe('GateThread', () => {
     for (const thread of threads.splice(0)) await thread.stop();
   });
 
-  async function started(output: DigitalOutput, workerUrl?: URL, rtPriority = 0, threadCount = 1): Promise<{ thread: GateThread; logs: ReturnType<typeof captureLogger> }> {
+  async function started(
+    output: DigitalOutput,
+    workerUrl?: URL,
+    rtPriority = 0,
+    threadCount = 1,
+    leaveCpus?: number,
+  ): Promise<{ thread: GateThread; logs: ReturnType<typeof captureLogger> }> {
     const logs = captureLogger();
-    const thread = new GateThread({ output, logger: logs.logger, spinMs: 1, rtPriority, threads: threadCount, ...(workerUrl ? { workerUrl } : {}) });
+    const thread = new GateThread({
+      output,
+      logger: logs.logger,
+      spinMs: 1,
+      rtPriority,
+      threads: threadCount,
+      ...(workerUrl ? { workerUrl } : {}),
+      ...(leaveCpus === undefined ? {} : { leaveCpus }),
+    });
     threads.push(thread);
     await thread.start(signal);
     return { thread, logs };
@@ -195,7 +209,8 @@ describe('GateThread', () => {
   it('several threads race for each edge, one per CPU: each edge is switched and reported exactly once', async () => {
     const output = new WiredOutput();
     const cpus = allowedCpus() ?? [];
-    const { thread, logs } = await started(output, undefined, 0, 2);
+    // leaveCpus 0: the race itself is what is under test here, also on a 2-CPU machine.
+    const { thread, logs } = await started(output, undefined, 0, 2, 0);
     expect(thread.threadCount).toBe(Math.min(2, Math.max(1, cpus.length)));
     if (thread.threadCount === 2) {
       const line = logs.lines.find((l) => l.msg.includes('gate threads started'));
@@ -208,6 +223,14 @@ describe('GateThread', () => {
     }
     await sleep(20);
     expect(output.switched.map((s) => s.active)).toEqual([true, false, true, false, true, false, true, false, true, false]);
+  });
+
+  it('leaves one CPU to inference and the event loop by default, and says so when it caps gate.threads', async () => {
+    expect([gateThreadCount(2, 2, 1), gateThreadCount(2, 4, 1), gateThreadCount(3, 1, 1), gateThreadCount(1, 8, 1)]).toEqual([1, 2, 1, 1]);
+    const cpus = allowedCpus() ?? [];
+    const { thread, logs } = await started(new WiredOutput(), undefined, 0, cpus.length);
+    expect(thread.threadCount).toBe(Math.max(1, cpus.length - 1));
+    expect(logs.lines.find((l) => l.msg.startsWith('gate.threads capped'))?.threads).toBe(Math.max(1, cpus.length - 1));
   });
 
   it('reads the CPUs it may use from a kernel CPU list', () => {
