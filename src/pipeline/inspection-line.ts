@@ -18,7 +18,7 @@ import { type Clock, systemClock } from './clock.js';
 import { Emitter } from './emitter.js';
 import { GateController } from './gate-controller.js';
 import { Heartbeat } from './heartbeat.js';
-import { LatencyHistogram } from './histogram.js';
+import { LatencyHistogram, type Percentiles } from './latency-histogram.js';
 import { PreciseScheduler, type Scheduler, TimeoutScheduler } from './scheduler.js';
 import { type Decision, FAILSAFE_REASONS, type FailsafeReason, type PartRecord } from '../domain/part.js';
 
@@ -78,11 +78,7 @@ export interface InspectionLineEvents {
   alarm_acknowledged: (alarms: readonly AlarmRecord[]) => void;
 }
 
-export interface Percentiles {
-  p50: number | null;
-  p99: number | null;
-  max: number | null;
-}
+export type { Percentiles } from './latency-histogram.js';
 
 /** Run summary. Counters only grow; latencies come from a fixed-memory histogram. */
 export interface LineSummary {
@@ -389,7 +385,6 @@ export class InspectionLine implements Lifecycle {
 
   summary(): LineSummary {
     const c = this.counts;
-    const pct = (h: LatencyHistogram): Percentiles => ({ p50: h.percentile(50), p99: h.percentile(99), max: h.max() });
     return {
       runId: this.deps.runId,
       parts: c.parts,
@@ -400,8 +395,8 @@ export class InspectionLine implements Lifecycle {
       labelled: c.labelled,
       escapes: c.escapes,
       falseRejects: c.falseRejects,
-      latencyMs: pct(this.latency),
-      gateLatenessMs: pct(this.gateLateness),
+      latencyMs: this.latency.percentiles(),
+      gateLatenessMs: this.gateLateness.percentiles(),
       gateLate: c.gateLate,
       triggers: { accepted: c.accepted, double: c.double, missed: c.missed, overlapping: c.overlapping },
       confirm: { confirmed: c.confirmed, unconfirmed: c.unconfirmed, unexpected: c.unexpected },
