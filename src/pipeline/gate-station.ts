@@ -132,8 +132,9 @@ export class GateStation {
       tracking.gateLatenessMs = latenessMs;
       stats.gateFired(latenessMs, late);
       if (late) {
-        const message = `gate fired ${latenessMs.toFixed(1)} ms late for part ${part.record.id} (gate.max_lateness_ms ${maxLatenessMs}): it may have passed`;
-        alarms.raise('gate_late', message, part.record.id);
+        const id = part.record.id;
+        const limit = `gate.max_lateness_ms ${maxLatenessMs}`;
+        alarms.raise('gate_late', `gate fired ${latenessMs.toFixed(1)} ms late for part ${id} (${limit}): it may have passed`, id);
       }
       if (this.confirm === undefined) {
         this.deps.done(part);

@@ -58,7 +58,11 @@ export function partFault(err: unknown, fallback?: ErrorCode): PartFault {
  * Capture, then inspect, each under its own deadline and the part's signal. Never throws: every failure is an
  * outcome. `onCaptured` runs as soon as the image is in, before the model is asked.
  */
-export async function inspectPart(deps: InspectPartDeps, signal: AbortSignal, onCaptured: (captured: Captured) => void): Promise<InspectOutcome> {
+export async function inspectPart(
+  deps: InspectPartDeps,
+  signal: AbortSignal,
+  onCaptured: (captured: Captured) => void,
+): Promise<InspectOutcome> {
   const { clock } = deps;
   const captureStartMs = clock.now();
   let image: CapturedImage;

@@ -73,7 +73,8 @@ export class InspectionLine implements Lifecycle {
     this.gate = this.createGateStation(gateScheduler);
     this.tracker = this.createTracker(gateScheduler);
     const { capture, inspect, captureTimeoutMs, inspectTimeoutMs, modelReady } = deps;
-    this.inspectDeps = { capture, inspect, captureTimeoutMs, inspectTimeoutMs, ...(modelReady === undefined ? {} : { modelReady }), clock: this.clock };
+    const ready = modelReady === undefined ? {} : { modelReady };
+    this.inspectDeps = { capture, inspect, captureTimeoutMs, inspectTimeoutMs, ...ready, clock: this.clock };
   }
 
   on<K extends keyof InspectionLineEvents>(event: K, listener: InspectionLineEvents[K]): () => void {

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { Part, PartTable, newPartRecord } from '../../../src/pipeline/part.js';
 
 function part(seq: number): Part {
-  return new Part(newPartRecord({ runId: 'run1', seq, mode: 'time', triggerMs: 1000, nowMs: 1500, wallNowMs: 1_700_000_000_000, model: undefined }));
+  const wallNowMs = 1_700_000_000_000;
+  return new Part(newPartRecord({ runId: 'run1', seq, mode: 'time', triggerMs: 1000, nowMs: 1500, wallNowMs, model: undefined }));
 }
 
 describe('Part and PartTable', () => {
