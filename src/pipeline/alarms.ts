@@ -1,4 +1,4 @@
-import type { DigitalOutput } from '../domain/ports.js';
+import type { DigitalOutput, EdgeInput } from '../domain/ports.js';
 import type { Clock } from './clock.js';
 
 export type AlarmKind =
@@ -129,4 +129,13 @@ export class AlarmManager {
       this.deps.onOutputError(err);
     }
   }
+}
+
+/** The bin-full switch: bin_full on its rising edge, and at once when the bin is already full. Returns the unsubscribe. */
+export function watchBinFull(input: EdgeInput, alarms: AlarmManager): () => void {
+  const off = input.onEdge((ev) => {
+    if (ev.edge === 'rising') alarms.raise('bin_full', `reject bin full (${input.name})`);
+  });
+  if (input.read()) alarms.raise('bin_full', `reject bin full at start (${input.name})`);
+  return off;
 }

@@ -3,7 +3,7 @@ export { systemClock, type Clock, type TimerHandle } from './clock.js';
 export { failSafeWarnings } from './fail-safe.js';
 export { GateController, type EnergisedPosition, type GateControllerDeps } from './gate-controller.js';
 export { Heartbeat, type HeartbeatDeps } from './heartbeat.js';
-export { LatencyHistogram } from './histogram.js';
+export { LatencyHistogram } from './latency-histogram.js';
 export {
   InspectionLine,
   type CaptureFn,
