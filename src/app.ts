@@ -342,7 +342,7 @@ export function createApp(deps: AppDeps): App {
       triggers: s?.triggers ?? { accepted: 0, double: 0, missed: 0, overlapping: 0 },
       confirm: s?.confirm ?? { confirmed: 0, unconfirmed: 0, unexpected: 0 },
       alarms: { raised: s?.alarms.raised ?? 0, active: s?.alarms.active ?? 0 },
-      safe_state: s?.safeState ?? { parts: 0, rejectsNotFired: 0 },
+      safe_state: s?.safeState ?? { parts: 0, rejectsNotFired: 0, ids: [] },
       model,
       mqtt: m ? { connected: m.connected, sent: m.sent, queued: m.queued, dropped: m.dropped, rejected: m.rejected, lost_at_stop: m.lostAtStop } : null,
     };

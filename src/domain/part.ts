@@ -52,9 +52,9 @@ export interface TrackingRecord {
   leadCounts?: number;
   /** How the gate action settled: the gate fired; it fired more than gate.max_lateness_ms late (the part
    * may have passed); the part went by in the pass position; the encoder stalled and the gate was held in
-   * its reject position for it; or the daemon stopped first and the gate was left in its safe state (what
-   * that means physically: docs/tracking.md). */
-  outcome?: 'fired' | 'fired_late' | 'passed' | 'held_reject' | 'safe_state';
+   * its reject position for it; the daemon stopped first and the gate was left in its safe state (what
+   * that means physically: docs/tracking.md); or the write that should have opened the gate failed. */
+  outcome?: 'fired' | 'fired_late' | 'passed' | 'held_reject' | 'safe_state' | 'not_fired';
   /** Gate activation minus the planned activation time (due - lead), ms; > 0 is late. */
   gateLatenessMs?: number;
 }

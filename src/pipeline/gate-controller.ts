@@ -191,6 +191,26 @@ export class GateController {
     return dropped;
   }
 
+  /**
+   * Withdraws a reject the gate has not committed to yet (a provisional reject whose part was judged ok in time).
+   * True when the gate will not move for it. False when it is too late: the edge was already switched (reported
+   * through onFired before this returns), or the part rides on a pulse or hold that will be open when it gets
+   * there (reported fired at its moment).
+   */
+  withdraw(seq: number): boolean {
+    // The gate thread may be switching the head's edge right now: its cancel() decides which came first.
+    if (this.planned?.head.seq === seq) this.clearTimer();
+    const i = this.pending.findIndex((r) => r.seq === seq);
+    if (i < 0) {
+      this.service();
+      return false;
+    }
+    this.pending.splice(i, 1);
+    // Only the head is timed: withdrawing another changes no plan.
+    if (i === 0) this.service();
+    return true;
+  }
+
   private clearTimer(): void {
     this.cancelTimer?.();
     this.cancelTimer = undefined;

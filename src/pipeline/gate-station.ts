@@ -27,6 +27,8 @@ export interface GateStationDeps {
   health: LineHealth;
   /** The part is done at the gate (passed, fired and confirmed, held, or its write failed): settle it. */
   done: (part: Part) => void;
+  /** The gate fired for a part still undecided: the line rejects it 'late' (and hands it back through take). */
+  late: (part: Part) => void;
   /** A pulse ended and the gate is back in its pass position (the drain waits for this). */
   onClosed: () => void;
 }
@@ -39,6 +41,8 @@ export interface GateStationDeps {
 export class GateStation {
   private readonly gate: GateController;
   private readonly confirm: ConfirmMatcher | undefined;
+  /** Parts with a provisional reject standing at the gate controller (seq). */
+  private readonly standing = new Set<number>();
 
   constructor(private readonly deps: GateStationDeps) {
     this.gate = this.createGate();
@@ -68,7 +72,26 @@ export class GateStation {
   /** Back to safe state: pending rejects are dropped (the line accounts for their parts), the confirm sensor is let go. */
   disarm(): void {
     this.gate.disarm();
+    this.standing.clear();
     this.confirm?.stop();
+  }
+
+  /**
+   * Plans the reject for a part that is not decided yet, at its gate moment (time tracking): on the gate thread
+   * where there is one, so that a late part's edge is as punctual as a decided one's and the event loop never
+   * holds for it. A pass verdict withdraws it; a reject verdict keeps it.
+   */
+  provisional(part: Part, rejectFromMs: number): void {
+    if (this.gate.request(part.record.seq, rejectFromMs)) this.standing.add(part.record.seq);
+  }
+
+  /**
+   * Withdraws the part's provisional reject. False when too late: the gate fired for the part, or will be open
+   * when it gets there, and onFired records it as the reject it physically is.
+   */
+  withdraw(part: Part): boolean {
+    if (!this.standing.delete(part.record.seq)) return true;
+    return this.gate.withdraw(part.record.seq);
   }
 
   /**
@@ -83,6 +106,8 @@ export class GateStation {
       return;
     }
     parts.move(part, 'at_gate');
+    // A provisional reject already stands for it.
+    if (this.standing.delete(part.record.seq)) return;
     // Refused while disarmed: the gate is in its safe state and will not move for this part.
     if (!this.gate.request(part.record.seq, rejectFromMs)) parts.move(part, 'decided');
   }
@@ -123,6 +148,7 @@ export class GateStation {
     for (const seq of seqs) {
       const part = parts.get(seq);
       if (part === undefined) continue;
+      this.committed(part);
       const tracking = part.record.tracking;
       const latenessMs = firedMs - requestedMs;
       const late = latenessMs > maxLatenessMs;
@@ -145,6 +171,24 @@ export class GateStation {
     }
   }
 
+  /**
+   * The gate went to reject for a part at its moment. Its provisional reject stood: undecided, it is rejected
+   * 'late'; judged ok too late to withdraw (the edge was switched, or an open pulse covered its moment), it is
+   * recorded as the reject it physically was, 'late' as well.
+   */
+  private committed(part: Part): void {
+    if (part.undecided) this.deps.late(part);
+    this.standing.delete(part.record.seq);
+    if (part.phase !== 'decided') return;
+    const rec = part.record;
+    if (rec.decision === 'pass') {
+      rec.decision = 'reject';
+      rec.failsafeReason = 'late';
+      this.deps.stats.overturned('late');
+    }
+    this.deps.parts.move(part, 'at_gate');
+  }
+
   private onConfirmResult(part: Part, confirmed: boolean): void {
     const { stats, alarms } = this.deps;
     if (confirmed) stats.confirm.confirmed++;
@@ -164,6 +208,8 @@ export class GateStation {
       if (part === undefined) continue;
       part.record.errorCode = 'LS_GPIO_WRITE';
       part.record.errorMessage = errorMessage(err);
+      part.record.tracking.outcome = 'not_fired';
+      this.deps.stats.notFired();
       this.deps.done(part);
     }
   }

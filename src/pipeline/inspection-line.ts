@@ -71,7 +71,7 @@ export class InspectionLine implements Lifecycle {
     const stallMs = deps.captureTimeoutMs + deps.inspectTimeoutMs + 1000;
     this.health = new LineHealth({ clock: this.clock, stallMs, ...(deps.health === undefined ? {} : { components: deps.health }) });
     this.gate = this.createGateStation(gateScheduler);
-    this.tracker = this.createTracker(gateScheduler);
+    this.tracker = this.createTracker();
     const { capture, inspect, captureTimeoutMs, inspectTimeoutMs, modelReady } = deps;
     const ready = modelReady === undefined ? {} : { modelReady };
     this.inspectDeps = { capture, inspect, captureTimeoutMs, inspectTimeoutMs, ...ready, clock: this.clock };
@@ -309,6 +309,7 @@ export class InspectionLine implements Lifecycle {
       alarms: this.alarms,
       health: this.health,
       done: (part) => this.settle(part),
+      late: (part) => this.decide(part, 'reject', { reason: 'late' }),
       onClosed: () => this.checkDrained(),
     });
   }
@@ -327,16 +328,17 @@ export class InspectionLine implements Lifecycle {
     });
   }
 
-  private createTracker(gateScheduler: Scheduler): Tracker {
+  private createTracker(): Tracker {
     const { config, encoder } = this.deps;
     return createTracker({
       config: config.tracking,
       encoder,
       leadMs: config.gate.lead_ms,
       clock: this.clock,
-      gateScheduler,
       coarse: this.coarse,
       host: {
+        provisional: (part, rejectFromMs) => this.gate.provisional(part, rejectFromMs),
+        withdraw: (part) => this.gate.withdraw(part),
         toGate: (part, rejectFromMs) => this.toGate(part, rejectFromMs),
         late: (part) => this.decide(part, 'reject', { reason: 'late' }),
         holdGate: (message, partId) => {

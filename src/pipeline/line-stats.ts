@@ -38,8 +38,14 @@ export interface LineSummary {
   };
   confirm: { confirmed: number; unconfirmed: number; unexpected: number };
   alarms: { raised: number; active: number; byKind: Record<AlarmKind, number> };
-  /** Parts still on the belt when the gate went to safe state at shutdown. */
-  safeState: { parts: number; rejectsNotFired: number };
+  /** Rejects whose gate write failed (tracking.outcome 'not_fired'): they may have passed. */
+  gateNotFired: number;
+  /**
+   * Parts whose gate moment came after the gate went to safe state at shutdown, and their ids: the parts to
+   * quarantine. rejectsNotFired: those of them that were rejects the safe state let pass (energised_position
+   * reject).
+   */
+  safeState: { parts: number; rejectsNotFired: number; ids: string[] };
 }
 
 /** What the summary takes from the line's other parts rather than counting itself. */
@@ -54,8 +60,9 @@ export class LineStats {
   readonly triggers = { accepted: 0, double: 0, missed: 0, overlapping: 0 };
   readonly confirm = { confirmed: 0, unconfirmed: 0, unexpected: 0 };
   private readonly parts = { parts: 0, ok: 0, reject: 0, labelled: 0, escapes: 0, falseRejects: 0 };
-  private readonly safeState = { parts: 0, rejectsNotFired: 0 };
+  private readonly safeState = { parts: 0, rejectsNotFired: 0, ids: [] as string[] };
   private gateLate = 0;
+  private gateNotFired = 0;
   private readonly failsafe = Object.fromEntries(FAILSAFE_REASONS.map((r) => [r, 0])) as Record<FailsafeReason, number>;
   private readonly latency = new LatencyHistogram();
   private readonly gateLateness = new LatencyHistogram();
@@ -79,7 +86,13 @@ export class LineStats {
   /** The line stopped before the gate acted for this part: the gate's safe state decides what happens to it. */
   leftToSafeState(record: PartRecord, safeStatePasses: boolean): void {
     this.safeState.parts++;
+    this.safeState.ids.push(record.id);
     if (record.decision === 'reject' && safeStatePasses) this.safeState.rejectsNotFired++;
+  }
+
+  /** The write that should have opened the gate for this reject failed. */
+  notFired(): void {
+    this.gateNotFired++;
   }
 
   /** A completed part. */
@@ -109,10 +122,11 @@ export class LineStats {
       latencyMs: this.latency.percentiles(),
       gateLatenessMs: this.gateLateness.percentiles(),
       gateLate: this.gateLate,
+      gateNotFired: this.gateNotFired,
       triggers: { ...this.triggers },
       confirm: { ...this.confirm },
       alarms: facts.alarms,
-      safeState: { ...this.safeState },
+      safeState: { ...this.safeState, ids: [...this.safeState.ids] },
     };
   }
 }

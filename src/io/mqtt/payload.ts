@@ -68,9 +68,9 @@ export const verdictPayloadSchema = z.strictObject({
     fired: z.boolean().describe('The gate was driven for this part.'),
     confirmed: z.boolean().nullable().describe('Reject-confirm sensor result; null without a sensor or for a passed part.'),
     outcome: z
-      .enum(['fired', 'fired_late', 'passed', 'held_reject', 'safe_state'])
+      .enum(['fired', 'fired_late', 'passed', 'held_reject', 'safe_state', 'not_fired'])
       .nullable()
-      .describe('What happened at the gate: fired, fired_late (after gate.max_lateness_ms: the part may have passed), passed, held_reject (gate held in reject: encoder stalled), safe_state (daemon stopped before the part reached the gate).'),
+      .describe('What happened at the gate: fired, fired_late (after gate.max_lateness_ms: the part may have passed), passed, held_reject (gate held in reject: encoder stalled), safe_state (daemon stopped before the part reached the gate), not_fired (the write that should have opened the gate failed: the part may have passed).'),
   }),
 });
 

@@ -15,15 +15,14 @@ export interface TrackerDeps {
   encoder: EdgeInput | undefined;
   leadMs: number;
   clock: Clock;
-  gateScheduler: Scheduler;
   coarse: Scheduler;
   host: TrackerHost;
 }
 
 /** The tracker for tracking.mode. Throws LS_CONFIG_INVALID for encoder mode without an encoder input. */
 export function createTracker(deps: TrackerDeps): Tracker {
-  const { config, encoder, leadMs, clock, gateScheduler, coarse, host } = deps;
-  if (config.mode === 'time') return new TimeTracker({ config, leadMs, gateScheduler, coarse, host });
+  const { config, encoder, leadMs, clock, coarse, host } = deps;
+  if (config.mode === 'time') return new TimeTracker({ config, leadMs, coarse, host });
   if (encoder === undefined) throw new LinesideError('LS_CONFIG_INVALID', 'tracking.mode: encoder needs an encoder input');
   return new EncoderTracker({ config, encoder, leadMs, clock, coarse, host });
 }

@@ -1,15 +1,16 @@
 import type { TrackingConfig } from '../../config/sections/line.js';
-import type { Part } from '../part.js';
 import type { Scheduler } from '../scheduler.js';
+import type { Part } from '../part.js';
 import type { Tracker, TrackerHost } from './tracker.js';
 
 export interface TimeTrackerDeps {
   config: Extract<TrackingConfig, { mode: 'time' }>;
   /** gate.lead_ms: the gate acts this long before the part is due, to give the actuator time to move. */
   leadMs: number;
-  /** Times the gate moments: for a late part, the moment is its reject edge. */
-  gateScheduler: Scheduler;
-  /** Times passes going by: a millisecond late does no harm there. */
+  /**
+   * Times passes going by and the verdict deadline: a millisecond late does no harm to either, since the reject
+   * edge itself is planned with the gate (provisional reject) when the part is tracked.
+   */
   coarse: Scheduler;
   host: TrackerHost;
 }
@@ -27,19 +28,28 @@ export class TimeTracker implements Tracker {
 
   stop(): void {}
 
+  /**
+   * The part's reject edge is planned at once (provisional), so a late part is rejected on time by the gate
+   * thread however busy the event loop is; the verdict deadline on the loop only records it 'late'.
+   */
   track(part: Part): void {
+    const { host, coarse } = this.deps;
     part.record.tracking.dueMs = this.dueMs(part);
     const fireAtMs = this.fireAtMs(part);
-    // The verdict deadline is also the reject edge for a late part, so it gets the precise scheduler.
-    part.addTimer(this.deps.gateScheduler.at(fireAtMs, () => this.deps.host.toGate(part, fireAtMs)));
+    host.provisional(part, fireAtMs);
+    part.addTimer(coarse.at(fireAtMs, () => host.late(part)));
   }
 
-  /** A reject goes to the gate at once (the gate controller times and merges it); a pass waits until it goes by. */
+  /**
+   * A reject goes to the gate at once (its provisional reject stands; the controller times and merges it). A pass
+   * withdraws it and waits until it goes by, unless it was too late to withdraw (the gate records the reject).
+   */
   decided(part: Part): void {
+    const { host, coarse } = this.deps;
     part.cancelTimers();
     const fireAtMs = this.fireAtMs(part);
-    if (part.decision === 'reject') this.deps.host.toGate(part, fireAtMs);
-    else part.addTimer(this.deps.coarse.at(this.dueMs(part), () => this.deps.host.toGate(part, fireAtMs)));
+    if (part.decision === 'reject') host.toGate(part, fireAtMs);
+    else if (host.withdraw(part)) part.addTimer(coarse.at(this.dueMs(part), () => host.toGate(part, fireAtMs)));
   }
 
   forget(): void {}

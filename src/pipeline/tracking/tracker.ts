@@ -27,6 +27,13 @@ export interface TrackerHost {
    * pass settles as 'passed' (so trackers hand a pass over only when it goes by).
    */
   toGate(part: Part, rejectFromMs: number): void;
+  /**
+   * Plans a reject at rejectFromMs for a part not decided yet (time tracking): the gate rejects it at its moment
+   * unless withdraw() comes first.
+   */
+  provisional(part: Part, rejectFromMs: number): void;
+  /** A pass verdict withdraws the provisional reject: false when too late (the gate records it as a reject). */
+  withdraw(part: Part): boolean;
   /** The verdict deadline passed with the part still on the belt: reject it 'late' if it is still undecided. */
   late(part: Part): void;
   /**

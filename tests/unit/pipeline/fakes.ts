@@ -191,6 +191,8 @@ export interface Rig {
   inspectSignals: AbortSignal[];
   healthy: { value: boolean };
   ready: { value: boolean };
+  /** The gate thread, with withGateThread. */
+  timed: FakeTimedSwitch | undefined;
 }
 
 export interface RigOptions extends LineConfigOverrides {
@@ -198,6 +200,8 @@ export interface RigOptions extends LineConfigOverrides {
   withConfirm?: boolean;
   withBinFull?: boolean;
   withAlarmOutput?: boolean;
+  /** Reject edges switched by a (fake) gate thread, as with gate.timer: thread. */
+  withGateThread?: boolean;
   captureTimeoutMs?: number;
   inspectTimeoutMs?: number;
   deps?: Partial<InspectionLineDeps>;
@@ -217,6 +221,7 @@ export function makeRig(opts: RigOptions = {}): Rig {
   const gate = new FakeOutput('gate');
   const alarmOut = new FakeOutput('alarm');
   const heartbeat = new FakeOutput('heartbeat');
+  const timed = opts.withGateThread ? new FakeTimedSwitch(gate) : undefined;
   const captureSignals: AbortSignal[] = [];
   const inspectSignals: AbortSignal[] = [];
   const healthy = { value: true };
@@ -258,6 +263,7 @@ export function makeRig(opts: RigOptions = {}): Rig {
     ...(opts.withAlarmOutput ? { alarmOutput: alarmOut } : {}),
     ...(config.heartbeat === undefined ? {} : { heartbeat }),
     health: () => healthy.value,
+    ...(timed === undefined ? {} : { gateTimer: timed }),
     ...opts.deps,
   };
   const line = new InspectionLine(deps);
@@ -283,6 +289,7 @@ export function makeRig(opts: RigOptions = {}): Rig {
     inspectSignals,
     healthy,
     ready,
+    timed,
   };
 }
 

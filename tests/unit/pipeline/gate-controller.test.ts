@@ -296,6 +296,48 @@ describe('GateController with the gate thread (gate.timer: thread)', () => {
     expect(gate.pulseCount).toBe(1);
   });
 
+  it('withdraw: a planned edge withdrawn in time never switches, and the next reject is planned in its place', async () => {
+    const { gate, output, fired, timed, t0 } = threaded();
+    gate.request(1, t0 + 100);
+    gate.request(2, t0 + 300);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(gate.withdraw(1)).toBe(true);
+    // Withdrawing a reject that is not the head re-plans nothing.
+    gate.request(3, t0 + 500);
+    const plans = timed.plans;
+    expect(gate.withdraw(3)).toBe(true);
+    expect(timed.plans).toBe(plans);
+    await vi.advanceTimersByTimeAsync(600);
+    expect(output.pulses()).toEqual([{ startMs: t0 + 300, endMs: t0 + 380 }]);
+    expect(fired.map((f) => f.seq)).toEqual([2]);
+  });
+
+  it('withdraw after the thread switched (its report still on the way) is too late: the reject is reported fired at once', async () => {
+    const { gate, output, fired, timed, t0 } = threaded();
+    timed.reportDelayMs = 5;
+    gate.request(1, t0 + 100);
+    await vi.advanceTimersByTimeAsync(102);
+    expect(output.active).toBe(true);
+    expect(fired).toEqual([]);
+    expect(gate.withdraw(1)).toBe(false);
+    expect(fired).toEqual([{ seq: 1, firedMs: t0 + 100, requestedMs: t0 + 100 }]);
+    await vi.advanceTimersByTimeAsync(300);
+    expect(output.pulses()).toEqual([{ startMs: t0 + 100, endMs: t0 + 180 }]);
+  });
+
+  it('withdraw of a reject riding on an open pulse is too late: it is reported fired when it gets there', async () => {
+    const { gate, fired, t0 } = threaded();
+    gate.request(1, t0 + 100);
+    gate.request(2, t0 + 150);
+    await vi.advanceTimersByTimeAsync(120);
+    expect(gate.withdraw(2)).toBe(false);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(fired.map((f) => [f.seq, f.firedMs - t0])).toEqual([
+      [1, 100],
+      [2, 150],
+    ]);
+  });
+
   it('a reject due earlier replaces the planned edge; back-to-back rejects still merge', async () => {
     const { gate, output, fired, timed, t0 } = threaded();
     gate.request(1, t0 + 100);

@@ -601,7 +601,7 @@ describe('InspectionLine: shutdown', () => {
       [1, 'pass', undefined, 'safe_state'],
       [2, 'reject', 'shutdown', 'safe_state'],
     ]);
-    expect(rig.line.summary().safeState).toEqual({ parts: 2, rejectsNotFired: 1 });
+    expect(rig.line.summary().safeState).toEqual({ parts: 2, rejectsNotFired: 1, ids: ['run1-1', 'run1-2'] });
   });
 
   it("parts undecided after drain_ms are rejected 'shutdown'; parts still on the belt are left to the safe state", async () => {
@@ -639,7 +639,7 @@ describe('InspectionLine: shutdown', () => {
     await advance(100);
     await rig.line.stop();
     expect(rig.gate.active).toBe(false);
-    expect(rig.line.summary().safeState).toEqual({ parts: 1, rejectsNotFired: 0 });
+    expect(rig.line.summary().safeState).toEqual({ parts: 1, rejectsNotFired: 0, ids: ['run1-1'] });
   });
 });
 
