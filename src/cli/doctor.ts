@@ -12,7 +12,7 @@ import { failSafeWarnings } from '../pipeline/fail-safe.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { errorCode, errorMessage, ERROR_CODES } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { EXIT, parseFlags, type CliIo } from './io.js';
+import { EXIT, parseCommandLine, usageError, type CliIo } from './io.js';
 
 type Status = 'ok' | 'warn' | 'fail' | 'skip';
 
@@ -208,13 +208,11 @@ async function brokerCheck(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Promis
 
 /** `lineside doctor [--config FILE] [--json]`: says what is wrong with this installation, and what to do. */
 export async function runDoctor(argv: string[], io: CliIo): Promise<number> {
-  const { flags, unknown, positional } = parseFlags(argv, { strings: ['config'], booleans: ['json'] });
-  if (unknown.length > 0 || positional.length > 0) {
-    io.stderr.write('usage: lineside doctor [--config FILE] [--json]\n');
-    return EXIT.USAGE;
-  }
+  const line = parseCommandLine(argv, { config: { type: 'string' }, json: { type: 'boolean' } });
+  if (line.problem !== undefined) return usageError(io, line.problem, 'usage: lineside doctor [--config FILE] [--json]');
+  const flags = line.values;
   const checks = await environmentChecks();
-  if (typeof flags.config === 'string') {
+  if (flags.config !== undefined) {
     try {
       const loaded = loadConfig(flags.config);
       const logger = createLogger({ level: 'silent' }, io.env);
