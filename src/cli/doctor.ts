@@ -10,6 +10,7 @@ import type { DigitalOutput } from '../domain/ports.js';
 import { redactUrl } from '../io/mqtt/publisher.js';
 import { failSafeWarnings } from '../pipeline/fail-safe.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { mqttPasswordSource, readSecret } from '../config/secrets.js';
 import { errorCode, errorMessage, ERROR_CODES } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { EXIT, parseCommandLine, usageError, type CliIo } from './io.js';
@@ -187,8 +188,12 @@ async function brokerCheck(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Promis
   const { mqtt } = loaded.config;
   if (mqtt.url === 'embedded') return { name: 'mqtt broker', status: 'ok', detail: `embedded broker on 127.0.0.1:${mqtt.embedded_port}` };
   const { connectAsync } = await import('mqtt');
-  const { readSecret } = await import('../config/load.js');
-  const password = readSecret(env, 'mqtt_password', mqtt.password_env);
+  let password: string | undefined;
+  try {
+    password = await readSecret(mqttPasswordSource(mqtt), env);
+  } catch (err) {
+    return failure('mqtt broker', err);
+  }
   try {
     const client = await connectAsync(mqtt.url, {
       protocolVersion: mqtt.protocol_version,

@@ -94,20 +94,3 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
-
-/**
- * A secret from a systemd credential ($CREDENTIALS_DIRECTORY/<credential>) or, failing that, an environment
- * variable. Returns undefined when neither is set. Never log the result.
- */
-export function readSecret(env: NodeJS.ProcessEnv, credential: string, envName: string): string | undefined {
-  const dir = env.CREDENTIALS_DIRECTORY;
-  if (dir) {
-    try {
-      return readFileSync(path.join(dir, credential), 'utf8').replace(/\r?\n$/, '');
-    } catch {
-      // Not provided as a credential: fall through to the environment.
-    }
-  }
-  const value = env[envName];
-  return value === undefined || value === '' ? undefined : value;
-}
