@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { HttpCameraConfig } from '../config/sections/camera.js';
 import { cameraPasswordSource, readSecret } from '../config/secrets.js';
 import { LinesideError, errorMessage, isLinesideError } from '../errors.js';
+import { redactUrl } from '../redact-url.js';
 import { withCaptureDeadline } from './capture-deadline.js';
 import type { Camera, CapturedImage } from '../domain/ports.js';
 
@@ -10,11 +11,6 @@ export interface HttpCameraDeps {
   logger: Logger;
   /** Where `password_env` and CREDENTIALS_DIRECTORY are read; the daemon passes process.env. */
   env?: NodeJS.ProcessEnv;
-}
-
-/** The URL as it may appear in logs and verdicts: no user info, no query (cheap IP cameras take ?pwd= there). */
-export function redactUrl(url: URL): string {
-  return `${url.origin}${url.pathname}`;
 }
 
 /**

@@ -7,12 +7,12 @@ import { promisify } from 'node:util';
 import { defaultDrivers } from '../app.js';
 import { GateThread } from '../io/gpio/gate-thread.js';
 import type { DigitalOutput } from '../domain/ports.js';
-import { redactUrl } from '../io/mqtt/publisher.js';
 import { failSafeWarnings } from '../pipeline/fail-safe.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { mqttPasswordSource, readSecret } from '../config/secrets.js';
 import { errorCode, errorMessage, ERROR_CODES } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
+import { redactUrl } from '../redact-url.js';
 import { EXIT, parseCommandLine, usageError, type CliIo } from './io.js';
 
 type Status = 'ok' | 'warn' | 'fail' | 'skip';

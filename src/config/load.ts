@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { LinesideError } from '../errors.js';
+import { redactUrl } from '../redact-url.js';
 import { configSchema, type Config } from './schema.js';
 
 /** A validated, frozen config plus where it came from (relative paths in it resolve against baseDir). */
@@ -24,7 +25,7 @@ function valueAt(input: unknown, keys: readonly PropertyKey[]): unknown {
 function show(value: unknown): string {
   if (value === undefined) return 'nothing';
   // A URL with credentials in it must not reach the terminal or the journal.
-  const text = JSON.stringify(value).replace(/\/\/[^/@\s"]*:[^/@\s"]*@/g, '//[redacted]@');
+  const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' && v.includes('://') ? redactUrl(v) : v));
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 

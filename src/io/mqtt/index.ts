@@ -9,7 +9,8 @@ import type { PartRecord } from '../../domain/part.js';
 import { EmbeddedBroker } from './embedded-broker.js';
 import { Outbox } from './outbox.js';
 import { ALARM_NAME_RE, buildAlarmPayload, buildVerdictPayload, topicsFor, type AlarmEvent, type MqttCommand, type Topics } from './payload.js';
-import { MqttPublisher, redactUrl } from './publisher.js';
+import { redactUrl } from '../../redact-url.js';
+import { MqttPublisher } from './publisher.js';
 
 export type { AlarmEvent, AlarmState, MqttCommand, AckCommand, Topics, VerdictPayload, AlarmPayload, StatusPayload } from './payload.js';
 export { EmbeddedBroker } from './embedded-broker.js';

@@ -1,6 +1,7 @@
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../errors.js';
+import { redactUrl } from '../../redact-url.js';
 import type { Lifecycle } from '../../domain/ports.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 import { buildStatusPayload, parseAckCommand, type MqttCommand, type Topics } from './payload.js';
@@ -358,18 +359,6 @@ export class MqttPublisher implements Lifecycle {
 function reasonCodeOf(err: unknown): number | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : undefined;
-}
-
-/** Keeps scheme, host, port and path; drops user info so a password in the URL never reaches a log. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.username = '';
-    parsed.password = '';
-    return parsed.toString();
-  } catch {
-    return '(unparseable url)';
-  }
 }
 
 async function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {

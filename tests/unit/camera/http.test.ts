@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HttpCamera, redactUrl } from '../../../src/camera/http.js';
+import { HttpCamera } from '../../../src/camera/http.js';
+import { redactUrl } from '../../../src/redact-url.js';
 import { httpCamera, type HttpCameraConfig } from '../../../src/config/sections/camera.js';
 import { DATASET_DIR, memoryLogger, type MemoryLogger } from './helpers.js';
 
