@@ -5,8 +5,8 @@ import { promisify } from 'node:util';
 import type { GpiodGpioConfig } from '../../config/sections/gpio.js';
 import { LinesideError } from '../../errors.js';
 import {
+  EdgeInputBase,
   ErrorListeners,
-  InputEdges,
   OpenLines,
   describeCause,
   driverNotStarted,
@@ -14,7 +14,7 @@ import {
   monotonicMinusPerfMs,
   outputNotStarted,
 } from './line-core.js';
-import type { DigitalOutput, EdgeEvent, EdgeInput } from '../../domain/ports.js';
+import type { DigitalOutput, EdgeInput } from '../../domain/ports.js';
 import type { GpioDriver, LineConfig } from './types.js';
 
 /** What gpiomon prints per event: edge (1 rising, 0 falling), offset, seconds, nanoseconds. */
@@ -137,39 +137,23 @@ function describeExit(code: number | null, signal: string | null): string {
   return signal ? `killed by ${signal}` : `exit code ${code}`;
 }
 
-class GpiodInput implements EdgeInput {
-  private readonly edges: InputEdges;
+/** gpiomon holds the line, so read() is the level after the last reported edge (EdgeInputBase's). */
+class GpiodInput extends EdgeInputBase {
+  private readonly driver: GpiodGpio;
   private running: Spawned | null = null;
-  private stopping = true;
   private restartTimer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly deps: { name: string; line: LineConfig; logger: Logger; driver: GpiodGpio }) {
-    this.edges = new InputEdges({ name: deps.name, line: deps.line, logger: deps.logger });
+  constructor(deps: { name: string; line: LineConfig; logger: Logger; driver: GpiodGpio }) {
+    super(deps);
+    this.driver = deps.driver;
   }
 
-  get name(): string {
-    return this.deps.name;
-  }
-
-  onEdge(listener: (event: EdgeEvent) => void): () => void {
-    return this.edges.on(listener);
-  }
-
-  /** Level after the last reported edge (gpiomon holds the line, so it cannot be read separately). */
-  read(): boolean {
-    return this.edges.level;
-  }
-
-  async start(signal: AbortSignal): Promise<void> {
-    if (this.running) return;
-    this.deps.driver.requireStarted(this.deps.name);
-    this.stopping = false;
-    this.edges.reset();
+  protected async open(signal: AbortSignal): Promise<void> {
+    this.driver.requireStarted(this.deps.name);
     await this.launch(signal);
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true;
+  protected async close(): Promise<void> {
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = null;
     const running = this.running;
@@ -183,7 +167,7 @@ class GpiodInput implements EdgeInput {
    * pulses, where a both-edge request makes the kernel guess the edge from a level read after the interrupt.
    */
   private args(): string[] {
-    const { config } = this.deps.driver;
+    const { config } = this.driver;
     const { line } = this.deps;
     const wanted = line.edge ?? 'both';
     const flags: string[] = [];
@@ -193,7 +177,8 @@ class GpiodInput implements EdgeInput {
   }
 
   private async launch(signal?: AbortSignal): Promise<void> {
-    const { driver, name, line } = this.deps;
+    const { driver } = this;
+    const { name, line } = this.deps;
     const label = `gpio input "${name}" (${driver.config.chip} line ${line.line})`;
     let spawned: Spawned;
     try {
@@ -208,7 +193,7 @@ class GpiodInput implements EdgeInput {
     if (early) {
       throw new LinesideError('LS_GPIO_UNAVAILABLE', `${label}: gpiomon ${describeExit(early.code, early.signal)}: ${tail(spawned.stderr())}`);
     }
-    if (this.stopping || signal?.aborted) {
+    if (!this.started || signal?.aborted) {
       await endChild(child, 'sigterm');
       return;
     }
@@ -216,7 +201,7 @@ class GpiodInput implements EdgeInput {
     child.once('exit', (code, sig) => {
       if (this.running !== spawned) return;
       this.running = null;
-      if (this.stopping) return;
+      if (!this.started) return;
       driver.reportError(
         new LinesideError(
           'LS_GPIO_UNAVAILABLE',
@@ -230,15 +215,15 @@ class GpiodInput implements EdgeInput {
   private scheduleRestart(): void {
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
-      if (this.stopping) return;
+      if (!this.started) return;
       this.launch().then(
         () => this.deps.logger.warn({ input: this.deps.name }, 'gpiomon restarted'),
         (err: unknown) => {
-          this.deps.driver.reportError(err instanceof LinesideError ? err : new LinesideError('LS_GPIO_UNAVAILABLE', describeCause(err), { cause: err }));
-          if (!this.stopping) this.scheduleRestart();
+          this.driver.reportError(err instanceof LinesideError ? err : new LinesideError('LS_GPIO_UNAVAILABLE', describeCause(err), { cause: err }));
+          if (this.started) this.scheduleRestart();
         },
       );
-    }, this.deps.driver.config.restart_delay_ms);
+    }, this.driver.config.restart_delay_ms);
   }
 
   private onLine(text: string): void {
@@ -248,7 +233,7 @@ class GpiodInput implements EdgeInput {
       return;
     }
     const logicalRising = event.rising !== this.deps.line.active_low;
-    this.edges.push(logicalRising ? 'rising' : 'falling', this.deps.driver.clock.toPerfMs(event.sec, event.nsec));
+    this.edges.push(logicalRising ? 'rising' : 'falling', this.driver.clock.toPerfMs(event.sec, event.nsec));
   }
 }
 
