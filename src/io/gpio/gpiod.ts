@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { GpiodGpioConfig } from '../../config/sections/gpio.js';
 import { LinesideError } from '../../errors.js';
@@ -238,58 +239,14 @@ class GpiodInput extends EdgeInputBase {
 }
 
 /**
- * The per-output holder supervisor, run by bash (dash's `wait` can miss a trapped signal that arrives just before
- * it, which hangs a release). Arguments: gpioset, chip, offset, safe level, initial level. Protocol: lineside writes
- * `0` or `1` lines to stdin; the supervisor ends the current holder and starts `gpioset --mode=signal` with the new
- * level, printing `held LEVEL PID` once it is started and `died LEVEL STATUS` if a holder exits by itself.
- * On stdin EOF (lineside stopped or died, even by SIGKILL) or SIGTERM it ends the holder and drives the safe
- * level once with `gpioset --mode=exit`, so the line is left inactive, never held active by an orphan.
+ * The per-output holder supervisor (protocol in the script's header), run by bash: dash's `wait` can miss a
+ * trapped signal that arrives just before it, which hangs a release. It is found from the package root, so one
+ * path serves src/ under tsx and dist/ after `npm run build` (tsc copies no .sh files): both put this module
+ * three folders down, in io/gpio/, and the package ships src/ (tests/unit/io/gpio/gpiod-supervisor.test.ts).
  */
-export const GPIOSET_SUPERVISOR = `
-gpioset=$1 chip=$2 offset=$3 safe=$4
-holder=
-release() {
-  if [ -n "$holder" ]; then
-    kill -TERM "$holder" 2>/dev/null
-    wait "$holder" 2>/dev/null
-    holder=
-  fi
+export function supervisorScript(moduleUrl: string | URL = import.meta.url): string {
+  return fileURLToPath(new URL('../../../src/io/gpio/gpiod-supervisor.sh', moduleUrl));
 }
-hold() {
-  (
-    stopping=
-    trap 'stopping=1' TERM
-    "$gpioset" --mode=signal "$chip" "$offset=$1" &
-    g=$!
-    trap 'stopping=1; kill -TERM "$g" 2>/dev/null' TERM
-    [ -n "$stopping" ] && kill -TERM "$g" 2>/dev/null
-    echo "held $1 $g"
-    while :; do
-      wait "$g"
-      status=$?
-      kill -0 "$g" 2>/dev/null || break
-    done
-    [ -z "$stopping" ] && echo "died $1 $status"
-    exit 0
-  ) &
-  holder=$!
-}
-finish() {
-  trap '' TERM INT HUP
-  release
-  "$gpioset" --mode=exit "$chip" "$offset=$safe"
-  exit 0
-}
-trap finish TERM INT HUP
-hold "$5"
-while IFS= read -r value; do
-  case "$value" in
-    0|1) release; hold "$value" ;;
-    *) echo "bad $value" ;;
-  esac
-done
-finish
-`;
 
 const SUPERVISOR_SHELL = '/bin/bash';
 const FIRST_HOLDER_TIMEOUT_MS = 5000;
@@ -397,7 +354,7 @@ class GpiodOutput implements DigitalOutput {
 
   private async launch(): Promise<Spawned> {
     const { driver, line } = this.deps;
-    const args = ['-c', GPIOSET_SUPERVISOR, 'lineside-gpioset', driver.config.gpioset, driver.config.chip, String(line.line)];
+    const args = [supervisorScript(), driver.config.gpioset, driver.config.chip, String(line.line)];
     let spawned: Spawned;
     try {
       spawned = await spawnTool(SUPERVISOR_SHELL, [...args, String(this.level(false)), String(this.level(this.desired))], 'pipe', 'pipe');
