@@ -3,7 +3,7 @@
 # training-side tensor reader in the preprocessing parity test, libgphoto2 so node-gphoto2 builds, and
 # systemd-analyze for the unit-file check. Idempotent; uses sudo when not root.
 set -euo pipefail
-pkgs=(mosquitto gpiod python3 python3-numpy libgphoto2-dev pkg-config g++ make systemd)
+pkgs=(mosquitto gpiod python3 python3-numpy libgphoto2-dev pkg-config g++ make systemd shellcheck)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then echo "test dependencies present"; exit 0; fi

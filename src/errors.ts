@@ -4,8 +4,9 @@
  */
 export const ERROR_CODES = {
   LS_CONFIG_INVALID: {
-    summary: 'The configuration file does not match the schema (message names the key path and value).',
-    action: 'Fix the named key in the config file; `lineside validate-config FILE` checks it without touching hardware.',
+    summary: 'The configuration file does not match the schema (message names the key path and value), or a secret it points to is empty or unreadable.',
+    action:
+      'Fix the named key in the config file, or the named credential file or environment variable; `lineside validate-config FILE` checks the file without touching hardware.',
   },
   LS_CONFIG_UNREADABLE: {
     summary: 'The configuration file is missing, unreadable or not valid YAML.',

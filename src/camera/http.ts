@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { Logger } from 'pino';
 import type { HttpCameraConfig } from '../config/sections/camera.js';
+import { cameraPasswordSource, readSecret } from '../config/secrets.js';
 import { LinesideError, errorMessage, isLinesideError } from '../errors.js';
+import { redactUrl } from '../redact-url.js';
 import { withCaptureDeadline } from './capture-deadline.js';
 import type { Camera, CapturedImage } from '../domain/ports.js';
 
@@ -11,28 +11,6 @@ export interface HttpCameraDeps {
   logger: Logger;
   /** Where `password_env` and CREDENTIALS_DIRECTORY are read; the daemon passes process.env. */
   env?: NodeJS.ProcessEnv;
-}
-
-/**
- * The snapshot password: the systemd credential file $CREDENTIALS_DIRECTORY/<name lower-cased> if present
- * (LoadCredential= keeps it out of the environment), else the environment variable `name`; undefined if neither.
- */
-export async function readCameraPassword(name: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  const credentialsDir = env.CREDENTIALS_DIRECTORY;
-  if (credentialsDir) {
-    try {
-      const text = await readFile(path.join(credentialsDir, name.toLowerCase()), 'utf8');
-      return text.replace(/\r?\n$/, '');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-  }
-  return env[name];
-}
-
-/** The URL as it may appear in logs and verdicts: no user info, no query (cheap IP cameras take ?pwd= there). */
-export function redactUrl(url: URL): string {
-  return `${url.origin}${url.pathname}`;
 }
 
 /**
@@ -61,14 +39,7 @@ export class HttpCamera implements Camera {
     }
     const headers: Record<string, string> = { accept: 'image/*' };
     if (config.username !== undefined) {
-      let password: string | undefined;
-      try {
-        password = await readCameraPassword(config.password_env, this.#deps.env ?? process.env);
-      } catch (err) {
-        throw new LinesideError('LS_CAMERA_NOT_FOUND', `http camera: cannot read the password credential: ${errorMessage(err)}`, {
-          cause: err,
-        });
-      }
+      const password = await readSecret(cameraPasswordSource(config), this.#deps.env ?? process.env);
       if (password === undefined) {
         throw new LinesideError(
           'LS_CAMERA_NOT_FOUND',

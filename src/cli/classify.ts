@@ -5,7 +5,7 @@ import { judgeFiles, listFiles, type FileFailure, type Judgement } from '../infe
 import type { ProviderName } from '../inference/providers.js';
 import { WorkerInspector } from '../inference/worker-inspector.js';
 import { createLogger } from '../log.js';
-import { EXIT, parseFlags, type CliIo } from './io.js';
+import { EXIT, parseCommandLine, usageError, type CliIo } from './io.js';
 
 /** The shipped bundle, found from the package root so the commands work from any directory. */
 export const DEFAULT_MODEL_DIR = fileURLToPath(new URL('../../models/casting-cnn', import.meta.url));
@@ -50,17 +50,19 @@ ${MODEL_OPTIONS_HELP}
 
 ${EXIT_STATUS_HELP}`;
 
+/** The parseArgs options behind MODEL_OPTIONS_HELP, shared by classify and eval. */
+export const MODEL_FLAGS = { model: { type: 'string' }, providers: { type: 'string' } } as const;
+
 export interface ModelOptions {
   bundleDir: string;
   inference: InferenceConfig;
 }
 
 /** --model and --providers; returns a usage message instead when they are wrong. */
-export function modelOptions(flags: Record<string, string | boolean>): ModelOptions | string {
-  const model = flags.model;
-  const providersFlag = flags.providers;
+export function modelOptions(flags: { model?: string | undefined; providers?: string | undefined }): ModelOptions | string {
+  const { model, providers: providersFlag } = flags;
   let providers: ProviderName[] = ['cpu'];
-  if (typeof providersFlag === 'string') {
+  if (providersFlag !== undefined) {
     const names = providersFlag.split(',').map((name) => name.trim()).filter((name) => name !== '');
     const unknown = names.filter((name) => !PROVIDER_NAMES.includes(name));
     if (names.length === 0 || unknown.length > 0) {
@@ -69,7 +71,7 @@ export function modelOptions(flags: Record<string, string | boolean>): ModelOpti
     providers = names as ProviderName[];
   }
   return {
-    bundleDir: typeof model === 'string' ? model : DEFAULT_MODEL_DIR,
+    bundleDir: model ?? DEFAULT_MODEL_DIR,
     inference: inferenceSection.parse({ execution_providers: providers, timeout_ms: OFFLINE_TIMEOUT_MS }),
   };
 }
@@ -104,15 +106,14 @@ export function exitStatusForStartError(code: ErrorCode): number {
 }
 
 export async function runClassify(argv: string[], io: CliIo): Promise<number> {
-  const { flags, positional, unknown } = parseFlags(argv, { strings: ['model', 'providers'], booleans: ['json', 'help'] });
+  const line = parseCommandLine(argv, { ...MODEL_FLAGS, json: { type: 'boolean' }, help: { type: 'boolean' } }, { positionals: true });
+  if (line.problem !== undefined) return usageError(io, line.problem, CLASSIFY_HELP);
+  const { values: flags, positionals: positional } = line;
   if (flags.help === true) {
     io.stdout.write(`${CLASSIFY_HELP}\n`);
     return EXIT.OK;
   }
-  if (unknown.length > 0 || positional.length === 0) {
-    io.stderr.write(`${unknown.length > 0 ? `unknown option: ${unknown.join(' ')}\n` : ''}${CLASSIFY_HELP}\n`);
-    return EXIT.USAGE;
-  }
+  if (positional.length === 0) return usageError(io, 'PATH is required (one or more files or folders)', CLASSIFY_HELP);
   const options = modelOptions(flags);
   if (typeof options === 'string') {
     io.stderr.write(`${options}\n`);

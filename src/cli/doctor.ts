@@ -7,12 +7,13 @@ import { promisify } from 'node:util';
 import { defaultDrivers } from '../app.js';
 import { GateThread } from '../io/gpio/gate-thread.js';
 import type { DigitalOutput } from '../domain/ports.js';
-import { redactUrl } from '../io/mqtt/publisher.js';
 import { failSafeWarnings } from '../pipeline/fail-safe.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { mqttPasswordSource, readSecret } from '../config/secrets.js';
 import { errorCode, errorMessage, ERROR_CODES } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { EXIT, parseFlags, type CliIo } from './io.js';
+import { redactUrl } from '../redact-url.js';
+import { EXIT, parseCommandLine, usageError, type CliIo } from './io.js';
 
 type Status = 'ok' | 'warn' | 'fail' | 'skip';
 
@@ -187,8 +188,12 @@ async function brokerCheck(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Promis
   const { mqtt } = loaded.config;
   if (mqtt.url === 'embedded') return { name: 'mqtt broker', status: 'ok', detail: `embedded broker on 127.0.0.1:${mqtt.embedded_port}` };
   const { connectAsync } = await import('mqtt');
-  const { readSecret } = await import('../config/load.js');
-  const password = readSecret(env, 'mqtt_password', mqtt.password_env);
+  let password: string | undefined;
+  try {
+    password = await readSecret(mqttPasswordSource(mqtt), env);
+  } catch (err) {
+    return failure('mqtt broker', err);
+  }
   try {
     const client = await connectAsync(mqtt.url, {
       protocolVersion: mqtt.protocol_version,
@@ -208,13 +213,11 @@ async function brokerCheck(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Promis
 
 /** `lineside doctor [--config FILE] [--json]`: says what is wrong with this installation, and what to do. */
 export async function runDoctor(argv: string[], io: CliIo): Promise<number> {
-  const { flags, unknown, positional } = parseFlags(argv, { strings: ['config'], booleans: ['json'] });
-  if (unknown.length > 0 || positional.length > 0) {
-    io.stderr.write('usage: lineside doctor [--config FILE] [--json]\n');
-    return EXIT.USAGE;
-  }
+  const line = parseCommandLine(argv, { config: { type: 'string' }, json: { type: 'boolean' } });
+  if (line.problem !== undefined) return usageError(io, line.problem, 'usage: lineside doctor [--config FILE] [--json]');
+  const flags = line.values;
   const checks = await environmentChecks();
-  if (typeof flags.config === 'string') {
+  if (flags.config !== undefined) {
     try {
       const loaded = loadConfig(flags.config);
       const logger = createLogger({ level: 'silent' }, io.env);

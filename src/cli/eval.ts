@@ -4,8 +4,8 @@ import { performance } from 'node:perf_hooks';
 import { judgeFiles, listFiles, type FileFailure } from '../inference/batch.js';
 import type { ModelInfo } from '../domain/ports.js';
 import type { Verdict } from '../domain/part.js';
-import { EXIT_STATUS_HELP, MAX_FILE_BYTES, MODEL_OPTIONS_HELP, modelOptions, startInspector, watchOutput } from './classify.js';
-import { EXIT, parseFlags, type CliIo } from './io.js';
+import { EXIT_STATUS_HELP, MAX_FILE_BYTES, MODEL_FLAGS, MODEL_OPTIONS_HELP, modelOptions, startInspector, watchOutput } from './classify.js';
+import { EXIT, parseCommandLine, usageError, type CliIo } from './io.js';
 
 /** The dataset's folder names: the label of an image is the folder it sits in. */
 export const LABEL_FOLDERS: Readonly<Record<Verdict, string>> = { defective: 'def_front', ok: 'ok_front' };
@@ -95,17 +95,15 @@ function ratio(numerator: number, denominator: number): number | null {
 }
 
 export async function runEval(argv: string[], io: CliIo): Promise<number> {
-  const { flags, positional, unknown } = parseFlags(argv, { strings: ['data', 'model', 'providers'], booleans: ['json', 'help'] });
+  const line = parseCommandLine(argv, { data: { type: 'string' }, ...MODEL_FLAGS, json: { type: 'boolean' }, help: { type: 'boolean' } });
+  if (line.problem !== undefined) return usageError(io, line.problem, EVAL_HELP);
+  const flags = line.values;
   if (flags.help === true) {
     io.stdout.write(`${EVAL_HELP}\n`);
     return EXIT.OK;
   }
   const dataDir = flags.data;
-  if (unknown.length > 0 || positional.length > 0 || typeof dataDir !== 'string') {
-    const problem = unknown.length > 0 ? `unknown option: ${unknown.join(' ')}` : positional.length > 0 ? `unexpected argument: ${positional.join(' ')}` : '--data DIR is required';
-    io.stderr.write(`${problem}\n${EVAL_HELP}\n`);
-    return EXIT.USAGE;
-  }
+  if (dataDir === undefined) return usageError(io, '--data DIR is required', EVAL_HELP);
   const options = modelOptions(flags);
   if (typeof options === 'string') {
     io.stderr.write(`${options}\n`);

@@ -1,10 +1,10 @@
 import { mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { inferenceSection } from '../config/sections/inference.js';
 import { LinesideError, errorCode, errorMessage } from '../errors.js';
 import { preprocess, preprocessSpecSchema, type PreprocessSpec } from '../inference/preprocess.js';
+import { parseCommandLine, usageError } from './io.js';
 
 /**
  * `lineside export-tensors`: run the daemon's own preprocessing over a labelled image folder and write
@@ -57,7 +57,6 @@ daemon does and write them to FILE (+ FILE.files.tsv) for training.
   --concurrency N          images decoded at once, default 2
 `;
 
-const EX_USAGE = 64;
 const EX_DATAERR = 65;
 const EX_NOINPUT = 66;
 const EX_CANTCREAT = 73;
@@ -75,40 +74,29 @@ interface LabelledImage {
 }
 
 export async function runExportTensors(argv: string[], io: Io): Promise<number> {
-  let args;
-  try {
-    args = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        data: { type: 'string' },
-        out: { type: 'string' },
-        spec: { type: 'string' },
-        'defective-dir': { type: 'string', default: 'def_front' },
-        'ok-dir': { type: 'string', default: 'ok_front' },
-        'max-input-pixels': { type: 'string' },
-        concurrency: { type: 'string', default: '2' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (err) {
-    io.stderr.write(`${errorMessage(err)}\n${USAGE}`);
-    return EX_USAGE;
-  }
+  const line = parseCommandLine(argv, {
+    data: { type: 'string' },
+    out: { type: 'string' },
+    spec: { type: 'string' },
+    'defective-dir': { type: 'string', default: 'def_front' },
+    'ok-dir': { type: 'string', default: 'ok_front' },
+    'max-input-pixels': { type: 'string' },
+    concurrency: { type: 'string', default: '2' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (line.problem !== undefined) return usageError(io, line.problem, USAGE);
+  const args = line.values;
   if (args.help === true) {
     io.stdout.write(USAGE);
     return 0;
   }
   if (args.data === undefined || args.out === undefined || args.spec === undefined) {
-    io.stderr.write(`--data, --out and --spec are required\n${USAGE}`);
-    return EX_USAGE;
+    return usageError(io, '--data, --out and --spec are required', USAGE);
   }
   const maxInputPixels = positiveInt(args['max-input-pixels'], inferenceSection.parse({}).max_input_pixels);
   const concurrency = positiveInt(args.concurrency, 2);
   if (maxInputPixels === undefined || concurrency === undefined) {
-    io.stderr.write(`--max-input-pixels and --concurrency must be positive integers\n${USAGE}`);
-    return EX_USAGE;
+    return usageError(io, '--max-input-pixels and --concurrency must be positive integers', USAGE);
   }
 
   let spec: PreprocessSpec;

@@ -1,3 +1,5 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
 /** What a CLI command gets instead of touching `process` itself (only src/main.ts does that). */
 export interface CliIo {
   stdout: NodeJS.WritableStream;
@@ -30,30 +32,37 @@ export const EXIT = {
   CONFIG: 78,
 } as const;
 
-/** A tiny flag parser: --flag value, --flag=value, --bool; positional arguments kept in order. */
-export function parseFlags(
+type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
+type Parsed<O extends OptionsConfig> = ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: boolean }>>;
+
+/** What a command line turned into: its values and positional arguments, or the usage problem to print. */
+export type CommandLine<O extends OptionsConfig> =
+  | { values: Parsed<O>['values']; positionals: string[]; problem?: undefined }
+  | { problem: string };
+
+/**
+ * node:util parseArgs, strict: an unknown option, a missing option value or (with `positionals: false`) a
+ * stray argument becomes `problem`, a message that names the offending argument, for the command to
+ * print above its usage text before it exits with EXIT.USAGE.
+ */
+export function parseCommandLine<const O extends OptionsConfig>(
   argv: readonly string[],
-  spec: { strings?: readonly string[]; booleans?: readonly string[] },
-): { flags: Record<string, string | boolean>; positional: string[]; unknown: string[] } {
-  const strings = new Set(spec.strings ?? []);
-  const booleans = new Set(spec.booleans ?? []);
-  const flags: Record<string, string | boolean> = {};
-  const positional: string[] = [];
-  const unknown: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (!arg.startsWith('--')) {
-      positional.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const name = arg.slice(2, eq === -1 ? undefined : eq);
-    if (booleans.has(name) && eq === -1) flags[name] = true;
-    else if (strings.has(name)) {
-      const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
-      if (value === undefined) unknown.push(arg);
-      else flags[name] = value;
-    } else unknown.push(arg);
+  options: O,
+  { positionals = false }: { positionals?: boolean } = {},
+): CommandLine<O> {
+  try {
+    const parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: positionals });
+    return { values: parsed.values, positionals: parsed.positionals };
+  } catch (err) {
+    // Node's own wording names the argument ("Unknown option '--bogus'", "Option '--config <value>' argument missing").
+    const code = (err as { code?: unknown }).code;
+    if (typeof code !== 'string' || !code.startsWith('ERR_PARSE_ARGS_')) throw err;
+    return { problem: (err as Error).message };
   }
-  return { flags, positional, unknown };
+}
+
+/** Write a usage problem and the command's usage text to stderr; returns EXIT.USAGE for the caller to return. */
+export function usageError(io: Pick<CliIo, 'stderr'>, problem: string, usage: string): number {
+  io.stderr.write(`${problem}\n${usage.endsWith('\n') ? usage : `${usage}\n`}`);
+  return EXIT.USAGE;
 }

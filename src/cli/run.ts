@@ -3,7 +3,7 @@ import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { errorCode, errorMessage, type ErrorCode } from '../errors.js';
 import { createLogger } from '../log.js';
 import { createNotifier } from '../notify.js';
-import { EXIT, parseFlags, type CliIo } from './io.js';
+import { EXIT, parseCommandLine, usageError, type CliIo } from './io.js';
 
 /** Start-up failures a restart cannot fix: systemd's RestartPreventExitStatus=78 keeps the unit down. */
 const NOT_RESTARTABLE: ReadonlySet<ErrorCode> = new Set([
@@ -23,17 +23,28 @@ function startFailureExit(code: ErrorCode): number {
   return EXIT.SOFTWARE;
 }
 
+const RUN_USAGE = 'usage: lineside run --config FILE [--max-parts N]   (N a positive integer)';
+
+/** --config FILE (required) and --max-parts N; a usage problem naming the flag instead when they are wrong. */
+function parseRunArgs(argv: readonly string[]): { configFile: string; maxParts: number | undefined } | string {
+  const line = parseCommandLine(argv, { config: { type: 'string' }, 'max-parts': { type: 'string' } });
+  if (line.problem !== undefined) return line.problem;
+  const { config, 'max-parts': maxPartsText } = line.values;
+  if (config === undefined) return '--config FILE is required';
+  if (maxPartsText === undefined) return { configFile: config, maxParts: undefined };
+  const maxParts = Number(maxPartsText);
+  if (!(Number.isInteger(maxParts) && maxParts > 0)) return `--max-parts: must be a positive integer (got '${maxPartsText}')`;
+  return { configFile: config, maxParts };
+}
+
 /** `lineside run --config FILE [--max-parts N]`: the daemon. The last stdout line is the JSON run summary. */
 export async function runDaemon(argv: string[], io: CliIo, drivers?: Partial<AppDrivers>): Promise<number> {
-  const { flags, positional, unknown } = parseFlags(argv, { strings: ['config', 'max-parts'] });
-  const maxParts = flags['max-parts'] === undefined ? undefined : Number(flags['max-parts']);
-  if (unknown.length > 0 || positional.length > 0 || typeof flags.config !== 'string' || (maxParts !== undefined && !(Number.isInteger(maxParts) && maxParts > 0))) {
-    io.stderr.write('usage: lineside run --config FILE [--max-parts N]   (N a positive integer)\n');
-    return EXIT.USAGE;
-  }
+  const args = parseRunArgs(argv);
+  if (typeof args === 'string') return usageError(io, args, RUN_USAGE);
+  const { configFile, maxParts } = args;
   let loaded: LoadedConfig;
   try {
-    loaded = loadConfig(flags.config);
+    loaded = loadConfig(configFile);
   } catch (err) {
     // Before the logger exists (its level is config), and before any hardware is touched.
     for (const line of errorMessage(err).split('\n')) io.stderr.write(`${errorCode(err)}: ${line}\n`);

@@ -3,7 +3,9 @@ import { errorCode, errorMessage } from '../errors.js';
 import { createGpio } from '../io/gpio/index.js';
 import type { DigitalOutput } from '../domain/ports.js';
 import { createLogger } from '../log.js';
-import { EXIT, parseFlags, type CliIo } from './io.js';
+import { EXIT, parseCommandLine, usageError, type CliIo } from './io.js';
+
+const SAFE_OUTPUTS_USAGE = 'usage: lineside safe-outputs --config FILE';
 
 /**
  * `lineside safe-outputs --config FILE`: drive the gate, alarm and heartbeat outputs to their safe (inactive)
@@ -11,14 +13,13 @@ import { EXIT, parseFlags, type CliIo } from './io.js';
  * or a kill never leaves the gate energised.
  */
 export async function runSafeOutputs(argv: string[], io: CliIo): Promise<number> {
-  const { flags, unknown } = parseFlags(argv, { strings: ['config'] });
-  if (unknown.length > 0 || typeof flags.config !== 'string') {
-    io.stderr.write('usage: lineside safe-outputs --config FILE\n');
-    return EXIT.USAGE;
-  }
+  const line = parseCommandLine(argv, { config: { type: 'string' } });
+  if (line.problem !== undefined) return usageError(io, line.problem, SAFE_OUTPUTS_USAGE);
+  const file = line.values.config;
+  if (file === undefined) return usageError(io, '--config FILE is required', SAFE_OUTPUTS_USAGE);
   let config;
   try {
-    ({ config } = loadConfig(flags.config));
+    ({ config } = loadConfig(file));
   } catch (err) {
     io.stderr.write(`${errorCode(err)}: ${errorMessage(err)}\n`);
     return EXIT.CONFIG;

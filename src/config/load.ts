@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { LinesideError } from '../errors.js';
+import { redactUrl } from '../redact-url.js';
 import { configSchema, type Config } from './schema.js';
 
 /** A validated, frozen config plus where it came from (relative paths in it resolve against baseDir). */
@@ -24,7 +25,7 @@ function valueAt(input: unknown, keys: readonly PropertyKey[]): unknown {
 function show(value: unknown): string {
   if (value === undefined) return 'nothing';
   // A URL with credentials in it must not reach the terminal or the journal.
-  const text = JSON.stringify(value).replace(/\/\/[^/@\s"]*:[^/@\s"]*@/g, '//[redacted]@');
+  const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' && v.includes('://') ? redactUrl(v) : v));
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
@@ -93,21 +94,4 @@ function deepFreeze<T>(value: T): T {
     for (const child of Object.values(value)) deepFreeze(child);
   }
   return value;
-}
-
-/**
- * A secret from a systemd credential ($CREDENTIALS_DIRECTORY/<credential>) or, failing that, an environment
- * variable. Returns undefined when neither is set. Never log the result.
- */
-export function readSecret(env: NodeJS.ProcessEnv, credential: string, envName: string): string | undefined {
-  const dir = env.CREDENTIALS_DIRECTORY;
-  if (dir) {
-    try {
-      return readFileSync(path.join(dir, credential), 'utf8').replace(/\r?\n$/, '');
-    } catch {
-      // Not provided as a credential: fall through to the environment.
-    }
-  }
-  const value = env[envName];
-  return value === undefined || value === '' ? undefined : value;
 }

@@ -46,7 +46,7 @@ export const httpCamera = z
       .string()
       .default('LINESIDE_CAMERA_PASSWORD')
       .describe(
-        'Environment variable holding the password; a systemd credential file $CREDENTIALS_DIRECTORY/<this name, lower-cased> takes precedence.',
+        'Environment variable holding the password; a systemd credential file $CREDENTIALS_DIRECTORY/<this name, lower-cased> takes precedence. Empty is an error.',
       ),
     max_bytes: z
       .number()

@@ -35,7 +35,7 @@ export const mqttSection = z
     password_env: z
       .string()
       .default('LINESIDE_MQTT_PASSWORD')
-      .describe('Environment variable holding the broker password; a systemd credential named mqtt_password wins.'),
+      .describe('Environment variable holding the broker password; a systemd credential named mqtt_password wins. Empty is an error.'),
     topic_prefix: z
       .string()
       .regex(/^[^#+]+$/, 'must not contain MQTT wildcards')

@@ -1,12 +1,13 @@
 import type { Logger } from 'pino';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { GpiodGpioConfig } from '../../config/sections/gpio.js';
 import { LinesideError } from '../../errors.js';
 import {
+  EdgeInputBase,
   ErrorListeners,
-  InputEdges,
   OpenLines,
   describeCause,
   driverNotStarted,
@@ -14,7 +15,7 @@ import {
   monotonicMinusPerfMs,
   outputNotStarted,
 } from './line-core.js';
-import type { DigitalOutput, EdgeEvent, EdgeInput } from '../../domain/ports.js';
+import type { DigitalOutput, EdgeInput } from '../../domain/ports.js';
 import type { GpioDriver, LineConfig } from './types.js';
 
 /** What gpiomon prints per event: edge (1 rising, 0 falling), offset, seconds, nanoseconds. */
@@ -137,39 +138,23 @@ function describeExit(code: number | null, signal: string | null): string {
   return signal ? `killed by ${signal}` : `exit code ${code}`;
 }
 
-class GpiodInput implements EdgeInput {
-  private readonly edges: InputEdges;
+/** gpiomon holds the line, so read() is the level after the last reported edge (EdgeInputBase's). */
+class GpiodInput extends EdgeInputBase {
+  private readonly driver: GpiodGpio;
   private running: Spawned | null = null;
-  private stopping = true;
   private restartTimer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly deps: { name: string; line: LineConfig; logger: Logger; driver: GpiodGpio }) {
-    this.edges = new InputEdges({ name: deps.name, line: deps.line, logger: deps.logger });
+  constructor(deps: { name: string; line: LineConfig; logger: Logger; driver: GpiodGpio }) {
+    super(deps);
+    this.driver = deps.driver;
   }
 
-  get name(): string {
-    return this.deps.name;
-  }
-
-  onEdge(listener: (event: EdgeEvent) => void): () => void {
-    return this.edges.on(listener);
-  }
-
-  /** Level after the last reported edge (gpiomon holds the line, so it cannot be read separately). */
-  read(): boolean {
-    return this.edges.level;
-  }
-
-  async start(signal: AbortSignal): Promise<void> {
-    if (this.running) return;
-    this.deps.driver.requireStarted(this.deps.name);
-    this.stopping = false;
-    this.edges.reset();
+  protected async open(signal: AbortSignal): Promise<void> {
+    this.driver.requireStarted(this.deps.name);
     await this.launch(signal);
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true;
+  protected async close(): Promise<void> {
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = null;
     const running = this.running;
@@ -183,7 +168,7 @@ class GpiodInput implements EdgeInput {
    * pulses, where a both-edge request makes the kernel guess the edge from a level read after the interrupt.
    */
   private args(): string[] {
-    const { config } = this.deps.driver;
+    const { config } = this.driver;
     const { line } = this.deps;
     const wanted = line.edge ?? 'both';
     const flags: string[] = [];
@@ -193,7 +178,8 @@ class GpiodInput implements EdgeInput {
   }
 
   private async launch(signal?: AbortSignal): Promise<void> {
-    const { driver, name, line } = this.deps;
+    const { driver } = this;
+    const { name, line } = this.deps;
     const label = `gpio input "${name}" (${driver.config.chip} line ${line.line})`;
     let spawned: Spawned;
     try {
@@ -208,7 +194,7 @@ class GpiodInput implements EdgeInput {
     if (early) {
       throw new LinesideError('LS_GPIO_UNAVAILABLE', `${label}: gpiomon ${describeExit(early.code, early.signal)}: ${tail(spawned.stderr())}`);
     }
-    if (this.stopping || signal?.aborted) {
+    if (!this.started || signal?.aborted) {
       await endChild(child, 'sigterm');
       return;
     }
@@ -216,7 +202,7 @@ class GpiodInput implements EdgeInput {
     child.once('exit', (code, sig) => {
       if (this.running !== spawned) return;
       this.running = null;
-      if (this.stopping) return;
+      if (!this.started) return;
       driver.reportError(
         new LinesideError(
           'LS_GPIO_UNAVAILABLE',
@@ -230,15 +216,15 @@ class GpiodInput implements EdgeInput {
   private scheduleRestart(): void {
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
-      if (this.stopping) return;
+      if (!this.started) return;
       this.launch().then(
         () => this.deps.logger.warn({ input: this.deps.name }, 'gpiomon restarted'),
         (err: unknown) => {
-          this.deps.driver.reportError(err instanceof LinesideError ? err : new LinesideError('LS_GPIO_UNAVAILABLE', describeCause(err), { cause: err }));
-          if (!this.stopping) this.scheduleRestart();
+          this.driver.reportError(err instanceof LinesideError ? err : new LinesideError('LS_GPIO_UNAVAILABLE', describeCause(err), { cause: err }));
+          if (this.started) this.scheduleRestart();
         },
       );
-    }, this.deps.driver.config.restart_delay_ms);
+    }, this.driver.config.restart_delay_ms);
   }
 
   private onLine(text: string): void {
@@ -248,63 +234,19 @@ class GpiodInput implements EdgeInput {
       return;
     }
     const logicalRising = event.rising !== this.deps.line.active_low;
-    this.edges.push(logicalRising ? 'rising' : 'falling', this.deps.driver.clock.toPerfMs(event.sec, event.nsec));
+    this.edges.push(logicalRising ? 'rising' : 'falling', this.driver.clock.toPerfMs(event.sec, event.nsec));
   }
 }
 
 /**
- * The per-output holder supervisor, run by bash (dash's `wait` can miss a trapped signal that arrives just before
- * it, which hangs a release). Arguments: gpioset, chip, offset, safe level, initial level. Protocol: lineside writes
- * `0` or `1` lines to stdin; the supervisor ends the current holder and starts `gpioset --mode=signal` with the new
- * level, printing `held LEVEL PID` once it is started and `died LEVEL STATUS` if a holder exits by itself.
- * On stdin EOF (lineside stopped or died, even by SIGKILL) or SIGTERM it ends the holder and drives the safe
- * level once with `gpioset --mode=exit`, so the line is left inactive, never held active by an orphan.
+ * The per-output holder supervisor (protocol in the script's header), run by bash: dash's `wait` can miss a
+ * trapped signal that arrives just before it, which hangs a release. It is found from the package root, so one
+ * path serves src/ under tsx and dist/ after `npm run build` (tsc copies no .sh files): both put this module
+ * three folders down, in io/gpio/, and the package ships src/ (tests/unit/io/gpio/gpiod-supervisor.test.ts).
  */
-export const GPIOSET_SUPERVISOR = `
-gpioset=$1 chip=$2 offset=$3 safe=$4
-holder=
-release() {
-  if [ -n "$holder" ]; then
-    kill -TERM "$holder" 2>/dev/null
-    wait "$holder" 2>/dev/null
-    holder=
-  fi
+export function supervisorScript(moduleUrl: string | URL = import.meta.url): string {
+  return fileURLToPath(new URL('../../../src/io/gpio/gpiod-supervisor.sh', moduleUrl));
 }
-hold() {
-  (
-    stopping=
-    trap 'stopping=1' TERM
-    "$gpioset" --mode=signal "$chip" "$offset=$1" &
-    g=$!
-    trap 'stopping=1; kill -TERM "$g" 2>/dev/null' TERM
-    [ -n "$stopping" ] && kill -TERM "$g" 2>/dev/null
-    echo "held $1 $g"
-    while :; do
-      wait "$g"
-      status=$?
-      kill -0 "$g" 2>/dev/null || break
-    done
-    [ -z "$stopping" ] && echo "died $1 $status"
-    exit 0
-  ) &
-  holder=$!
-}
-finish() {
-  trap '' TERM INT HUP
-  release
-  "$gpioset" --mode=exit "$chip" "$offset=$safe"
-  exit 0
-}
-trap finish TERM INT HUP
-hold "$5"
-while IFS= read -r value; do
-  case "$value" in
-    0|1) release; hold "$value" ;;
-    *) echo "bad $value" ;;
-  esac
-done
-finish
-`;
 
 const SUPERVISOR_SHELL = '/bin/bash';
 const FIRST_HOLDER_TIMEOUT_MS = 5000;
@@ -412,7 +354,7 @@ class GpiodOutput implements DigitalOutput {
 
   private async launch(): Promise<Spawned> {
     const { driver, line } = this.deps;
-    const args = ['-c', GPIOSET_SUPERVISOR, 'lineside-gpioset', driver.config.gpioset, driver.config.chip, String(line.line)];
+    const args = [supervisorScript(), driver.config.gpioset, driver.config.chip, String(line.line)];
     let spawned: Spawned;
     try {
       spawned = await spawnTool(SUPERVISOR_SHELL, [...args, String(this.level(false)), String(this.level(this.desired))], 'pipe', 'pipe');

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { LinesideError, errorMessage } from '../../errors.js';
-import type { Edge, EdgeEvent } from '../../domain/ports.js';
+import type { Edge, EdgeEvent, EdgeInput } from '../../domain/ports.js';
 import type { LineConfig } from './types.js';
 
 /**
@@ -56,6 +56,67 @@ export class InputEdges {
   reset(): void {
     this.lastAcceptedMs = null;
   }
+}
+
+/**
+ * What every driver's input shares: the name, the listeners with the edge filter and debounce (InputEdges), the
+ * level after the last edge, and start/stop bookkeeping. A driver's input class supplies only `open` (claim the
+ * line and feed its logical edges to `edges.push`) and `close` (release it), and overrides `read` where the
+ * hardware can be read directly.
+ *
+ * `started` is true from the moment `start` is called until `stop` (or a failed `open`), so a stop that arrives
+ * while `open` is still waiting is seen by it (`if (!this.started)`) and nothing is left running.
+ */
+export abstract class EdgeInputBase implements EdgeInput {
+  /** Fed by the driver: `edges.push` for each logical edge; `edges.level` where the driver learns the level otherwise. */
+  readonly edges: InputEdges;
+  #started = false;
+
+  constructor(protected readonly deps: { name: string; line: LineConfig; logger: Logger }) {
+    this.edges = new InputEdges({ name: deps.name, line: deps.line, logger: deps.logger });
+  }
+
+  get name(): string {
+    return this.deps.name;
+  }
+
+  get started(): boolean {
+    return this.#started;
+  }
+
+  onEdge(listener: (event: EdgeEvent) => void): () => void {
+    return this.edges.on(listener);
+  }
+
+  /** Level after the last edge; drivers that can read the line override this. */
+  read(): boolean {
+    return this.edges.level;
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    this.edges.reset();
+    try {
+      await this.open(signal);
+    } catch (err) {
+      this.#started = false;
+      await this.close();
+      throw err;
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#started) return;
+    this.#started = false;
+    await this.close();
+  }
+
+  /** Claim the line and start feeding edges. May throw; `close` then undoes whatever it did before throwing. */
+  protected abstract open(signal: AbortSignal): Promise<void>;
+
+  /** Release the line; also called after a failed `open`, so it must cope with a half-done one. */
+  protected abstract close(): Promise<void>;
 }
 
 /** Listeners for asynchronous driver failures (GpioDriver.onError). */

@@ -4,15 +4,15 @@ import type { BinaryValue, Direction, Edge as OnoffEdge, Gpio as OnoffLine, Opti
 import type { OnoffGpioConfig } from '../../config/sections/gpio.js';
 import { LinesideError } from '../../errors.js';
 import {
+  EdgeInputBase,
   ErrorListeners,
-  InputEdges,
   OpenLines,
   describeCause,
   driverNotStarted,
   electricalLevel,
   outputNotStarted,
 } from './line-core.js';
-import type { DigitalOutput, EdgeEvent, EdgeInput, OffThreadSwitch } from '../../domain/ports.js';
+import type { DigitalOutput, EdgeInput, OffThreadSwitch } from '../../domain/ports.js';
 import type { GpioDriver, LineConfig } from './types.js';
 
 type OnoffConstructor = (new (gpio: number, direction: Direction, edge?: OnoffEdge, options?: OnoffOptions) => OnoffLine) & {
@@ -65,23 +65,16 @@ function openHint(err: unknown): string {
   }
 }
 
-class OnoffInput implements EdgeInput {
+class OnoffInput extends EdgeInputBase {
   private gpio: OnoffLine | null = null;
-  private readonly edges: InputEdges;
+  private readonly driver: OnoffGpio;
 
-  constructor(private readonly deps: { name: string; line: LineConfig; logger: Logger; driver: OnoffGpio }) {
-    this.edges = new InputEdges({ name: deps.name, line: deps.line, logger: deps.logger });
+  constructor(deps: { name: string; line: LineConfig; logger: Logger; driver: OnoffGpio }) {
+    super(deps);
+    this.driver = deps.driver;
   }
 
-  get name(): string {
-    return this.deps.name;
-  }
-
-  onEdge(listener: (event: EdgeEvent) => void): () => void {
-    return this.edges.on(listener);
-  }
-
-  read(): boolean {
+  override read(): boolean {
     if (this.gpio) {
       try {
         return this.gpio.readSync() === 1;
@@ -92,19 +85,17 @@ class OnoffInput implements EdgeInput {
     return this.edges.level;
   }
 
-  // eslint-disable-next-line @typescript-eslint/require-await -- async so that open errors become rejections
-  async start(_signal: AbortSignal): Promise<void> {
-    if (this.gpio) return;
+  /** Throws synchronously; EdgeInputBase.start turns that into its rejection. */
+  protected open(): Promise<void> {
     const { line } = this.deps;
     // Edges and values are logical in the kernel (sysfs active_low swaps rising/falling). The debounce is ours:
     // onoff's debounceTimeout is a trailing debounce that would delay every edge by debounce_ms.
-    const gpio = this.deps.driver.open(this.deps.name, 'input', line.line, 'in', line.edge ?? 'both', { activeLow: line.active_low });
+    const gpio = this.driver.open(this.deps.name, 'input', line.line, 'in', line.edge ?? 'both', { activeLow: line.active_low });
     this.gpio = gpio;
-    this.edges.reset();
     this.edges.level = gpio.readSync() === 1;
     gpio.watch((err, value) => {
       if (err) {
-        this.deps.driver.reportError(
+        this.driver.reportError(
           new LinesideError('LS_GPIO_UNAVAILABLE', `gpio input "${this.deps.name}": interrupt error (${describeCause(err)})`, { cause: err }),
         );
         return;
@@ -112,12 +103,13 @@ class OnoffInput implements EdgeInput {
       // Stamped on arrival: sysfs has no kernel timestamps, so interrupt latency is part of the error budget.
       this.edges.push(value === 1 ? 'rising' : 'falling', performance.now());
     });
+    return Promise.resolve();
   }
 
-  stop(): Promise<void> {
+  protected close(): Promise<void> {
     const gpio = this.gpio;
     this.gpio = null;
-    if (gpio) this.deps.driver.release(this.deps.name, gpio);
+    if (gpio) this.driver.release(this.deps.name, gpio);
     return Promise.resolve();
   }
 }

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { SimGpioConfig } from '../../config/sections/gpio.js';
 import { LinesideError } from '../../errors.js';
-import { ErrorListeners, InputEdges, OpenLines, driverNotStarted, electricalLevel, outputNotStarted } from './line-core.js';
-import type { DigitalOutput, Edge, EdgeEvent, EdgeInput, OffThreadSwitch } from '../../domain/ports.js';
+import { EdgeInputBase, ErrorListeners, OpenLines, driverNotStarted, electricalLevel, outputNotStarted } from './line-core.js';
+import type { DigitalOutput, Edge, EdgeInput, OffThreadSwitch } from '../../domain/ports.js';
 import type { GpioDriver, LineConfig } from './types.js';
 
 /** Input names the simulated conveyor drives by itself; any other name only sees injected edges. */
@@ -88,37 +88,23 @@ function delayUntil(targetMs: number): number {
   return Math.max(0, Math.ceil(targetMs - performance.now()));
 }
 
-class SimInput implements EdgeInput {
-  started = false;
-  readonly edges: InputEdges;
+/** Its edges come from the simulated world (SimGpio.inject and the part and encoder generators). */
+class SimInput extends EdgeInputBase {
+  readonly #world: SimGpio;
 
-  constructor(private readonly deps: { name: string; line: LineConfig; logger: Logger; world: SimGpio }) {
-    this.edges = new InputEdges({ name: deps.name, line: deps.line, logger: deps.logger });
+  constructor(deps: { name: string; line: LineConfig; logger: Logger; world: SimGpio }) {
+    super(deps);
+    this.#world = deps.world;
   }
 
-  get name(): string {
-    return this.deps.name;
-  }
-
-  onEdge(listener: (event: EdgeEvent) => void): () => void {
-    return this.edges.on(listener);
-  }
-
-  read(): boolean {
-    return this.edges.level;
-  }
-
-  start(_signal: AbortSignal): Promise<void> {
-    if (!this.deps.world.isStarted) return Promise.reject(driverNotStarted('sim', this.deps.name));
-    this.started = true;
-    this.edges.reset();
-    this.deps.world.refresh();
+  protected open(): Promise<void> {
+    if (!this.#world.isStarted) return Promise.reject(driverNotStarted('sim', this.name));
+    this.#world.refresh();
     return Promise.resolve();
   }
 
-  stop(): Promise<void> {
-    this.started = false;
-    this.deps.world.refresh();
+  protected close(): Promise<void> {
+    this.#world.refresh();
     return Promise.resolve();
   }
 }

@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { MqttConfig } from '../../config/sections/mqtt.js';
+import { mqttPasswordSource, readSecret } from '../../config/secrets.js';
 import { errorMessage, isLinesideError, LinesideError } from '../../errors.js';
 import type { Lifecycle } from '../../domain/ports.js';
 import type { PartRecord } from '../../domain/part.js';
 import { EmbeddedBroker } from './embedded-broker.js';
 import { Outbox } from './outbox.js';
 import { ALARM_NAME_RE, buildAlarmPayload, buildVerdictPayload, topicsFor, type AlarmEvent, type MqttCommand, type Topics } from './payload.js';
-import { MqttPublisher, redactUrl } from './publisher.js';
+import { redactUrl } from '../../redact-url.js';
+import { MqttPublisher } from './publisher.js';
 
 export type { AlarmEvent, AlarmState, MqttCommand, AckCommand, Topics, VerdictPayload, AlarmPayload, StatusPayload } from './payload.js';
 export { EmbeddedBroker } from './embedded-broker.js';
@@ -139,7 +140,7 @@ class MqttService implements Mqtt {
       protocolVersion,
       clientId: config.client_id ?? `lineside-${this.deps.lineId}`,
       username: config.username,
-      password: await this.readPassword(),
+      password: await readSecret(mqttPasswordSource(config), this.deps.env ?? process.env),
       qos: config.qos,
       keepaliveS: config.keepalive_s,
       reconnectMs: config.reconnect_ms,
@@ -210,23 +211,5 @@ class MqttService implements Mqtt {
 
   private dispatch(command: MqttCommand): void {
     for (const listener of this.listeners) listener(command);
-  }
-
-  /** A systemd credential (LoadCredential=mqtt_password:...) wins over the environment variable. */
-  private async readPassword(): Promise<string | undefined> {
-    const env = this.deps.env ?? process.env;
-    const credentialsDir = env.CREDENTIALS_DIRECTORY;
-    if (credentialsDir) {
-      const file = join(credentialsDir, 'mqtt_password');
-      try {
-        return (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-          this.log.warn({ code: 'LS_MQTT_CONNECT', file, err: errorMessage(err) }, 'MQTT password credential unreadable; trying the environment');
-        }
-      }
-    }
-    const fromEnv = env[this.deps.config.password_env];
-    return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
   }
 }

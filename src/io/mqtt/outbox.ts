@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { errorMessage } from '../../errors.js';
+import { LogThrottle } from '../../log-throttle.js';
 import type { Lifecycle } from '../../domain/ports.js';
 
 /** A message waiting for the broker. `n` orders entries across restarts; it is not the part sequence number. */
@@ -170,9 +171,8 @@ export class Outbox implements Lifecycle {
   private lifecycle: 'new' | 'running' | 'stopped' = 'new';
   private readonly counters = { pending: 0, acked: 0, dropped: 0, rejected: 0, diskErrors: 0, skippedLines: 0, pendingBytes: 0, lostAtStop: 0 };
   private diskOk = true;
-  private lastDiskErrorLogMs = -Infinity;
-  private lastDropLogMs = -Infinity;
-  private droppedSinceLog = 0;
+  private readonly diskErrorLog = new LogThrottle(DISK_ERROR_LOG_INTERVAL_MS);
+  private readonly dropLog = new LogThrottle(DROP_LOG_INTERVAL_MS);
 
   constructor(deps: OutboxDeps) {
     this.deps = deps;
@@ -361,15 +361,12 @@ export class Outbox implements Lifecycle {
       droppedNow++;
     }
     if (droppedNow === 0) return;
-    this.droppedSinceLog += droppedNow;
-    const nowMs = Date.now();
-    if (nowMs - this.lastDropLogMs >= DROP_LOG_INTERVAL_MS) {
+    const line = this.dropLog.due(droppedNow);
+    if (line) {
       this.log.error(
-        { code: 'LS_MQTT_OUTBOX_FULL', dropped: this.droppedSinceLog, droppedTotal: this.counters.dropped, maxBytes: this.deps.maxBytes },
+        { code: 'LS_MQTT_OUTBOX_FULL', dropped: line.count, droppedTotal: this.counters.dropped, maxBytes: this.deps.maxBytes },
         'MQTT outbox full: oldest unsent messages dropped',
       );
-      this.lastDropLogMs = nowMs;
-      this.droppedSinceLog = 0;
     }
   }
 
@@ -555,9 +552,7 @@ export class Outbox implements Lifecycle {
   private diskError(message: string, err: unknown): void {
     this.counters.diskErrors++;
     this.diskOk = false;
-    const nowMs = Date.now();
-    if (nowMs - this.lastDiskErrorLogMs >= DISK_ERROR_LOG_INTERVAL_MS) {
-      this.lastDiskErrorLogMs = nowMs;
+    if (this.diskErrorLog.due()) {
       this.log.error({ code: 'LS_MQTT_OUTBOX', dir: this.deps.dir, err: errorMessage(err), diskErrors: this.counters.diskErrors }, message);
     }
     this.scheduleFlush();

@@ -1,6 +1,8 @@
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../errors.js';
+import { LogThrottle } from '../../log-throttle.js';
+import { redactUrl } from '../../redact-url.js';
 import type { Lifecycle } from '../../domain/ports.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 import { buildStatusPayload, parseAckCommand, type MqttCommand, type Topics } from './payload.js';
@@ -70,12 +72,11 @@ export class MqttPublisher implements Lifecycle {
   private removeOutboxListener: (() => void) | undefined;
   private downSinceMs: number | undefined;
   private failedAttempts = 0;
-  private loggedDown = false;
-  private lastReminderMs = 0;
+  /** One line when the broker is lost or unreachable, then a reminder per interval: never one per retry. */
+  private readonly downLog: LogThrottle;
   /** Refusals so far per outbox entry number, for refusal codes that may be transient (quota exceeded...). */
   private readonly refusals = new Map<number, number>();
-  private lastRejectLogMs = -Infinity;
-  private rejectedSinceLog = 0;
+  private readonly rejectLog = new LogThrottle(REJECT_LOG_INTERVAL_MS);
   private readonly state: PublisherState = {
     connected: false,
     sent: 0,
@@ -89,6 +90,7 @@ export class MqttPublisher implements Lifecycle {
   constructor(deps: PublisherDeps) {
     this.deps = deps;
     this.log = deps.logger;
+    this.downLog = new LogThrottle(deps.reminderIntervalMs ?? 60_000);
   }
 
   /** Returns at once: connecting and reconnecting happen in the background. */
@@ -184,7 +186,7 @@ export class MqttPublisher implements Lifecycle {
     );
     this.downSinceMs = undefined;
     this.failedAttempts = 0;
-    this.loggedDown = false;
+    this.downLog.reset();
     const online = JSON.stringify(buildStatusPayload('online', 'connected', this.ids()));
     client.publish(this.deps.topics.status, online, { qos: 1, retain: true }, (err) => {
       if (err) this.recordError(err);
@@ -200,9 +202,9 @@ export class MqttPublisher implements Lifecycle {
       this.state.connected = false;
       this.state.disconnects++;
       this.downSinceMs = Date.now();
-      this.lastReminderMs = Date.now();
+      this.downLog.reset();
       if (!this.stopping) {
-        this.loggedDown = true;
+        this.downLog.due(); // this line opens the outage; reminders follow
         this.log.warn(
           { code: 'LS_MQTT_CONNECT', lastError: this.state.lastError?.message ?? null, queued: this.deps.outbox.stats().pending },
           'MQTT connection lost; verdicts queue in the outbox',
@@ -212,22 +214,18 @@ export class MqttPublisher implements Lifecycle {
     }
     if (this.stopping) return;
     this.failedAttempts++;
-    const nowMs = Date.now();
-    // One line when the broker first turns out unreachable, then a reminder per interval: never one per retry.
-    if (!this.loggedDown) {
-      this.loggedDown = true;
-      this.lastReminderMs = nowMs;
+    const line = this.downLog.due();
+    if (line?.first) {
       this.log.warn(
         { code: 'LS_MQTT_CONNECT', url: redactUrl(this.deps.url), err: this.state.lastError?.message ?? null, retryMs: this.deps.reconnectMs },
         'MQTT broker unreachable; retrying in the background, verdicts queue in the outbox',
       );
-    } else if (nowMs - this.lastReminderMs >= (this.deps.reminderIntervalMs ?? 60_000)) {
-      this.lastReminderMs = nowMs;
+    } else if (line) {
       this.log.warn(
         {
           code: 'LS_MQTT_CONNECT',
           failedAttempts: this.failedAttempts,
-          downMs: this.downSinceMs === undefined ? null : nowMs - this.downSinceMs,
+          downMs: this.downSinceMs === undefined ? null : Date.now() - this.downSinceMs,
           err: this.state.lastError?.message ?? null,
           queued: this.deps.outbox.stats().pending,
         },
@@ -322,22 +320,19 @@ export class MqttPublisher implements Lifecycle {
 
   /** Error level (the message is lost for SCADA), at most one line a minute with the count since the last one. */
   private logRejected(entry: OutboxEntry, err: unknown): void {
-    this.rejectedSinceLog++;
-    const nowMs = Date.now();
-    if (nowMs - this.lastRejectLogMs < REJECT_LOG_INTERVAL_MS) return;
+    const line = this.rejectLog.due();
+    if (!line) return;
     this.log.error(
       {
         code: 'LS_MQTT_REJECTED',
         topic: entry.topic,
         reasonCode: reasonCodeOf(err) ?? null,
         err: errorMessage(err),
-        rejected: this.rejectedSinceLog,
+        rejected: line.count,
         rejectedTotal: this.deps.outbox.stats().rejected,
       },
       'MQTT broker refused a message; it was dropped so later messages keep flowing',
     );
-    this.lastRejectLogMs = nowMs;
-    this.rejectedSinceLog = 0;
   }
 
   /** The broker refused a publish (v5 reason code) or the client failed it: retry later instead of spinning. */
@@ -358,18 +353,6 @@ export class MqttPublisher implements Lifecycle {
 function reasonCodeOf(err: unknown): number | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : undefined;
-}
-
-/** Keeps scheme, host, port and path; drops user info so a password in the URL never reaches a log. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.username = '';
-    parsed.password = '';
-    return parsed.toString();
-  } catch {
-    return '(unparseable url)';
-  }
 }
 
 async function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HttpCamera, readCameraPassword, redactUrl } from '../../../src/camera/http.js';
+import { HttpCamera } from '../../../src/camera/http.js';
+import { redactUrl } from '../../../src/redact-url.js';
 import { httpCamera, type HttpCameraConfig } from '../../../src/config/sections/camera.js';
 import { DATASET_DIR, memoryLogger, type MemoryLogger } from './helpers.js';
 
@@ -238,14 +239,21 @@ describe('http camera credentials', () => {
   it('prefers the systemd credential file (lower-cased name) over the environment', async () => {
     writeFileSync(path.join(credentials, 'lineside_camera_password'), `${PASSWORD}\n`);
     const env = { CREDENTIALS_DIRECTORY: credentials, LINESIDE_CAMERA_PASSWORD: 'stale-env-value' };
-    expect(await readCameraPassword('LINESIDE_CAMERA_PASSWORD', env)).toBe(PASSWORD);
     const cam = await started(camera({ url: `${base}/auth`, username: 'operator' }, env));
     expect((await cam.capture(never)).data.length).toBe(datasetJpeg.length);
   });
 
   it('falls back to the environment when the credential file is absent', async () => {
-    expect(await readCameraPassword('OTHER_PW', { CREDENTIALS_DIRECTORY: credentials, OTHER_PW: 'from-env' })).toBe('from-env');
-    expect(await readCameraPassword('OTHER_PW', {})).toBeUndefined();
+    const env = { CREDENTIALS_DIRECTORY: credentials, OTHER_PW: PASSWORD };
+    const cam = await started(camera({ url: `${base}/auth`, username: 'operator', password_env: 'OTHER_PW' }, env));
+    expect((await cam.capture(never)).data.length).toBe(datasetJpeg.length);
+  });
+
+  it('an empty password fails start with LS_CONFIG_INVALID naming the variable, not a 401 later', async () => {
+    await expect(camera({ url: `${base}/auth`, username: 'operator', password_env: 'EMPTY_PW' }, { EMPTY_PW: '' }).start(never)).rejects.toMatchObject({
+      code: 'LS_CONFIG_INVALID',
+      message: expect.stringMatching(/camera\.password_env: .*environment variable EMPTY_PW is empty/),
+    });
   });
 
   it('username without any password fails start with LS_CAMERA_NOT_FOUND naming both places', async () => {

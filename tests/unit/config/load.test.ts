@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig, parseConfig, readSecret } from '../../../src/config/load.js';
+import { loadConfig, parseConfig } from '../../../src/config/load.js';
 import { renderConfigDoc, renderErrorsDoc } from '../../../src/config/docs.js';
 import { LinesideError } from '../../../src/errors.js';
 
@@ -88,16 +88,6 @@ describe('loadConfig', () => {
     const dup = path.join(dir, 'dup.yaml');
     writeFileSync(dup, 'line_id: a\nline_id: b\n');
     expect(() => loadConfig(dup)).toThrow(expect.objectContaining({ code: 'LS_CONFIG_UNREADABLE' }));
-  });
-});
-
-describe('readSecret', () => {
-  it('prefers a systemd credential over the environment and strips the trailing newline', () => {
-    const creds = mkdtempSync(path.join(tmpdir(), 'lineside-creds-'));
-    writeFileSync(path.join(creds, 'mqtt_password'), 's3cret\n');
-    expect(readSecret({ CREDENTIALS_DIRECTORY: creds, PW: 'env' }, 'mqtt_password', 'PW')).toBe('s3cret');
-    expect(readSecret({ PW: 'env' }, 'mqtt_password', 'PW')).toBe('env');
-    expect(readSecret({}, 'mqtt_password', 'PW')).toBeUndefined();
   });
 });
 

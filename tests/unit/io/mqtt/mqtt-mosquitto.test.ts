@@ -324,6 +324,13 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
       await waitFor(() => mqtt.state().connected, 10_000, 'connect');
     });
 
+    it('an empty password fails start with LS_CONFIG_INVALID naming the variable, instead of logging in without one', async () => {
+      await expect(started(config({ url: secured.url, username: 'lineside', password_env: 'MQTT_PW' }), { env: { MQTT_PW: '' } })).rejects.toMatchObject({
+        code: 'LS_CONFIG_INVALID',
+        message: expect.stringContaining('mqtt.password_env: the secret in environment variable MQTT_PW is empty'),
+      });
+    });
+
     it('a refused login is reported (state, LS_MQTT_CONNECT) without the password, and keeps queuing', async () => {
       const wrong = `${SECRET}-wrong`;
       const { logger, lines, records } = captureLogger('trace');

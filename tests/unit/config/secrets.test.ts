@@ -1,0 +1,72 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cameraPasswordSource, mqttPasswordSource, readSecret } from '../../../src/config/secrets.js';
+
+describe('readSecret', () => {
+  const source = { key: 'mqtt.password_env', credential: 'mqtt_password', envName: 'PW' };
+  let creds: string;
+  let empty: string;
+
+  beforeAll(() => {
+    creds = mkdtempSync(path.join(tmpdir(), 'lineside-creds-'));
+    writeFileSync(path.join(creds, 'mqtt_password'), 's3cret\n');
+    empty = mkdtempSync(path.join(tmpdir(), 'lineside-creds-empty-'));
+    writeFileSync(path.join(empty, 'mqtt_password'), '\n');
+  });
+  afterAll(() => {
+    rmSync(creds, { recursive: true, force: true });
+    rmSync(empty, { recursive: true, force: true });
+  });
+
+  it('prefers the systemd credential over the environment and drops one trailing newline', async () => {
+    expect(await readSecret(source, { CREDENTIALS_DIRECTORY: creds, PW: 'env' })).toBe('s3cret');
+  });
+
+  it('falls back to the environment when there is no credential file, and is undefined when neither is set', async () => {
+    expect(await readSecret(source, { CREDENTIALS_DIRECTORY: path.join(creds, 'nowhere'), PW: 'env' })).toBe('env');
+    expect(await readSecret(source, { PW: 'env' })).toBe('env');
+    expect(await readSecret(source, { CREDENTIALS_DIRECTORY: '' })).toBeUndefined();
+    expect(await readSecret(source, {})).toBeUndefined();
+  });
+
+  it('an empty secret is LS_CONFIG_INVALID naming its source, from a file or from the environment', async () => {
+    await expect(readSecret(source, { CREDENTIALS_DIRECTORY: empty, PW: 'env' })).rejects.toMatchObject({
+      code: 'LS_CONFIG_INVALID',
+      message: expect.stringContaining(`mqtt.password_env: the secret in credential file ${path.join(empty, 'mqtt_password')} is empty`),
+    });
+    await expect(readSecret(source, { PW: '' })).rejects.toMatchObject({
+      code: 'LS_CONFIG_INVALID',
+      message: expect.stringContaining('environment variable PW is empty'),
+    });
+  });
+
+  it('a credential file that exists but cannot be read is an error, not a silent fall back to the environment', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'lineside-creds-dir-'));
+    mkdirSync(path.join(dir, 'mqtt_password')); // a directory: EISDIR even for root, unlike a chmod 000 file
+    try {
+      await expect(readSecret(source, { CREDENTIALS_DIRECTORY: dir, PW: 'env' })).rejects.toMatchObject({
+        code: 'LS_CONFIG_INVALID',
+        message: expect.stringMatching(/credential file .*mqtt_password cannot be read \(EISDIR\)/),
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('secret sources', () => {
+  it('MQTT: the credential mqtt_password, else mqtt.password_env; camera: the variable name lower-cased', () => {
+    expect(mqttPasswordSource({ password_env: 'LINESIDE_MQTT_PASSWORD' })).toEqual({
+      key: 'mqtt.password_env',
+      credential: 'mqtt_password',
+      envName: 'LINESIDE_MQTT_PASSWORD',
+    });
+    expect(cameraPasswordSource({ password_env: 'LINESIDE_CAMERA_PASSWORD' })).toEqual({
+      key: 'camera.password_env',
+      credential: 'lineside_camera_password',
+      envName: 'LINESIDE_CAMERA_PASSWORD',
+    });
+  });
+});
