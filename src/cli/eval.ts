@@ -4,7 +4,17 @@ import { performance } from 'node:perf_hooks';
 import { judgeFiles, listFiles, type FileFailure } from '../inference/batch.js';
 import type { ModelInfo } from '../domain/ports.js';
 import type { Verdict } from '../domain/part.js';
-import { EXIT_STATUS_HELP, MAX_FILE_BYTES, MODEL_FLAGS, MODEL_OPTIONS_HELP, modelOptions, startInspector, watchOutput } from './classify.js';
+import type { WorkerInspector } from '../inference/worker-inspector.js';
+import {
+  EXIT_STATUS_HELP,
+  MAX_FILE_BYTES,
+  MODEL_FLAGS,
+  MODEL_OPTIONS_HELP,
+  modelOptions,
+  startInspector,
+  watchOutput,
+  type ModelOptions,
+} from './classify.js';
 import { EXIT, parseCommandLine, usageError, type CliIo } from './io.js';
 
 /** The dataset's folder names: the label of an image is the folder it sits in. */
@@ -95,6 +105,33 @@ function ratio(numerator: number, denominator: number): number | null {
 }
 
 export async function runEval(argv: string[], io: CliIo): Promise<number> {
+  const args = parseEvalArgs(argv, io);
+  if (typeof args === 'number') return args;
+  const missingFolder = await missingLabelFolder(args.dataDir);
+  if (missingFolder !== undefined) {
+    const expected = `${LABEL_FOLDERS.defective}/ and ${LABEL_FOLDERS.ok}/`;
+    io.stderr.write(`--data ${args.dataDir}: no ${missingFolder}/ folder in it (expected ${expected})\n`);
+    return EXIT.USAGE;
+  }
+  const listed = await listLabelledFiles(args.dataDir);
+  const inspector = await startInspector(args.options, io);
+  if (typeof inspector === 'number') return inspector;
+  const run = await judgeLabelledFiles(inspector, listed, args.dataDir, io);
+  const report = summariseEval(run.outcomes, [...listed.errors, ...run.errors]);
+  if (run.outputClosed) return EXIT.FAILURE;
+  writeEvalReport(io, { report, run, images: listed.items.length, json: args.json });
+  if (run.interrupted) return EXIT.FAILURE;
+  return report.errors.length > 0 ? EXIT.PARTIAL : EXIT.OK;
+}
+
+interface EvalArgs {
+  dataDir: string;
+  json: boolean;
+  options: ModelOptions;
+}
+
+/** The command line, or the exit status when it asks for help or is wrong (the message already written). */
+function parseEvalArgs(argv: string[], io: CliIo): EvalArgs | number {
   const line = parseCommandLine(argv, { data: { type: 'string' }, ...MODEL_FLAGS, json: { type: 'boolean' }, help: { type: 'boolean' } });
   if (line.problem !== undefined) return usageError(io, line.problem, EVAL_HELP);
   const flags = line.values;
@@ -109,26 +146,58 @@ export async function runEval(argv: string[], io: CliIo): Promise<number> {
     io.stderr.write(`${options}\n`);
     return EXIT.USAGE;
   }
+  return { dataDir, json: flags.json === true, options };
+}
+
+/** The first label folder that is not a directory under dataDir, or undefined when both are. */
+async function missingLabelFolder(dataDir: string): Promise<string | undefined> {
   for (const folder of Object.values(LABEL_FOLDERS)) {
     const isDir = await stat(path.join(dataDir, folder)).then((s) => s.isDirectory(), () => false);
-    if (!isDir) {
-      io.stderr.write(`--data ${dataDir}: no ${folder}/ folder in it (expected ${LABEL_FOLDERS.defective}/ and ${LABEL_FOLDERS.ok}/)\n`);
-      return EXIT.USAGE;
-    }
+    if (!isDir) return folder;
   }
+  return undefined;
+}
 
-  const items: { file: string; label: Verdict }[] = [];
+interface LabelledFile {
+  file: string;
+  label: Verdict;
+}
+
+interface LabelledListing {
+  /** Defective first, then ok; file paths as listed (under dataDir). */
+  items: LabelledFile[];
+  /** Files that could not be listed, relative to dataDir. */
+  errors: FileFailure[];
+}
+
+async function listLabelledFiles(dataDir: string): Promise<LabelledListing> {
+  const items: LabelledFile[] = [];
   const errors: FileFailure[] = [];
   for (const label of ['defective', 'ok'] as const) {
     const listed = await listFiles([path.join(dataDir, LABEL_FOLDERS[label])]);
     for (const file of listed.files) items.push({ file, label });
     errors.push(...listed.failures.map((f) => ({ ...f, file: path.relative(dataDir, f.file) })));
   }
+  return { items, errors };
+}
 
-  const inspector = await startInspector(options, io);
-  if (typeof inspector === 'number') return inspector;
-  const json = flags.json === true;
+interface EvalRun {
+  info: ModelInfo;
+  outcomes: LabelledOutcome[];
+  /** Files that could not be judged, relative to dataDir, in the order they were judged. */
+  errors: FileFailure[];
+  /** From the first judgement to the inspector having stopped. */
+  elapsedMs: number;
+  interrupted: boolean;
+  /** stdout went away: nothing more can be reported. */
+  outputClosed: boolean;
+}
+
+/** Judge every listed file, drawing progress on a terminal, and always stop the inspector. */
+async function judgeLabelledFiles(inspector: WorkerInspector, listed: LabelledListing, dataDir: string, io: CliIo): Promise<EvalRun> {
+  const { items } = listed;
   const outcomes: LabelledOutcome[] = [];
+  const errors: FileFailure[] = [];
   const progress = io.isTTY ? new ProgressBar(io.stderr, items.length) : undefined;
   const started = performance.now();
   const output = watchOutput(io);
@@ -143,11 +212,11 @@ export async function runEval(argv: string[], io: CliIo): Promise<number> {
         maxFileBytes: MAX_FILE_BYTES,
         signal: output.signal,
         onJudgement: (judgement, index) => {
-          const item = items[index] as { file: string; label: Verdict };
+          const item = items[index] as LabelledFile;
           const file = path.relative(dataDir, judgement.file);
           if ('failure' in judgement) errors.push({ ...judgement.failure, file });
           else outcomes.push({ file, label: item.label, verdict: judgement.inspection.verdict, defectScore: judgement.inspection.defectScore });
-          progress?.update(index + 1, errors.length);
+          progress?.update(index + 1, listed.errors.length + errors.length);
         },
       },
     );
@@ -157,25 +226,27 @@ export async function runEval(argv: string[], io: CliIo): Promise<number> {
     await inspector.stop();
   }
   const elapsedMs = performance.now() - started;
-  const report = summariseEval(outcomes, errors);
-  const interrupted = output.signal.aborted;
-  if (output.closed()) return EXIT.FAILURE;
-  if (json) {
-    io.stdout.write(
-      `${JSON.stringify({
-        ...report,
-        interrupted,
-        images: items.length,
-        threshold: info.threshold,
-        model: { name: info.name, version: info.version, sha256: info.sha256, execution_provider: info.executionProvider },
-        elapsed_ms: Math.round(elapsedMs),
-      })}\n`,
-    );
-  } else {
-    io.stdout.write(formatReport(report, info, items.length, elapsedMs, interrupted));
+  return { info, outcomes, errors, elapsedMs, interrupted: output.signal.aborted, outputClosed: output.closed() };
+}
+
+/** The report on stdout: one JSON line with --json, the human-readable tables otherwise. */
+function writeEvalReport(io: CliIo, what: { report: EvalReport; run: EvalRun; images: number; json: boolean }): void {
+  const { report, run, images } = what;
+  const { info, elapsedMs, interrupted } = run;
+  if (!what.json) {
+    io.stdout.write(formatReport(report, info, images, elapsedMs, interrupted));
+    return;
   }
-  if (interrupted) return EXIT.FAILURE;
-  return report.errors.length > 0 ? EXIT.PARTIAL : EXIT.OK;
+  io.stdout.write(
+    `${JSON.stringify({
+      ...report,
+      interrupted,
+      images,
+      threshold: info.threshold,
+      model: { name: info.name, version: info.version, sha256: info.sha256, execution_provider: info.executionProvider },
+      elapsed_ms: Math.round(elapsedMs),
+    })}\n`,
+  );
 }
 
 export function formatReport(report: EvalReport, info: ModelInfo, images: number, elapsedMs: number, interrupted: boolean): string {

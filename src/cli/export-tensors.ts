@@ -74,6 +74,54 @@ interface LabelledImage {
 }
 
 export async function runExportTensors(argv: string[], io: Io): Promise<number> {
+  const args = parseExportArgs(argv, io);
+  if (typeof args === 'number') return args;
+  const spec = await loadSpec(args.specFile, io);
+  if (typeof spec === 'number') return spec;
+  const images = await listLabelledImages(args, io);
+  if (typeof images === 'number') return images;
+
+  const started = performance.now();
+  const { labels, pixels, failures } = await preprocessImages(images, {
+    dataDir: args.dataDir,
+    spec,
+    maxInputPixels: args.maxInputPixels,
+    concurrency: args.concurrency,
+  });
+  if (failures.length > 0) {
+    // Training on a silently shortened or shifted set would be worse than no export at all.
+    io.stderr.write(`export-tensors: ${failures.length} image(s) failed, nothing written:\n${failures.join('\n')}\n`);
+    return EX_DATAERR;
+  }
+
+  try {
+    await writeTensorFile(args.out, { spec, maxInputPixels: args.maxInputPixels, labels, pixels }, images);
+  } catch (err) {
+    io.stderr.write(`export-tensors: cannot write ${args.out}: ${errorMessage(err)}\n`);
+    return EX_CANTCREAT;
+  }
+  const defective = labels.reduce((sum, label) => sum + label, 0);
+  const seconds = (performance.now() - started) / 1000;
+  io.stdout.write(
+    `export-tensors: ${images.length} images (${defective} defective, ${images.length - defective} ok), ` +
+      `${spec.width}x${spec.height}, ${seconds.toFixed(1)} s -> ${args.out}\n`,
+  );
+  return 0;
+}
+
+interface ExportArgs {
+  dataDir: string;
+  out: string;
+  specFile: string;
+  defectiveDir: string;
+  okDir: string;
+  maxInputPixels: number;
+  /** Images decoded at once. */
+  concurrency: number;
+}
+
+/** The command line, or the exit status when it asks for help or is wrong (the message already written). */
+function parseExportArgs(argv: string[], io: Io): ExportArgs | number {
   const line = parseCommandLine(argv, {
     data: { type: 'string' },
     out: { type: 'string' },
@@ -98,33 +146,56 @@ export async function runExportTensors(argv: string[], io: Io): Promise<number> 
   if (maxInputPixels === undefined || concurrency === undefined) {
     return usageError(io, '--max-input-pixels and --concurrency must be positive integers', USAGE);
   }
+  return {
+    dataDir: args.data,
+    out: args.out,
+    specFile: args.spec,
+    defectiveDir: args['defective-dir'],
+    okDir: args['ok-dir'],
+    maxInputPixels,
+    concurrency,
+  };
+}
 
-  let spec: PreprocessSpec;
+/** The preprocessing spec, or the exit status when it cannot be read or is not valid (the message already written). */
+async function loadSpec(specFile: string, io: Io): Promise<PreprocessSpec | number> {
   try {
-    spec = await readSpec(args.spec);
+    return await readSpec(specFile);
   } catch (err) {
     io.stderr.write(`export-tensors: ${errorMessage(err)}\n`);
     return errorCode(err) === 'LS_FILE_UNREADABLE' ? EX_NOINPUT : EX_DATAERR;
   }
+}
 
-  let images: LabelledImage[];
+/** Defective images (label 1) then ok ones (label 0), or EX_NOINPUT when a folder cannot be read (message written). */
+async function listLabelledImages(args: ExportArgs, io: Io): Promise<LabelledImage[] | number> {
   try {
-    images = [
-      ...(await listImages(args.data, args['defective-dir'], 1)),
-      ...(await listImages(args.data, args['ok-dir'], 0)),
-    ];
+    return [...(await listImages(args.dataDir, args.defectiveDir, 1)), ...(await listImages(args.dataDir, args.okDir, 0))];
   } catch (err) {
     io.stderr.write(`export-tensors: ${errorMessage(err)}\n`);
     return EX_NOINPUT;
   }
+}
 
+interface PreprocessJob {
+  dataDir: string;
+  spec: PreprocessSpec;
+  maxInputPixels: number;
+  concurrency: number;
+}
+
+/** Every image through the daemon's preprocessing; what failed is listed instead of stopping the others. */
+async function preprocessImages(
+  images: readonly LabelledImage[],
+  job: PreprocessJob,
+): Promise<{ labels: Uint8Array; pixels: Uint8Array; failures: string[] }> {
+  const { dataDir, spec, maxInputPixels } = job;
   const pixelsPerImage = spec.width * spec.height;
   const labels = new Uint8Array(images.length);
   const pixels = new Uint8Array(images.length * pixelsPerImage);
-  const started = performance.now();
   const failures: string[] = [];
+  // The workers share one cursor, so each image lands at its listing index whatever order decoding finishes in.
   let next = 0;
-  const dataDir = args.data;
   const worker = async (): Promise<void> => {
     for (let i = next++; i < images.length; i = next++) {
       const image = images[i];
@@ -139,26 +210,8 @@ export async function runExportTensors(argv: string[], io: Io): Promise<number> 
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(images.length, 1)) }, worker));
-  if (failures.length > 0) {
-    // Training on a silently shortened or shifted set would be worse than no export at all.
-    io.stderr.write(`export-tensors: ${failures.length} image(s) failed, nothing written:\n${failures.join('\n')}\n`);
-    return EX_DATAERR;
-  }
-
-  try {
-    await writeTensorFile(args.out, { spec, maxInputPixels, labels, pixels }, images);
-  } catch (err) {
-    io.stderr.write(`export-tensors: cannot write ${args.out}: ${errorMessage(err)}\n`);
-    return EX_CANTCREAT;
-  }
-  const defective = labels.reduce((sum, label) => sum + label, 0);
-  const seconds = (performance.now() - started) / 1000;
-  io.stdout.write(
-    `export-tensors: ${images.length} images (${defective} defective, ${images.length - defective} ok), ` +
-      `${spec.width}x${spec.height}, ${seconds.toFixed(1)} s -> ${args.out}\n`,
-  );
-  return 0;
+  await Promise.all(Array.from({ length: Math.min(job.concurrency, Math.max(images.length, 1)) }, worker));
+  return { labels, pixels, failures };
 }
 
 /** Read a file written by `export-tensors`; throws LinesideError LS_FILE_UNREADABLE when it is not one. */

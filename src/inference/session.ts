@@ -12,6 +12,7 @@ import {
   selectExecutionProvider,
   type ProviderAttempt,
   type ProviderName,
+  type ProviderSelection,
   type RegisteredBackend,
 } from './providers.js';
 
@@ -79,67 +80,82 @@ export function registeredBackends(): RegisteredBackend[] {
  * Throws LinesideError LS_EP_UNAVAILABLE or LS_MODEL_INVALID.
  */
 export async function openSession(options: OpenSessionOptions): Promise<OpenedSession> {
-  const { model } = options;
   const profileDir = await mkdtemp(path.join(tmpdir(), 'lineside-ort-profile-'));
-  const createSession = (provider: ProviderName): Promise<InferenceSession> =>
-    InferenceSession.create(model.onnxBytes, {
-      executionProviders: [provider],
-      intraOpNumThreads: options.intraOpThreads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-      // Profiling is switched off again after the first run (endProfiling); its file is how we learn which
-      // provider each node really ran on, since the Node binding does not expose the session's providers.
-      enableProfiling: true,
-      profileFilePrefix: path.join(profileDir, provider),
-      // Errors only: a failing provider's reason reaches us as the thrown message.
-      logSeverityLevel: 3,
-    }).catch((err: unknown) => {
-      const missing = missingProviderLibraries(provider);
-      if (missing.length === 0) throw err;
-      // onnxruntime only says "Failed to load shared library"; name the files and where they come from.
-      throw new Error(`${errorMessage(err)}: ${missing.join(', ')} not installed (see docs/gpu.md)`, { cause: err });
-    });
   try {
     const selection = await selectExecutionProvider<InferenceSession>({
       requested: options.providers,
       registered: registeredBackends(),
       requireGpu: options.requireGpu,
-      open: createSession,
+      open: (provider) => createSession(provider, options, profileDir),
     });
-    const session = selection.session;
     const fallbacks = selection.attempts.filter((a) => a.outcome === 'failed' || a.outcome === 'not-registered');
     if (fallbacks.length > 0) {
       options.warn(`execution provider fallback: using '${selection.provider}'`, { attempts: describeAttempts(selection.attempts) });
     }
     try {
-      checkSignature(session, model);
-      const run = runner(session, model);
-      await run(new Float32Array(model.width * model.height));
-      session.endProfiling();
-      let nodeCounts: Record<string, number> = {};
-      try {
-        nodeCounts = await readProfileCounts(profileDir, `${selection.provider}_`);
-      } catch (err) {
-        // An unreadable profile must not stop a working model; the provider that opened is reported instead.
-        options.warn(`could not read the onnxruntime profile; reporting '${selection.provider}' as opened`, { err: errorMessage(err) });
-      }
-      const reported = reportedProvider({ opened: selection.provider, nodeCounts, requireGpu: options.requireGpu });
-      if (reported.warning !== undefined) options.warn(reported.warning, { nodeCounts });
-      return {
-        run,
-        release: () => session.release(),
-        executionProvider: reported.provider,
-        attempts: selection.attempts,
-        nodeCounts,
-      };
+      return await proveSession(selection, profileDir, options);
     } catch (err) {
-      await session.release();
+      await selection.session.release();
       throw err;
     }
   } finally {
     await rm(profileDir, { recursive: true, force: true });
   }
+}
+
+/** One session on one provider, profiling into profileDir; a load failure names the provider libraries missing. */
+function createSession(provider: ProviderName, options: OpenSessionOptions, profileDir: string): Promise<InferenceSession> {
+  return InferenceSession.create(options.model.onnxBytes, {
+    executionProviders: [provider],
+    intraOpNumThreads: options.intraOpThreads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    // Profiling is switched off again after the first run (endProfiling); its file is how we learn which
+    // provider each node really ran on, since the Node binding does not expose the session's providers.
+    enableProfiling: true,
+    profileFilePrefix: path.join(profileDir, provider),
+    // Errors only: a failing provider's reason reaches us as the thrown message.
+    logSeverityLevel: 3,
+  }).catch((err: unknown) => {
+    const missing = missingProviderLibraries(provider);
+    if (missing.length === 0) throw err;
+    // onnxruntime only says "Failed to load shared library"; name the files and where they come from.
+    throw new Error(`${errorMessage(err)}: ${missing.join(', ')} not installed (see docs/gpu.md)`, { cause: err });
+  });
+}
+
+/**
+ * Check the model's signature, run it once on a blank image and read the profile of that run to learn which
+ * provider really ran the graph. Releasing the session when this throws is the caller's business.
+ */
+async function proveSession(
+  selection: ProviderSelection<InferenceSession>,
+  profileDir: string,
+  options: OpenSessionOptions,
+): Promise<OpenedSession> {
+  const { session } = selection;
+  const { model } = options;
+  checkSignature(session, model);
+  const run = runner(session, model);
+  await run(new Float32Array(model.width * model.height));
+  session.endProfiling();
+  let nodeCounts: Record<string, number> = {};
+  try {
+    nodeCounts = await readProfileCounts(profileDir, `${selection.provider}_`);
+  } catch (err) {
+    // An unreadable profile must not stop a working model; the provider that opened is reported instead.
+    options.warn(`could not read the onnxruntime profile; reporting '${selection.provider}' as opened`, { err: errorMessage(err) });
+  }
+  const reported = reportedProvider({ opened: selection.provider, nodeCounts, requireGpu: options.requireGpu });
+  if (reported.warning !== undefined) options.warn(reported.warning, { nodeCounts });
+  return {
+    run,
+    release: () => session.release(),
+    executionProvider: reported.provider,
+    attempts: selection.attempts,
+    nodeCounts,
+  };
 }
 
 function checkSignature(session: InferenceSession, model: ModelSpec): void {

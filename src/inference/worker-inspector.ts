@@ -27,6 +27,14 @@ export interface WorkerInspectorDeps {
 
 type WorkerResult = Pick<Inspection, 'defectScore' | 'preprocessMs' | 'inferenceMs'>;
 
+type ReadyMessage = Extract<FromWorker, { type: 'ready' }>;
+
+/** Settles a worker's `ready` promise: from its first 'ready' message, or from its failure to load. */
+interface Readiness {
+  markReady: (message: ReadyMessage) => void;
+  failReady: (err: unknown) => void;
+}
+
 interface Pending {
   /** Set once the caller has its answer (result, error, timeout or abort); a late reply is then dropped. */
   settled: boolean;
@@ -41,7 +49,7 @@ interface Slot {
   /** performance.now() of the worker's last message, or of the oldest request sent since then. */
   lastSignOfLifeMs: number;
   hangCheck: NodeJS.Timeout;
-  ready: Promise<Extract<FromWorker, { type: 'ready' }>>;
+  ready: Promise<ReadyMessage>;
   isReady: boolean;
   /** No longer the live worker: exited, hung, failed to initialise or stopped. */
   retired: boolean;
@@ -221,11 +229,9 @@ export class WorkerInspector implements Inspector {
     if (init === undefined) throw new LinesideError('LS_INTERNAL', 'WorkerInspector spawned a worker before loading the bundle');
     const generation = ++this.#generation;
     const worker = startWorker(this.#deps.workerUrl ?? siblingModule(import.meta.url, 'inference-worker'), { workerData: init, name: 'lineside-inference' });
-    let markReady!: (message: Extract<FromWorker, { type: 'ready' }>) => void;
-    let failReady!: (err: unknown) => void;
-    const ready = new Promise<Extract<FromWorker, { type: 'ready' }>>((resolve, reject) => {
-      markReady = resolve;
-      failReady = reject;
+    let readiness!: Readiness;
+    const ready = new Promise<ReadyMessage>((resolve, reject) => {
+      readiness = { markReady: resolve, failReady: reject };
     });
     // Handled where it is awaited; a restart's readiness is reported through the message handler instead.
     ready.catch(() => undefined);
@@ -235,12 +241,7 @@ export class WorkerInspector implements Inspector {
       generation,
       pending: new Map(),
       lastSignOfLifeMs: performance.now(),
-      hangCheck: setInterval(() => {
-        // Not before it is ready: loading the model is allowed to take its time, and requests have their own timeouts.
-        if (slot.isReady && slot.pending.size > 0 && performance.now() - slot.lastSignOfLifeMs > hangAfterMs) {
-          this.#lost(slot, `no reply for ${hangAfterMs} ms with ${slot.pending.size} request(s) outstanding: worker hung`);
-        }
-      }, Math.max(10, Math.floor(hangAfterMs / 4))),
+      hangCheck: setInterval(() => this.#checkHang(slot, hangAfterMs), Math.max(10, Math.floor(hangAfterMs / 4))),
       ready,
       isReady: false,
       retired: false,
@@ -248,57 +249,13 @@ export class WorkerInspector implements Inspector {
     slot.hangCheck.unref();
     this.#slot = slot;
 
-    worker.on('message', (message: FromWorker) => {
-      slot.lastSignOfLifeMs = performance.now();
-      switch (message.type) {
-        case 'ready':
-          slot.isReady = true;
-          this.#consecutiveFailures = 0;
-          markReady(message);
-          if (this.#state === 'running' && this.#info !== undefined) {
-            this.#attempts = message.attempts;
-            if (message.executionProvider !== this.#info.executionProvider) {
-              this.#deps.logger?.warn(
-                { was: this.#info.executionProvider, now: message.executionProvider },
-                'inference worker restarted on a different execution provider',
-              );
-              this.#info = { ...this.#info, executionProvider: message.executionProvider };
-            }
-            this.#deps.logger?.info({ generation }, 'inference worker restarted');
-          }
-          return;
-        case 'init-failed': {
-          failReady(new LinesideError(message.code, message.message));
-          this.#lost(slot, `worker could not load the model: ${message.code}: ${message.message}`);
-          return;
-        }
-        case 'result':
-        case 'failed':
-        case 'cancelled': {
-          const pending = slot.pending.get(message.id);
-          slot.pending.delete(message.id);
-          if (pending === undefined || pending.settled) return;
-          if (message.type === 'result') {
-            const { defectScore, preprocessMs, inferenceMs } = message;
-            pending.finish({ result: { defectScore, preprocessMs, inferenceMs } });
-          } else if (message.type === 'failed') {
-            pending.finish({ error: new LinesideError(message.code, message.message) });
-          } else {
-            pending.finish({ error: new LinesideError('LS_INFERENCE_FAILED', 'inspection was cancelled') });
-          }
-          return;
-        }
-        case 'log':
-          this.#deps.logger?.[message.level](message.fields, message.msg);
-          return;
-      }
-    });
+    worker.on('message', (message: FromWorker) => this.#onMessage(slot, message, readiness));
     worker.on('error', (err) => {
       slot.lastError = err;
     });
     worker.on('exit', (exitCode) => {
       const cause = slot.lastError === undefined ? `exit code ${exitCode}` : errorMessage(slot.lastError);
-      failReady(
+      readiness.failReady(
         new LinesideError('LS_INFERENCE_WORKER_DIED', `the inference worker exited while loading the model: ${cause}`, {
           cause: slot.lastError,
         }),
@@ -306,6 +263,67 @@ export class WorkerInspector implements Inspector {
       this.#lost(slot, `worker exited (${cause})`);
     });
     return slot;
+  }
+
+  #checkHang(slot: Slot, hangAfterMs: number): void {
+    // Not before it is ready: loading the model is allowed to take its time, and requests have their own timeouts.
+    if (slot.isReady && slot.pending.size > 0 && performance.now() - slot.lastSignOfLifeMs > hangAfterMs) {
+      this.#lost(slot, `no reply for ${hangAfterMs} ms with ${slot.pending.size} request(s) outstanding: worker hung`);
+    }
+  }
+
+  #onMessage(slot: Slot, message: FromWorker, readiness: Readiness): void {
+    slot.lastSignOfLifeMs = performance.now();
+    switch (message.type) {
+      case 'ready':
+        slot.isReady = true;
+        this.#consecutiveFailures = 0;
+        readiness.markReady(message);
+        if (this.#state === 'running') this.#noteRestart(slot, message);
+        return;
+      case 'init-failed': {
+        readiness.failReady(new LinesideError(message.code, message.message));
+        this.#lost(slot, `worker could not load the model: ${message.code}: ${message.message}`);
+        return;
+      }
+      case 'result':
+      case 'failed':
+      case 'cancelled':
+        this.#answer(slot, message);
+        return;
+      case 'log':
+        this.#deps.logger?.[message.level](message.fields, message.msg);
+        return;
+    }
+  }
+
+  /** A replacement worker is ready: what it reports now describes the running model. */
+  #noteRestart(slot: Slot, message: ReadyMessage): void {
+    if (this.#info === undefined) return;
+    this.#attempts = message.attempts;
+    if (message.executionProvider !== this.#info.executionProvider) {
+      this.#deps.logger?.warn(
+        { was: this.#info.executionProvider, now: message.executionProvider },
+        'inference worker restarted on a different execution provider',
+      );
+      this.#info = { ...this.#info, executionProvider: message.executionProvider };
+    }
+    this.#deps.logger?.info({ generation: slot.generation }, 'inference worker restarted');
+  }
+
+  /** The worker's answer to one request; dropped when the caller already has its answer. */
+  #answer(slot: Slot, message: Extract<FromWorker, { type: 'result' | 'failed' | 'cancelled' }>): void {
+    const pending = slot.pending.get(message.id);
+    slot.pending.delete(message.id);
+    if (pending === undefined || pending.settled) return;
+    if (message.type === 'result') {
+      const { defectScore, preprocessMs, inferenceMs } = message;
+      pending.finish({ result: { defectScore, preprocessMs, inferenceMs } });
+    } else if (message.type === 'failed') {
+      pending.finish({ error: new LinesideError(message.code, message.message) });
+    } else {
+      pending.finish({ error: new LinesideError('LS_INFERENCE_FAILED', 'inspection was cancelled') });
+    }
   }
 
   /** The worker is gone or useless: fail what it held, and replace it if we are running. */
