@@ -1,4 +1,4 @@
-import type { Decision } from '../domain/part.js';
+import type { Decision, PartRecord } from '../domain/part.js';
 import type { EdgeEvent, Lifecycle } from '../domain/ports.js';
 import { LinesideError, errorMessage } from '../errors.js';
 import { AlarmManager, type AlarmRecord, watchBinFull } from './alarms.js';
@@ -6,6 +6,7 @@ import { type Clock, systemClock } from './clock.js';
 import { Emitter } from './emitter.js';
 import { GateStation } from './gate-station.js';
 import { Heartbeat } from './heartbeat.js';
+import { InOrder } from './in-order.js';
 import { type InspectPartDeps, inspectPart } from './inspect-part.js';
 import type { InspectionLineDeps, InspectionLineEvents } from './line-deps.js';
 import { LineHealth } from './line-health.js';
@@ -42,6 +43,8 @@ export class InspectionLine implements Lifecycle {
   private readonly health: LineHealth;
   private readonly parts = new PartTable();
   private readonly inspectDeps: InspectPartDeps;
+  /** Completed records leave in part order (docs/mqtt.md). */
+  private readonly released = new InOrder<PartRecord>((record) => this.events.emit('part', record));
 
   /** Triggers become parts (while draining too: they are rejected 'shutdown' through the gate). */
   private running = false;
@@ -281,7 +284,7 @@ export class InspectionLine implements Lifecycle {
     this.gate.heldReject(part);
   }
 
-  /** The part is complete: counted, forgotten and emitted. The one place a record leaves the line. */
+  /** The part is complete: counted, forgotten and emitted in part order. The one place a record leaves the line. */
   private settle(part: Part): void {
     if (part.phase === 'settled') return;
     this.parts.move(part, 'settled');
@@ -289,7 +292,7 @@ export class InspectionLine implements Lifecycle {
     this.tracker.forget(part);
     this.stats.settled(part.record);
     this.health.progressed();
-    this.events.emit('part', part.record);
+    this.released.add(part.record.seq, part.record);
     this.checkDrained();
   }
 
