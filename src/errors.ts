@@ -8,7 +8,7 @@ export const ERROR_CODES = {
     action: 'Fix the named key in the config file; `lineside validate-config FILE` checks it without touching hardware.',
   },
   LS_CONFIG_UNREADABLE: {
-    summary: 'The configuration file is missing, unreadable or not valid YAML.',
+    summary: 'The configuration file is missing, unreadable or not valid YAML (including aliases that would expand without bound).',
     action: 'Check the path given with --config, its permissions, and the YAML syntax at the reported line.',
   },
   LS_MODEL_MISSING: {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig, parseConfig, readSecret } from '../../../src/config/load.js';
 import { renderConfigDoc, renderErrorsDoc } from '../../../src/config/docs.js';
 import { LinesideError } from '../../../src/errors.js';
+import { aliasBomb } from '../../fixtures/alias-bomb.js';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const minimal = {
@@ -88,6 +89,20 @@ describe('loadConfig', () => {
     const dup = path.join(dir, 'dup.yaml');
     writeFileSync(dup, 'line_id: a\nline_id: b\n');
     expect(() => loadConfig(dup)).toThrow(expect.objectContaining({ code: 'LS_CONFIG_UNREADABLE' }));
+  });
+
+  it('refuses a YAML alias bomb (billion laughs) as a config error, without expanding it', () => {
+    const bomb = path.join(dir, 'bomb.yaml');
+    writeFileSync(bomb, aliasBomb());
+    expect(() => loadConfig(bomb)).toThrow(
+      expect.objectContaining({ code: 'LS_CONFIG_UNREADABLE', message: expect.stringContaining('alias') as unknown }),
+    );
+  });
+
+  it('still expands a config that uses a few aliases', () => {
+    const file = path.join(dir, 'aliases.yaml');
+    writeFileSync(file, 'camera: { type: folder, path: /data }\ngpio: { type: sim }\ntrigger: &eye { line: 17 }\ngate: { line: 27 }\nconfirm: *eye\n');
+    expect(loadConfig(file).config.confirm?.line).toBe(17);
   });
 });
 
