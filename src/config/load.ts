@@ -52,6 +52,11 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
       }
       return `${keyPath}: ${issue.message} (got ${show(got)})`;
     }
+    case 'custom': {
+      // A refinement that compares keys says what it compared (params.got), e.g. "10 < 20".
+      const compared = (issue.params as { got?: unknown } | undefined)?.got;
+      return `${keyPath}: ${issue.message} (got ${typeof compared === 'string' ? compared : show(got)})`;
+    }
     default:
       return `${keyPath}: ${issue.message} (got ${show(got)})`;
   }

@@ -8,7 +8,7 @@ export const simGpio = z
       .min(1)
       .max(3_600_000)
       .default(500)
-      .describe('Milliseconds between simulated parts passing the photo-eye.'),
+      .describe('Milliseconds between simulated parts passing the photo-eye; at least part_length_ms.'),
     part_jitter_ms: z
       .number()
       .min(0)
@@ -45,6 +45,17 @@ export const simGpio = z
       .boolean()
       .default(true)
       .describe('Start generating parts when the daemon arms; false = only edges injected by tests.'),
+  })
+  .superRefine((sim, ctx) => {
+    // A part still blocking the photo-eye when the next one arrives is one long part, not two.
+    if (sim.part_interval_ms < sim.part_length_ms) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['part_interval_ms'],
+        message: 'must be >= gpio.part_length_ms',
+        params: { got: `${sim.part_interval_ms} < ${sim.part_length_ms}` },
+      });
+    }
   })
   .describe('Simulated conveyor: photo-eye, encoder, confirm sensor; outputs are recorded.');
 

@@ -42,6 +42,17 @@ describe('config schema', () => {
     expect(err.message).toBe('trigger.debounce_ms: must be <= 1000 (got 5000)');
   });
 
+  it('refuses a sim whose parts would overlap on the photo-eye (part_interval_ms < part_length_ms)', () => {
+    const err = configError({ ...minimal, gpio: { type: 'sim', part_interval_ms: 10, part_length_ms: 20 } });
+    expect(err.code).toBe('LS_CONFIG_INVALID');
+    expect(err.message).toBe('gpio.part_interval_ms: must be >= gpio.part_length_ms (got 10 < 20)');
+    // The default part length counts too.
+    expect(configError({ ...minimal, gpio: { type: 'sim', part_interval_ms: 30 } }).message).toBe(
+      'gpio.part_interval_ms: must be >= gpio.part_length_ms (got 30 < 40)',
+    );
+    expect(parseConfig({ ...minimal, gpio: { type: 'sim', part_interval_ms: 20, part_length_ms: 20 } }).gpio).toMatchObject({ part_interval_ms: 20 });
+  });
+
   it('rejects unknown keys at any depth', () => {
     const err = configError({ ...minimal, gate: { line: 27, puls_ms: 50 }, colour: 'red' });
     expect(err.message).toContain('gate.puls_ms: unknown key');
