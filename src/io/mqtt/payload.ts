@@ -129,7 +129,7 @@ export interface AlarmEvent {
   message: string;
   /** Error code behind the alarm; LS_ALARM when omitted. */
   code?: ErrorCode;
-  /** Who acknowledged (operator, `mqtt`, `cli`), for state 'acknowledged'. */
+  /** Who acknowledged (the command's `by`, else `mqtt`), for state 'acknowledged'. */
   by?: string;
   /** When it happened; now when omitted. */
   at?: Date;
