@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from '../../errors.js';
+import type { AlarmRecord } from '../../pipeline/alarms.js';
 import { FAILSAFE_REASONS, type PartRecord } from '../../pipeline/types.js';
 
 /**
@@ -137,6 +138,16 @@ export interface AlarmEvent {
   details?: Record<string, string | number | boolean | null>;
 }
 
+/**
+ * The event for one transition of an alarm of the alarm logic (src/pipeline/alarms.ts), timed by the alarm's own
+ * record. Raised: the part that tripped it and the repeats so far; acknowledged: who did it.
+ */
+export function alarmEvent(alarm: AlarmRecord, state: 'raised' | 'acknowledged', by?: string): AlarmEvent {
+  const base = { alarm: alarm.kind, id: alarm.id, state, message: alarm.message };
+  if (state === 'raised') return { ...base, at: new Date(alarm.raisedAt), details: { part_id: alarm.partId ?? null, repeats: alarm.repeats } };
+  return { ...base, ...(alarm.acknowledgedAt === undefined ? {} : { at: new Date(alarm.acknowledgedAt) }), ...(by === undefined ? {} : { by }) };
+}
+
 export const ALARM_NAME_RE = /^[A-Za-z0-9_-]+$/;
 
 export const alarmPayloadSchema = z.strictObject({
@@ -186,7 +197,7 @@ export type StatusPayload = z.infer<typeof statusPayloadSchema>;
 export function buildStatusPayload(
   state: StatusPayload['state'],
   reason: StatusPayload['reason'],
-  ids: { runId: string; lineId: string; lastSeq?: number },
+  ids: { runId: string; lineId: string; lastSeq?: number; at?: Date },
 ): StatusPayload {
   return {
     schema: PAYLOAD_SCHEMA_VERSION,
@@ -194,7 +205,7 @@ export function buildStatusPayload(
     reason,
     run_id: ids.runId,
     line_id: ids.lineId,
-    at: new Date().toISOString(),
+    at: (ids.at ?? new Date()).toISOString(),
     last_seq: ids.lastSeq ?? null,
   };
 }
