@@ -58,9 +58,16 @@ export class SimBelt {
     const atGateMs = eyeMs + transitMs;
     const crossMs = atGateMs + lengthMs / 2;
     this.onBelt += 1;
-    // setImmediate: after a blocked event loop, timers run before the gate thread's report of a switch it made
-    // before crossMs; one turn later that report has been recorded.
-    this.deps.after(crossMs, () => setImmediate(() => this.cross(atGateMs, crossMs)));
+    this.afterReports(crossMs, () => this.cross(atGateMs, crossMs));
+  }
+
+  /**
+   * At atMs, one event-loop turn late: after a blocked loop, timers run before the gate thread's report of a switch
+   * it made earlier is read. One turn later the report has reached the write log and the gate controller, so the
+   * diverter sees the gate where it was, and the line knows the part fired before its confirm edge arrives.
+   */
+  private afterReports(atMs: number, fn: () => void): void {
+    this.deps.after(atMs, () => setImmediate(fn));
   }
 
   private cross(atGateMs: number, crossMs: number): void {
@@ -71,7 +78,7 @@ export class SimBelt {
     if (delayMs === null) return;
     const riseMs = atGateMs + delayMs;
     const fallMs = riseMs + this.deps.config.part_length_ms;
-    this.deps.after(riseMs, () => {
+    this.afterReports(riseMs, () => {
       this.deps.confirm('rising', riseMs);
       this.deps.after(fallMs, () => this.deps.confirm('falling', fallMs));
     });
