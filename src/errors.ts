@@ -9,7 +9,7 @@ export const ERROR_CODES = {
       'Fix the named key in the config file, or the named credential file or environment variable; `lineside validate-config FILE` checks the file without touching hardware.',
   },
   LS_CONFIG_UNREADABLE: {
-    summary: 'The configuration file is missing, unreadable or not valid YAML.',
+    summary: 'The configuration file is missing, unreadable or not valid YAML (including aliases that would expand without bound).',
     action: 'Check the path given with --config, its permissions, and the YAML syntax at the reported line.',
   },
   LS_MODEL_MISSING: {
@@ -85,8 +85,10 @@ export const ERROR_CODES = {
     action: 'The part was rejected fail-safe. Slow the line, or check why inspection is slow (camera, CPU).',
   },
   LS_ALARM: {
-    summary: 'An alarm was raised (reject not confirmed, consecutive rejects, reject rate, bin full).',
-    action: 'Inspect the line; acknowledge with `lineside ack` or the MQTT command topic after fixing the cause.',
+    summary: 'An alarm was raised: `kind` in the log line (`alarm` on MQTT) names it; docs/tracking.md lists every kind.',
+    action:
+      'Inspect the line and fix the cause, then acknowledge the alarm on the MQTT command topic `<prefix>/cmd/ack` ' +
+      '(docs/mqtt.md; an empty payload acknowledges every open alarm). An alarm stays until acknowledged.',
   },
   LS_WATCHDOG: {
     summary: 'The pipeline made no progress within the watchdog interval; systemd will restart the daemon.',

@@ -2,41 +2,15 @@
  * The only module that touches `process`: argv, signals, exit codes. Every command gets a CliIo and returns
  * its exit status.
  */
+import { COMMANDS, HELP_COMMANDS, USAGE } from './cli/commands.js';
 import { EXIT, type CliIo } from './cli/io.js';
 import { writeSync } from 'node:fs';
 import { errorMessage } from './errors.js';
 import { stdoutDestination } from './log.js';
 
-const USAGE = `usage: lineside <command> [options]
-
-commands:
-  run --config FILE [--max-parts N]   run the inspection daemon
-  validate-config FILE                check a config file (exit 0 valid, 78 invalid)
-  doctor [--config FILE]              check the installation, model, drivers and broker; say what is wrong
-  classify PATH... [--json]           classify image files or folders
-  eval --data DIR [--json]            evaluate the model on DIR/def_front and DIR/ok_front
-  export-tensors --data DIR --out F   write the preprocessed training set (training/README.md)
-  safe-outputs --config FILE          drive every configured output to its safe state (systemd ExecStopPost)
-  help                                this text
-
-exit status: 0 ok, 1 failure, 2 some inputs failed, 64 usage, 69 hardware/service unavailable,
-             70 internal error, 78 configuration (or model) invalid`;
-
-type Command = (argv: string[], io: CliIo) => Promise<number>;
-
-const COMMANDS: Record<string, () => Promise<Command>> = {
-  run: async () => (await import('./cli/run.js')).runDaemon,
-  'validate-config': async () => (await import('./cli/validate-config.js')).runValidateConfig,
-  doctor: async () => (await import('./cli/doctor.js')).runDoctor,
-  classify: async () => (await import('./cli/classify.js')).runClassify,
-  eval: async () => (await import('./cli/eval.js')).runEval,
-  'export-tensors': async () => (await import('./cli/export-tensors.js')).runExportTensors,
-  'safe-outputs': async () => (await import('./cli/safe-outputs.js')).runSafeOutputs,
-};
-
 async function main(): Promise<number> {
   const [name, ...argv] = process.argv.slice(2);
-  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+  if (name === undefined || (HELP_COMMANDS as readonly string[]).includes(name)) {
     process.stdout.write(`${USAGE}\n`);
     return name === undefined ? EXIT.USAGE : EXIT.OK;
   }

@@ -53,6 +53,11 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
       }
       return `${keyPath}: ${issue.message} (got ${show(got)})`;
     }
+    case 'custom': {
+      // A refinement that compares keys says what it compared (params.got), e.g. "10 < 20".
+      const compared = (issue.params as { got?: unknown } | undefined)?.got;
+      return `${keyPath}: ${issue.message} (got ${typeof compared === 'string' ? compared : show(got)})`;
+    }
     default:
       return `${keyPath}: ${issue.message} (got ${show(got)})`;
   }
@@ -84,9 +89,23 @@ export function loadConfig(file: string): LoadedConfig {
     const first = doc.errors[0];
     throw new LinesideError('LS_CONFIG_UNREADABLE', `${absolute}: invalid YAML: ${first?.message ?? 'parse error'}`);
   }
-  const config = parseConfig(doc.toJS());
+  let input: unknown;
+  try {
+    input = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    // yaml throws a ReferenceError for an alias bomb ("billion laughs"): the file is at fault, not lineside.
+    throw new LinesideError(
+      'LS_CONFIG_UNREADABLE',
+      `${absolute}: invalid YAML: ${(err as Error).message} (at most ${MAX_ALIAS_COUNT} alias expansions)`,
+      { cause: err },
+    );
+  }
+  const config = parseConfig(input);
   return { config, file: absolute, baseDir: path.dirname(absolute) };
 }
+
+/** A real config reuses a block a few times; nested aliases that multiply beyond this are an expansion attack. */
+const MAX_ALIAS_COUNT = 100;
 
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {

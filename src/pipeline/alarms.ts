@@ -1,42 +1,8 @@
 import type { DigitalOutput, EdgeInput } from '../domain/ports.js';
+import { ALARM_KINDS, type AlarmKind, type AlarmRecord } from '../domain/alarm.js';
 import type { Clock } from './clock.js';
 
-export type AlarmKind =
-  | 'reject_not_confirmed'
-  | 'consecutive_rejects'
-  | 'reject_rate'
-  | 'bin_full'
-  | 'gate_write_failed'
-  | 'output_write_failed'
-  | 'gate_late'
-  | 'encoder_stalled';
-
-export const ALARM_KINDS: readonly AlarmKind[] = [
-  'reject_not_confirmed',
-  'consecutive_rejects',
-  'reject_rate',
-  'bin_full',
-  'gate_write_failed',
-  'output_write_failed',
-  'gate_late',
-  'encoder_stalled',
-];
-
-export interface AlarmRecord {
-  /** `${runId}-A${n}`, unique within the run. */
-  id: string;
-  kind: AlarmKind;
-  message: string;
-  /** Monotonic ms when raised. */
-  raisedMs: number;
-  raisedAt: string;
-  /** The part that tripped it, when there is one. */
-  partId?: string;
-  /** Further occurrences of the same kind while this alarm was unacknowledged. */
-  repeats: number;
-  acknowledged: boolean;
-  acknowledgedAt?: string;
-}
+export { ALARM_KINDS, type AlarmKind, type AlarmRecord };
 
 export interface AlarmManagerDeps {
   runId: string;

@@ -3,6 +3,7 @@ import { cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { aliasBomb } from '../fixtures/alias-bomb.js';
 import { Mosquitto, Observer, waitFor } from '../unit/io/mqtt/helpers.js';
 import { BUNDLE, ROOT, labelledFolder, tempDir } from './harness.js';
 
@@ -131,6 +132,16 @@ describe('bad configuration and bad models', () => {
     expect(broken.stderr()).toContain('LS_CONFIG_UNREADABLE');
     const missing = lineside(['run', '--config', path.join(dir.path, 'nope.yaml')]);
     expect(await missing.code).toBe(78);
+  });
+
+  it('exits 78 with LS_CONFIG_UNREADABLE for a YAML alias bomb (billion laughs), not 70 LS_INTERNAL', async () => {
+    const file = await writeConfig('bomb.yaml', aliasBomb());
+    for (const args of [['validate-config', file], ['run', '--config', file]]) {
+      const proc = lineside(args);
+      expect(await proc.code).toBe(78);
+      expect(proc.stderr()).toContain('LS_CONFIG_UNREADABLE');
+      expect(proc.stderr()).not.toContain('LS_INTERNAL');
+    }
   });
 
   it('refuses to arm with a model whose checksum does not match: exit 78, LS_MODEL_CHECKSUM, no part inspected', async () => {

@@ -36,7 +36,7 @@ export function lineConfig(over: { images: string; mqttUrl: string; outbox: stri
     line_id: 'itest',
     model: { bundle: BUNDLE },
     camera: { type: 'folder', path: images, order: 'sequential', loop: true, timeout_ms: 2000 },
-    gpio: { type: 'sim', part_interval_ms: 150, part_length_ms: 20, confirm_delay_ms: 30 },
+    gpio: { type: 'sim', part_interval_ms: 150, part_length_ms: 20, gate_transit_ms: 300, confirm_delay_ms: 30 },
     trigger: { line: 17, debounce_ms: 2, min_spacing_ms: 50 },
     gate: { line: 27, pulse_ms: 30, min_gap_ms: 10, lead_ms: 5 },
     tracking: { mode: 'time', distance_mm: 300, belt_speed_mm_s: 1000 },

@@ -8,7 +8,7 @@ export const simGpio = z
       .min(1)
       .max(3_600_000)
       .default(500)
-      .describe('Milliseconds between simulated parts passing the photo-eye.'),
+      .describe('Milliseconds between simulated parts passing the photo-eye; at least part_length_ms.'),
     part_jitter_ms: z
       .number()
       .min(0)
@@ -35,16 +35,39 @@ export const simGpio = z
       .describe(
         'Milliseconds between batches of encoder pulses when pulses are closer than this; each pulse keeps its exact interpolated timestamp.',
       ),
+    gate_transit_ms: z
+      .number()
+      .min(0)
+      .max(3_600_000)
+      .default(500)
+      .describe(
+        'Milliseconds a simulated part takes from the photo-eye to the gate. Set it to the transit the tracking section describes ' +
+          '(time mode: distance_mm / belt_speed_mm_s); a different value simulates a mis-set tracking distance. It does not follow encoder_hz.',
+      ),
     confirm_delay_ms: z
       .number()
       .min(0)
       .nullable()
       .default(null)
-      .describe('Milliseconds after the gate activates that the simulated confirm sensor fires; null = never.'),
+      .describe(
+        'Milliseconds after a part reaches the gate while the gate is in its reject position (see gate.energised_position) that the ' +
+          'simulated confirm sensor sees it in the reject chute (for part_length_ms); null = the sensor never fires.',
+      ),
     autostart: z
       .boolean()
       .default(true)
       .describe('Start generating parts when the daemon arms; false = only edges injected by tests.'),
+  })
+  .superRefine((sim, ctx) => {
+    // A part still blocking the photo-eye when the next one arrives is one long part, not two.
+    if (sim.part_interval_ms < sim.part_length_ms) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['part_interval_ms'],
+        message: 'must be >= gpio.part_length_ms',
+        params: { got: `${sim.part_interval_ms} < ${sim.part_length_ms}` },
+      });
+    }
   })
   .describe('Simulated conveyor: photo-eye, encoder, confirm sensor; outputs are recorded.');
 

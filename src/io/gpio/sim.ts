@@ -2,12 +2,13 @@ import type { Logger } from 'pino';
 import type { SimGpioConfig } from '../../config/sections/gpio.js';
 import { LinesideError } from '../../errors.js';
 import { EdgeInputBase, ErrorListeners, OpenLines, driverNotStarted, electricalLevel, outputNotStarted } from './line-core.js';
+import { SimBelt } from './sim-belt.js';
 import type { DigitalOutput, Edge, EdgeInput, OffThreadSwitch } from '../../domain/ports.js';
 import type { GpioDriver, LineConfig } from './types.js';
 
 /** Input names the simulated conveyor drives by itself; any other name only sees injected edges. */
 export const SIM_INPUTS = { trigger: 'trigger', encoder: 'encoder', confirm: 'confirm', binFull: 'bin_full' } as const;
-/** Activating the output with this name makes the simulated confirm sensor fire (sim.confirm_delay_ms). */
+/** The output with this name is the simulated reject gate: parts that cross it in its reject position drop into the chute. */
 export const SIM_GATE_OUTPUT = 'gate';
 
 export interface OutputWrite {
@@ -49,6 +50,8 @@ export interface SimControl {
   /** True while parts are actually being generated. */
   readonly generating: boolean;
   readonly partsGenerated: number;
+  /** Ground truth: generated parts the gate put into the reject chute (sim-belt.ts). */
+  readonly partsDiverted: number;
   /** Ground truth: called at each generated part's arrival. */
   onPart(listener: (part: SimPart) => void): () => void;
   /** Every output write in order, optionally of one output. */
@@ -114,8 +117,6 @@ class SimOutput implements DigitalOutput {
   failing = false;
   /** The simulated wire: element 0 is the logical level. Shared, so the gate thread can switch it. */
   private readonly wire = new Int32Array(new SharedArrayBuffer(4));
-  /** Level as last recorded in the write log. */
-  private recorded = false;
 
   constructor(private readonly deps: { name: string; line: LineConfig; world: SimGpio }) {}
 
@@ -131,7 +132,7 @@ class SimOutput implements DigitalOutput {
     return { kind: 'shared', wire: this.wire.buffer };
   }
 
-  /** Recorded with the thread's own time stamp, so the write log and the confirm sensor see when it switched. */
+  /** Recorded with the thread's own time stamp, so the write log and the belt's diverter see when it switched. */
   switchedOffThread(active: boolean, timeMs: number): void {
     this.record(active, 'write', timeMs);
   }
@@ -161,9 +162,7 @@ class SimOutput implements DigitalOutput {
   }
 
   private record(active: boolean, cause: OutputWrite['cause'], timeMs: number): void {
-    const was = this.recorded;
-    this.recorded = active;
-    this.deps.world.recordWrite({ output: this.deps.name, active, level: electricalLevel(active, this.deps.line), timeMs, cause }, was);
+    this.deps.world.recordWrite({ output: this.deps.name, active, level: electricalLevel(active, this.deps.line), timeMs, cause });
   }
 }
 
@@ -184,6 +183,7 @@ export class SimGpio implements SimGpioDriver {
   private readonly partListeners = new Set<(part: SimPart) => void>();
   private readonly errors: ErrorListeners;
   private readonly oneShotTimers = new Set<NodeJS.Timeout>();
+  private readonly belt: SimBelt;
   private random: () => number;
   private wantParts: boolean;
   private partTimer: NodeJS.Timeout | null = null;
@@ -199,6 +199,11 @@ export class SimGpio implements SimGpioDriver {
     this.random = mulberry32(deps.config.seed);
     this.wantParts = deps.config.autostart;
     this.hz = deps.config.encoder_hz;
+    this.belt = new SimBelt({
+      config: deps.config,
+      after: (atMs, fn) => this.after(atMs, fn),
+      confirm: (edge, timeMs) => this.deliver(SIM_INPUTS.confirm, edge, timeMs),
+    });
   }
 
   get isStarted(): boolean {
@@ -210,7 +215,9 @@ export class SimGpio implements SimGpioDriver {
   }
 
   output(name: string, line: LineConfig): DigitalOutput {
-    return this.lines.addOutput(name, () => new SimOutput({ name, line, world: this }));
+    const output = this.lines.addOutput(name, () => new SimOutput({ name, line, world: this }));
+    if (name === SIM_GATE_OUTPUT) this.belt.gateOpened(line);
+    return output;
   }
 
   onError(listener: (err: LinesideError) => void): () => void {
@@ -283,6 +290,10 @@ export class SimGpio implements SimGpioDriver {
     return this.parts;
   }
 
+  get partsDiverted(): number {
+    return this.belt.partsDiverted;
+  }
+
   onPart(listener: (part: SimPart) => void): () => void {
     this.partListeners.add(listener);
     return () => {
@@ -329,17 +340,9 @@ export class SimGpio implements SimGpioDriver {
     }
   }
 
-  recordWrite(write: OutputWrite, wasActive: boolean): void {
+  recordWrite(write: OutputWrite): void {
     this.writeLog.push(write);
-    const confirmDelayMs = this.deps.config.confirm_delay_ms;
-    if (write.output === SIM_GATE_OUTPUT && write.active && !wasActive && confirmDelayMs !== null) {
-      const atMs = write.timeMs + confirmDelayMs;
-      this.after(atMs, () => {
-        this.deliver(SIM_INPUTS.confirm, 'rising', atMs);
-        const fallMs = atMs + this.deps.config.part_length_ms;
-        this.after(fallMs, () => this.deliver(SIM_INPUTS.confirm, 'falling', fallMs));
-      });
-    }
+    if (write.output === SIM_GATE_OUTPUT) this.belt.gateSwitched(write.active, write.timeMs);
   }
 
   private deliver(name: string, edge: Edge, timeMs: number): boolean {
@@ -353,6 +356,7 @@ export class SimGpio implements SimGpioDriver {
   }
 
   private after(atMs: number, fn: () => void): void {
+    if (!this.started) return;
     const timer = setTimeout(() => {
       this.oneShotTimers.delete(timer);
       fn();
@@ -374,6 +378,7 @@ export class SimGpio implements SimGpioDriver {
     this.parts += 1;
     const part: SimPart = { index: this.parts, timeMs: atMs };
     for (const listener of this.partListeners) listener(part);
+    this.belt.partArrived(atMs);
     this.deliver(SIM_INPUTS.trigger, 'rising', atMs);
     const fallMs = atMs + this.deps.config.part_length_ms;
     this.after(fallMs, () => this.deliver(SIM_INPUTS.trigger, 'falling', fallMs));

@@ -22,4 +22,9 @@ export interface LineConfig {
   edge?: Edge | 'both';
   /** Inputs only: events closer than this to the previous accepted one are dropped. */
   debounce_ms?: number;
+  /**
+   * The reject gate only (gate.energised_position): what the actuator does while the output is active. Real drivers
+   * switch the wire and ignore it; the sim needs it to know where its diverter sends a part. Default 'reject'.
+   */
+  energised_position?: 'reject' | 'pass';
 }

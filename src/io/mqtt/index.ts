@@ -45,6 +45,11 @@ export interface MqttState {
   outboxBytes: number;
   outboxDiskErrors: number;
   outboxDiskOk: boolean;
+  /**
+   * Why the outbox directory (mqtt.outbox_dir) cannot be written, null while it can; known from start, not only in
+   * an outage. While set, verdicts are still published but held in memory only: show it in health and the summary.
+   */
+  storageError: string | null;
   /** Unreadable outbox lines skipped at start (a torn last line after a crash). */
   outboxSkippedLines: number;
   connects: number;
@@ -201,6 +206,7 @@ class MqttService implements Mqtt {
       outboxBytes: outbox.pendingBytes,
       outboxDiskErrors: outbox.diskErrors,
       outboxDiskOk: outbox.diskOk,
+      storageError: outbox.storageError,
       outboxSkippedLines: outbox.skippedLines,
       connects: publisher?.connects ?? 0,
       disconnects: publisher?.disconnects ?? 0,

@@ -47,6 +47,8 @@ export interface OutboxStats {
   skippedLines: number;
   /** False while the last disk operation failed: entries are then held in memory only. */
   diskOk: boolean;
+  /** Why the directory cannot be written (null while it can), known from start: an empty outbox is probed. */
+  storageError: string | null;
   /** Entries the broker refused permanently and that were dropped so later ones keep flowing (see `reject`). */
   rejected: number;
   /** Pending entries the final write at stop could not persist: they are lost with this process. */
@@ -66,6 +68,8 @@ const ackSchema = z.strictObject({ acked_n: z.number().int().min(0) });
 
 const SEGMENT_RE = /^seg-(\d{12})\.jsonl$/;
 const ACK_FILE = 'ack.json';
+/** Created and removed at start (and on each retry with nothing to write) to learn that the directory is writable. */
+const PROBE_FILE = '.write-probe';
 const DROP_LOG_INTERVAL_MS = 60_000;
 const DISK_ERROR_LOG_INTERVAL_MS = 60_000;
 
@@ -173,6 +177,7 @@ export class Outbox implements Lifecycle {
   private diskOk = true;
   private readonly diskErrorLog = new LogThrottle(DISK_ERROR_LOG_INTERVAL_MS);
   private readonly dropLog = new LogThrottle(DROP_LOG_INTERVAL_MS);
+  private storageError: string | null = null;
 
   constructor(deps: OutboxDeps) {
     this.deps = deps;
@@ -198,8 +203,10 @@ export class Outbox implements Lifecycle {
       await mkdir(this.deps.dir, { recursive: true });
       this.dirReady = true;
       await this.load();
+      // With a healthy broker nothing may be written for hours: find out now, not in the first outage.
+      await this.probe();
     } catch (err) {
-      this.diskError('could not open the outbox directory; verdicts are held in memory until it works', err);
+      this.diskError('MQTT outbox directory cannot be written; messages are held in memory until it can (lost if the daemon stops first)', err);
     }
     for (const entry of early) this.enqueue({ topic: entry.topic, payload: entry.payload, retain: entry.retain });
     this.enforceLimit();
@@ -307,6 +314,7 @@ export class Outbox implements Lifecycle {
       diskErrors: this.counters.diskErrors,
       skippedLines: this.counters.skippedLines,
       diskOk: this.diskOk,
+      storageError: this.storageError,
       rejected: this.counters.rejected,
       lostAtStop: this.counters.lostAtStop,
       heldEntries: this.queue.length + this.inFlight.size + this.unwrittenDone,
@@ -417,10 +425,12 @@ export class Outbox implements Lifecycle {
         this.unwrittenDone = this.unwritten.filter((slot) => slot.state === 'done').length;
         throw err;
       }
+      if (batch.length === 0 && !this.diskOk) await this.probe();
       if (this.ackMarkNeeded()) await this.persistAck();
       await this.deleteAckedSegments();
       if (!this.diskOk) {
         this.diskOk = true;
+        this.storageError = null;
         this.log.info({ dir: this.deps.dir }, 'MQTT outbox writable again');
       }
     } catch (err) {
@@ -549,9 +559,16 @@ export class Outbox implements Lifecycle {
     }
   }
 
+  private async probe(): Promise<void> {
+    const file = join(this.deps.dir, PROBE_FILE);
+    await writeFile(file, '');
+    await unlink(file);
+  }
+
   private diskError(message: string, err: unknown): void {
     this.counters.diskErrors++;
     this.diskOk = false;
+    this.storageError = errorMessage(err);
     if (this.diskErrorLog.due()) {
       this.log.error({ code: 'LS_MQTT_OUTBOX', dir: this.deps.dir, err: errorMessage(err), diskErrors: this.counters.diskErrors }, message);
     }

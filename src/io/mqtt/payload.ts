@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from '../../errors.js';
+import type { AlarmRecord } from '../../domain/alarm.js';
 import { FAILSAFE_REASONS, type PartRecord } from '../../domain/part.js';
 
 /**
@@ -129,12 +130,22 @@ export interface AlarmEvent {
   message: string;
   /** Error code behind the alarm; LS_ALARM when omitted. */
   code?: ErrorCode;
-  /** Who acknowledged (operator, `mqtt`, `cli`), for state 'acknowledged'. */
+  /** Who acknowledged (the command's `by`, else `mqtt`), for state 'acknowledged'. */
   by?: string;
   /** When it happened; now when omitted. */
   at?: Date;
   /** Extra numbers for the operator (e.g. consecutive reject count). snake_case keys. */
   details?: Record<string, string | number | boolean | null>;
+}
+
+/**
+ * The event for one transition of an alarm of the alarm logic (src/pipeline/alarms.ts), timed by the alarm's own
+ * record. Raised: the part that tripped it and the repeats so far; acknowledged: who did it.
+ */
+export function alarmEvent(alarm: AlarmRecord, state: 'raised' | 'acknowledged', by?: string): AlarmEvent {
+  const base = { alarm: alarm.kind, id: alarm.id, state, message: alarm.message };
+  if (state === 'raised') return { ...base, at: new Date(alarm.raisedAt), details: { part_id: alarm.partId ?? null, repeats: alarm.repeats } };
+  return { ...base, ...(alarm.acknowledgedAt === undefined ? {} : { at: new Date(alarm.acknowledgedAt) }), ...(by === undefined ? {} : { by }) };
 }
 
 export const ALARM_NAME_RE = /^[A-Za-z0-9_-]+$/;
@@ -186,7 +197,7 @@ export type StatusPayload = z.infer<typeof statusPayloadSchema>;
 export function buildStatusPayload(
   state: StatusPayload['state'],
   reason: StatusPayload['reason'],
-  ids: { runId: string; lineId: string; lastSeq?: number },
+  ids: { runId: string; lineId: string; lastSeq?: number; at?: Date },
 ): StatusPayload {
   return {
     schema: PAYLOAD_SCHEMA_VERSION,
@@ -194,7 +205,7 @@ export function buildStatusPayload(
     reason,
     run_id: ids.runId,
     line_id: ids.lineId,
-    at: new Date().toISOString(),
+    at: (ids.at ?? new Date()).toISOString(),
     last_seq: ids.lastSeq ?? null,
   };
 }

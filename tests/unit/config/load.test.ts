@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig, parseConfig } from '../../../src/config/load.js';
 import { renderConfigDoc, renderErrorsDoc } from '../../../src/config/docs.js';
 import { LinesideError } from '../../../src/errors.js';
+import { aliasBomb } from '../../fixtures/alias-bomb.js';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const minimal = {
@@ -39,6 +40,17 @@ describe('config schema', () => {
     const err = configError({ ...minimal, trigger: { line: 17, debounce_ms: 5000 } });
     expect(err.code).toBe('LS_CONFIG_INVALID');
     expect(err.message).toBe('trigger.debounce_ms: must be <= 1000 (got 5000)');
+  });
+
+  it('refuses a sim whose parts would overlap on the photo-eye (part_interval_ms < part_length_ms)', () => {
+    const err = configError({ ...minimal, gpio: { type: 'sim', part_interval_ms: 10, part_length_ms: 20 } });
+    expect(err.code).toBe('LS_CONFIG_INVALID');
+    expect(err.message).toBe('gpio.part_interval_ms: must be >= gpio.part_length_ms (got 10 < 20)');
+    // The default part length counts too.
+    expect(configError({ ...minimal, gpio: { type: 'sim', part_interval_ms: 30 } }).message).toBe(
+      'gpio.part_interval_ms: must be >= gpio.part_length_ms (got 30 < 40)',
+    );
+    expect(parseConfig({ ...minimal, gpio: { type: 'sim', part_interval_ms: 20, part_length_ms: 20 } }).gpio).toMatchObject({ part_interval_ms: 20 });
   });
 
   it('rejects unknown keys at any depth', () => {
@@ -88,6 +100,20 @@ describe('loadConfig', () => {
     const dup = path.join(dir, 'dup.yaml');
     writeFileSync(dup, 'line_id: a\nline_id: b\n');
     expect(() => loadConfig(dup)).toThrow(expect.objectContaining({ code: 'LS_CONFIG_UNREADABLE' }));
+  });
+
+  it('refuses a YAML alias bomb (billion laughs) as a config error, without expanding it', () => {
+    const bomb = path.join(dir, 'bomb.yaml');
+    writeFileSync(bomb, aliasBomb());
+    expect(() => loadConfig(bomb)).toThrow(
+      expect.objectContaining({ code: 'LS_CONFIG_UNREADABLE', message: expect.stringContaining('alias') as unknown }),
+    );
+  });
+
+  it('still expands a config that uses a few aliases', () => {
+    const file = path.join(dir, 'aliases.yaml');
+    writeFileSync(file, 'camera: { type: folder, path: /data }\ngpio: { type: sim }\ntrigger: &eye { line: 17 }\ngate: { line: 27 }\nconfirm: *eye\n');
+    expect(loadConfig(file).config.confirm?.line).toBe(17);
   });
 });
 

@@ -20,16 +20,27 @@ function record(input: { onEdge(l: (e: EdgeEvent) => void): () => void }): EdgeE
   return events;
 }
 
-/** A started sim with a started gate output and confirm input, and the confirm sensor's recorded edges. */
-async function startGateAndConfirm(overrides: Partial<SimGpioConfig>) {
-  const sim = makeSim(overrides);
-  const gate = sim.output('gate', OUT);
+/**
+ * A started sim belt: parts every 50 ms (20 ms long) that reach the gate 300 ms after the photo-eye, a started
+ * gate output and confirm input, and the confirm sensor's recorded edges. Part i is at the eye at t0 + 50 i.
+ */
+async function startBelt(overrides: Partial<SimGpioConfig>, gateLine: LineConfig = OUT) {
+  const sim = makeSim({ part_interval_ms: 50, part_length_ms: 20, gate_transit_ms: 300, confirm_delay_ms: 40, ...overrides });
+  const gate = sim.output('gate', gateLine);
   const confirm = sim.input('confirm', BOTH);
+  const trigger = sim.input('trigger', RISING);
   const events = record(confirm);
+  const t0 = performance.now();
   await sim.start(signal);
   await gate.start(signal);
   await confirm.start(signal);
-  return { sim, gate, events };
+  await trigger.start(signal);
+  return { sim, gate, events, t0 };
+}
+
+/** Confirm edges as [edge, ms after t0]. */
+function confirmEdges(events: readonly EdgeEvent[], t0: number): [string, number][] {
+  return events.map((e) => [e.edge, e.timeMs - t0]);
 }
 
 describe('sim gpio driver', () => {
@@ -225,44 +236,80 @@ describe('sim gpio driver', () => {
     expect(() => gate.write(true)).toThrow(expect.objectContaining({ code: 'LS_GPIO_WRITE' }));
   });
 
-  it('fires the confirm sensor confirm_delay_ms after the gate goes active', async () => {
-    const { sim, gate, events } = await startGateAndConfirm({ confirm_delay_ms: 120, part_length_ms: 30 });
-    const t0 = performance.now();
+  it('diverts every part at the gate while it rejects: one confirm pulse per part, also when one pulse covers three', async () => {
+    const { sim, gate, events, t0 } = await startBelt({});
+    // Parts 1-3 reach the gate at 350, 400 and 450 ms; one merged pulse from 340 to 470 ms covers all three.
+    vi.advanceTimersByTime(340);
     gate.write(true);
-    gate.write(true); // still active: no second part in the bin
-    vi.advanceTimersByTime(50);
+    vi.advanceTimersByTime(130);
     gate.write(false);
-    vi.advanceTimersByTime(500);
-    expect(events.map((e) => [e.edge, e.timeMs - t0])).toEqual([
-      ['rising', 120],
-      ['falling', 150],
+    vi.advanceTimersByTime(600);
+    expect(confirmEdges(events, t0).slice(0, 6)).toEqual([
+      ['rising', 390],
+      ['falling', 410],
+      ['rising', 440],
+      ['falling', 460],
+      ['rising', 490],
+      ['falling', 510],
     ]);
+    // Part 4 (at the gate at 500 ms) and the later ones passed: the gate was back in its pass position.
+    expect(events).toHaveLength(6);
+    expect(sim.partsDiverted).toBe(3);
     await sim.stop();
   });
 
-  it('the gate thread switches the shared wire; the write log and the confirm sensor use the time it switched', async () => {
-    const { sim, gate, events } = await startGateAndConfirm({ confirm_delay_ms: 120, part_length_ms: 30 });
+  it('with gate.energised_position pass the gate diverts while de-energised: a reject is a drop, not a rise', async () => {
+    const { sim, gate, events, t0 } = await startBelt({}, { ...OUT, energised_position: 'pass' });
+    gate.write(true); // armed: held in pass
+    vi.advanceTimersByTime(340);
+    gate.write(false); // one reject pulse for parts 1-3, as above
+    vi.advanceTimersByTime(130);
+    gate.write(true);
+    vi.advanceTimersByTime(600);
+    expect(confirmEdges(events, t0).filter(([edge]) => edge === 'rising')).toEqual([
+      ['rising', 390],
+      ['rising', 440],
+      ['rising', 490],
+    ]);
+    expect(sim.partsDiverted).toBe(3);
+    await sim.stop();
+  });
+
+  it('with gate.energised_position pass a gate left de-energised (safe state, dead daemon) diverts every part', async () => {
+    const { sim, events } = await startBelt({}, { ...OUT, energised_position: 'pass' });
+    vi.advanceTimersByTime(1000);
+    // Parts 1-13 reached the gate by 1000 ms (part 14 at 1000 ms is still on it); each was seen in the chute.
+    expect(sim.partsDiverted).toBe(13);
+    expect(events.filter((e) => e.edge === 'rising').length).toBeGreaterThanOrEqual(12);
+    await sim.stop();
+  });
+
+  it('the gate thread switches the shared wire; the write log and the diverter use the time it switched', async () => {
+    const { sim, gate, events, t0 } = await startBelt({});
     const target = gate.offThread?.();
     if (target?.kind !== 'shared') throw new Error('sim outputs are switched through a shared wire');
-    const t0 = performance.now();
-    // What the gate thread does: store the level, then report the switch time (here 5 ms before the report).
+    vi.advanceTimersByTime(355);
+    // What the gate thread does: store the level, then report the switch time (here 10 ms before the report).
     Atomics.store(new Int32Array(target.wire), 0, 1);
     expect(gate.active).toBe(true);
-    gate.switchedOffThread?.(true, t0 - 5);
+    gate.switchedOffThread?.(true, t0 + 345);
+    vi.advanceTimersByTime(20);
+    gate.write(false);
     vi.advanceTimersByTime(500);
-    expect(sim.writes('gate').at(-1)).toMatchObject({ cause: 'write', active: true, timeMs: t0 - 5 });
-    expect(events.map((e) => [e.edge, e.timeMs - t0])).toEqual([
-      ['rising', 115],
-      ['falling', 145],
+    expect(sim.writes('gate').at(-2)).toMatchObject({ cause: 'write', active: true, timeMs: t0 + 345 });
+    expect(confirmEdges(events, t0)).toEqual([
+      ['rising', 390],
+      ['falling', 410],
     ]);
     await sim.stop();
   });
 
-  it('never fires the confirm sensor when confirm_delay_ms is null', async () => {
-    const { sim, gate, events } = await startGateAndConfirm({ confirm_delay_ms: null });
+  it('never fires the confirm sensor when confirm_delay_ms is null, though parts still drop into the chute', async () => {
+    const { sim, gate, events } = await startBelt({ confirm_delay_ms: null });
     gate.write(true);
     vi.advanceTimersByTime(10_000);
     expect(events).toHaveLength(0);
+    expect(sim.partsDiverted).toBeGreaterThan(100);
     await sim.stop();
   });
 

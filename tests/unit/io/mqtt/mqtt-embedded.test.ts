@@ -1,4 +1,6 @@
+import { writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mqttSection } from '../../../../src/config/sections/mqtt.js';
 import { isLinesideError } from '../../../../src/errors.js';
@@ -83,6 +85,25 @@ describe('MQTT with the embedded aedes broker (url: embedded)', () => {
     // Whether 1 went out before the observer subscribed is a race; 2 must arrive, and 1 must have been sent.
     await waitFor(() => observer.messages.length >= 1 && mqtt!.state().sent === 2, 10_000, 'both sent');
     expect(observer.json<VerdictPayload>('lineside/demo/verdict').at(-1)?.seq).toBe(2);
+    await observer.close();
+  });
+
+  it('an outbox directory it cannot create is reported at start and in the state; verdicts still flow from memory', async () => {
+    const file = join(dir.path, 'a-file');
+    await writeFile(file, 'not a directory');
+    const { logger, records } = captureLogger();
+    const config = mqttSection.parse({ url: 'embedded', embedded_port: 0, outbox_dir: join(file, 'outbox') });
+    mqtt = createMqtt(config, { logger, lineId: 'demo', baseDir: dir.path, env: {} });
+    await mqtt.start(signal);
+    // At start, before any verdict and with the broker up: no outage is needed to find out.
+    expect(mqtt.state().storageError).toMatch(/ENOTDIR/);
+    expect(mqtt.state().outboxDiskOk).toBe(false);
+    expect(records().find((r) => r.code === 'LS_MQTT_OUTBOX')).toMatchObject({ level: 50, dir: join(file, 'outbox') });
+
+    const observer = await Observer.connect(mqtt.state().brokerUrl!, 'lineside/demo/verdict', 4);
+    mqtt.publishPart(makeRecord(1, mqtt.runId));
+    await waitFor(() => observer.messages.length >= 1, 10_000, 'the verdict');
+    expect(mqtt.state()).toMatchObject({ sent: 1, storageError: expect.stringMatching(/ENOTDIR/) as unknown });
     await observer.close();
   });
 });

@@ -209,6 +209,7 @@ describe('Outbox', () => {
     await outbox.start(signal);
     for (let i = 1; i <= 3; i++) outbox.enqueue(message(i));
     expect(outbox.stats().diskOk).toBe(false);
+    expect(outbox.stats().storageError).toMatch(/ENOTDIR/);
     expect(outbox.stats().diskErrors).toBeGreaterThan(0);
     const error = records().find((r) => r.code === 'LS_MQTT_OUTBOX');
     expect(error?.level).toBe(50);
@@ -219,11 +220,27 @@ describe('Outbox', () => {
     await rm(blocker);
     await mkdir(blocker);
     await waitFor(() => outbox.stats().diskOk, 5000, 'outbox to recover');
+    expect(outbox.stats().storageError).toBeNull();
     await outbox.stop();
     const reopened = new Outbox({ dir: join(blocker, 'outbox'), maxBytes: 1024 * 1024, fsync: true, logger: silentLogger() });
     await reopened.start(signal);
     expect(reopened.stats().pending).toBe(3);
     await reopened.stop();
+  });
+
+  it('an existing directory it cannot write in is reported at start, not at the first write of an outage', async () => {
+    // Tests run as root, who may write in any directory whatever its mode; nobody may create a file in /proc/self.
+    const { logger, records } = captureLogger();
+    const outbox = new Outbox({ dir: '/proc/self', maxBytes: 1024 * 1024, fsync: true, logger, retryDelayMs: 20 });
+    await outbox.start(signal);
+    expect(outbox.stats()).toMatchObject({ diskOk: false, storageError: expect.stringContaining('/proc/self') as unknown });
+    expect(records().filter((r) => r.code === 'LS_MQTT_OUTBOX' && r.level === 50)).toHaveLength(1);
+    // The retries with nothing to write must not mistake the directory for writable: each one fails again.
+    await waitFor(() => outbox.stats().diskErrors >= 3, 5000, 'two failed retries');
+    expect(outbox.stats().diskOk).toBe(false);
+    outbox.enqueue(message(1));
+    expect(drain(outbox).map((e) => (JSON.parse(e.payload) as { seq: number }).seq)).toEqual([1]);
+    await outbox.stop();
   });
 
   it('an unreadable ack mark means everything stored is sent again (duplicates, never loss)', async () => {

@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
+import type { AlarmRecord } from '../../../../src/domain/alarm.js';
 import {
+  alarmEvent,
   buildAlarmPayload,
   buildStatusPayload,
   buildVerdictPayload,
@@ -75,6 +77,35 @@ describe('MQTT payloads', () => {
     expect(statusPayloadSchema.parse(buildStatusPayload('offline', 'stopped', { runId: 'r', lineId: 'l', lastSeq: 0 })).last_seq).toBe(0);
   });
 
+  it('an alarm of the alarm logic becomes one event per transition: raised with its part and repeats, acknowledged with who', () => {
+    const alarm: AlarmRecord = {
+      id: 'r-A2',
+      kind: 'gate_late',
+      message: 'gate late',
+      raisedMs: 5,
+      raisedAt: '2026-11-23T13:00:01.000Z',
+      partId: 'r-7',
+      repeats: 3,
+      acknowledged: true,
+      acknowledgedAt: '2026-11-23T13:00:09.000Z',
+    };
+    const ids = { runId: 'r', lineId: 'l' };
+    expect(alarmPayloadSchema.parse(buildAlarmPayload(alarmEvent(alarm, 'raised'), ids))).toMatchObject({
+      alarm: 'gate_late',
+      id: 'r-A2',
+      state: 'raised',
+      by: null,
+      at: '2026-11-23T13:00:01.000Z',
+      details: { part_id: 'r-7', repeats: 3 },
+    });
+    expect(alarmPayloadSchema.parse(buildAlarmPayload(alarmEvent(alarm, 'acknowledged', 'op'), ids))).toMatchObject({
+      state: 'acknowledged',
+      by: 'op',
+      at: '2026-11-23T13:00:09.000Z',
+      details: {},
+    });
+  });
+
   it('topics hang off the prefix, without a doubled slash', () => {
     const topics = topicsFor('plant/hall2/');
     expect([topics.verdict, topics.alarm, topics.alarmState('x'), topics.status, topics.cmdAck]).toEqual([
@@ -99,7 +130,7 @@ describe('MQTT payloads', () => {
   it('every example payload in docs/mqtt.md matches its schema', async () => {
     const doc = await readFile('docs/mqtt.md', 'utf8');
     const schemas = { verdict: verdictPayloadSchema, alarm: alarmPayloadSchema, status: statusPayloadSchema } as const;
-    const examples = [...doc.matchAll(/<!-- example: (\w+) -->\n```json\n([\s\S]*?)\n```/g)];
+    const examples = [...doc.matchAll(/<!-- example: (\w+)-[\w-]+ -->\n```json\n([\s\S]*?)\n```/g)];
     expect(examples.map((m) => m[1])).toEqual(['verdict', 'verdict', 'alarm', 'alarm', 'status', 'status', 'status']);
     for (const [, kind, json] of examples) {
       const schema = schemas[kind as keyof typeof schemas];
