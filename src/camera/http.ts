@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { HttpCameraConfig } from '../config/sections/camera.js';
 import { LinesideError, errorMessage, isLinesideError } from '../errors.js';
+import { isFileMissing, readRegularFile } from '../regular-file.js';
 import { withCaptureDeadline } from './capture-deadline.js';
 import type { Camera, CapturedImage } from './types.js';
 
@@ -21,10 +21,10 @@ export async function readCameraPassword(name: string, env: NodeJS.ProcessEnv): 
   const credentialsDir = env.CREDENTIALS_DIRECTORY;
   if (credentialsDir) {
     try {
-      const text = await readFile(path.join(credentialsDir, name.toLowerCase()), 'utf8');
+      const text = (await readRegularFile(path.join(credentialsDir, name.toLowerCase()))).toString('utf8');
       return text.replace(/\r?\n$/, '');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if (!isFileMissing(err)) throw err;
     }
   }
   return env[name];

@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpCamera, readCameraPassword, redactUrl } from '../../../src/camera/http.js';
 import { httpCamera, type HttpCameraConfig } from '../../../src/config/sections/camera.js';
+import { makeFifo, releaseFifo, within } from '../fifo.js';
 import { DATASET_DIR, memoryLogger, type MemoryLogger } from './helpers.js';
 
 const PASSWORD = 's3cret-Pa55';
@@ -246,6 +247,19 @@ describe('http camera credentials', () => {
   it('falls back to the environment when the credential file is absent', async () => {
     expect(await readCameraPassword('OTHER_PW', { CREDENTIALS_DIRECTORY: credentials, OTHER_PW: 'from-env' })).toBe('from-env');
     expect(await readCameraPassword('OTHER_PW', {})).toBeUndefined();
+  });
+
+  it('refuses a credential that is not a regular file (a FIFO) at once, instead of blocking a pool thread on it', async () => {
+    const fifo = makeFifo(path.join(credentials, 'fifo_pw'));
+    try {
+      await expect(within(readCameraPassword('FIFO_PW', { CREDENTIALS_DIRECTORY: credentials, FIFO_PW: 'from-env' }), 10_000, 'credential read')).rejects.toMatchObject({
+        code: 'LS_FILE_UNREADABLE',
+        message: expect.stringContaining('not a regular file (a FIFO)'),
+      });
+    } finally {
+      releaseFifo(fifo);
+      rmSync(fifo);
+    }
   });
 
   it('username without any password fails start with LS_CAMERA_NOT_FOUND naming both places', async () => {
