@@ -20,19 +20,49 @@ commands:
   help                                this text
 
 exit status: 0 ok, 1 failure, 2 some inputs failed, 64 usage, 69 hardware/service unavailable,
-             70 internal error, 78 configuration (or model) invalid`;
+             70 internal error, 78 configuration (or model) invalid
+a second SIGINT/SIGTERM (or a stop past its limit) drives the outputs safe and ends lineside by that signal`;
 
-type Command = (argv: string[], io: CliIo) => Promise<number>;
+interface Command {
+  run(argv: string[], io: CliIo): Promise<number>;
+  /** The daemon's: its outputs to safe state at once, before an exit that cannot wait for its stop. */
+  forceSafe?(): { safe: string[]; failed: string[] } | null;
+  /** The daemon's: how long its orderly stop may take, once its config is loaded. */
+  stopLimitMs?(): number | null;
+}
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
-  run: async () => (await import('./cli/run.js')).runDaemon,
-  'validate-config': async () => (await import('./cli/validate-config.js')).runValidateConfig,
-  doctor: async () => (await import('./cli/doctor.js')).runDoctor,
-  classify: async () => (await import('./cli/classify.js')).runClassify,
-  eval: async () => (await import('./cli/eval.js')).runEval,
-  'export-tensors': async () => (await import('./cli/export-tensors.js')).runExportTensors,
-  'safe-outputs': async () => (await import('./cli/safe-outputs.js')).runSafeOutputs,
+  run: async () => (await import('./cli/run.js')).createDaemon(),
+  'validate-config': async () => ({ run: (await import('./cli/validate-config.js')).runValidateConfig }),
+  doctor: async () => ({ run: (await import('./cli/doctor.js')).runDoctor }),
+  classify: async () => ({ run: (await import('./cli/classify.js')).runClassify }),
+  eval: async () => ({ run: (await import('./cli/eval.js')).runEval }),
+  'export-tensors': async () => ({ run: (await import('./cli/export-tensors.js')).runExportTensors }),
+  'safe-outputs': async () => ({ run: (await import('./cli/safe-outputs.js')).runSafeOutputs }),
 };
+
+/**
+ * Ends the process now, the command's outputs driven safe first. Not process.exit(): it waits for libuv's pool
+ * threads, and one stuck in a read holds it for good. The signal's default action cannot wait for anything.
+ */
+function exitNow(sig: NodeJS.Signals, why: string, command: Command): never {
+  let outputs = '';
+  try {
+    const result = command.forceSafe?.();
+    if (result) {
+      outputs = `outputs safe (${result.safe.join(', ') || 'none open'})${result.failed.length > 0 ? `, NOT safe: ${result.failed.join('; ')}` : ''}; `;
+    }
+  } catch (err) {
+    outputs = `could not force the outputs safe: ${errorMessage(err)}; `;
+  }
+  try {
+    writeSync(2, `lineside: ${why}: ${outputs}exiting at once\n`);
+  } finally {
+    process.removeAllListeners(sig);
+    process.kill(process.pid, sig);
+    process.exit(EXIT.FAILURE); // only if the signal was somehow not delivered at once
+  }
+}
 
 async function main(): Promise<number> {
   const [name, ...argv] = process.argv.slice(2);
@@ -45,16 +75,17 @@ async function main(): Promise<number> {
     process.stderr.write(`lineside: unknown command "${name}"\n${USAGE}\n`);
     return EXIT.USAGE;
   }
+  const command = await load();
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     signals += 1;
     // A second Ctrl-C means "now": the first one already started a bounded, orderly stop.
-    if (signals > 1) {
-      process.stderr.write(`lineside: second ${sig}, exiting at once\n`);
-      process.exit(EXIT.FAILURE);
-    }
+    if (signals > 1) exitNow(sig, `second ${sig}`, command);
     controller.abort(new Error(sig));
+    // The orderly stop is bounded by design; this makes sure of it, before systemd's TimeoutStopSec (SIGKILL).
+    const limitMs = command.stopLimitMs?.() ?? null;
+    if (limitMs !== null) setTimeout(() => exitNow(sig, `stop not complete ${limitMs} ms after ${sig}`, command), limitMs).unref();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -66,8 +97,7 @@ async function main(): Promise<number> {
     signal: controller.signal,
     logStream: stdoutDestination,
   };
-  const command = await load();
-  return command(argv, io);
+  return command.run(argv, io);
 }
 
 // Never swallowed: a bug leaves one JSON line with a code for journalctl, then the process ends non-zero so

@@ -308,6 +308,18 @@ export class InspectionLine implements Lifecycle {
     return this.stopping;
   }
 
+  /**
+   * For an exit that cannot wait for stop() (a second signal): disarm, withdraw any reject edge planned on the
+   * gate thread and put the gate, alarm and heartbeat outputs in their safe state, synchronously. Parts on the
+   * belt are not recorded. The drivers' forceSafe() then makes sure of the levels.
+   */
+  forceSafe(): void {
+    this.armed = false;
+    this.gate.safe();
+    this.heartbeat?.stop();
+    this.alarms.safe();
+  }
+
   private async drainAndStop(): Promise<void> {
     if (!this.running) return;
     this.armed = false;
