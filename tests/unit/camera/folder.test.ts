@@ -229,6 +229,7 @@ describe('folder camera over a generated folder', () => {
     } finally {
       for (const fifo of fifos) releaseFifo(fifo);
       await cam.stop();
+      destination.end();
     }
   });
 
