@@ -72,6 +72,11 @@ export interface App {
   start(signal: AbortSignal): Promise<void>;
   /** Disarm, drain in-flight parts within pipeline.drain_ms, gate safe, close everything. Never throws. */
   stop(): Promise<void>;
+  /**
+   * For an exit that cannot wait for stop(): every output to its safe state now, synchronously (planned gate edges
+   * withdrawn first). Never throws; says which outputs are safe and which could not be made so.
+   */
+  forceSafe(): { safe: string[]; failed: string[] };
   /** Resolves when `maxParts` parts are complete (never, without maxParts). */
   readonly done: Promise<void>;
   summary(): RunSummary;
@@ -118,6 +123,7 @@ export function createApp(deps: AppDeps): App {
   const log = logger.child({ component: 'app' });
   const started: { stop(): Promise<void>; name: string }[] = [];
   const partListeners = new Set<(record: PartRecord) => void>();
+  const outputs: DigitalOutput[] = [];
   let inspector: Inspector | undefined;
   let gpio: GpioDriver | undefined;
   let mqtt: Mqtt | undefined;
@@ -145,7 +151,7 @@ export function createApp(deps: AppDeps): App {
       decision: record.decision,
       score: record.defectScore === undefined ? null : Number(record.defectScore.toFixed(4)),
       ms: record.verdictLatencyMs === undefined ? null : Number(record.verdictLatencyMs.toFixed(1)),
-      ...(record.failsafeReason ? { failsafe: record.failsafeReason, code: record.errorCode } : {}),
+      ...(record.failsafeReason ? { failsafe: record.failsafeReason, code: record.errorCode, err: record.errorMessage } : {}),
       ...(record.label ? { label: record.label } : {}),
       fired: record.tracking.fired,
       ...(record.tracking.confirmed === null ? {} : { confirmed: record.tracking.confirmed }),
@@ -221,7 +227,6 @@ export function createApp(deps: AppDeps): App {
 
     gpio = drivers.gpio(config.gpio, { logger: logger.child({ component: 'gpio' }) });
     await startPart(gpio, 'gpio', signal);
-    const outputs: DigitalOutput[] = [];
     const inputs: EdgeInput[] = [];
     const output = (name: string, cfg: { line: number; active_low: boolean }): DigitalOutput => {
       const out = gpio!.output(name, cfg);
@@ -317,6 +322,24 @@ export function createApp(deps: AppDeps): App {
     log.info('stopped');
   }
 
+  function forceSafe(): { safe: string[]; failed: string[] } {
+    const result = { safe: [] as string[], failed: [] as string[] };
+    try {
+      line?.forceSafe();
+    } catch (err) {
+      result.failed.push(`line: ${errorMessage(err)}`);
+    }
+    for (const out of outputs) {
+      try {
+        out.forceSafe();
+        result.safe.push(out.name);
+      } catch (err) {
+        result.failed.push(`${out.name}: ${errorMessage(err)}`);
+      }
+    }
+    return result;
+  }
+
   function summary(): RunSummary {
     const s = line?.summary();
     const m = mqtt?.state();
@@ -351,6 +374,7 @@ export function createApp(deps: AppDeps): App {
   return {
     start,
     stop: () => (stopping ??= stopAll()),
+    forceSafe,
     done,
     summary,
     acknowledge,

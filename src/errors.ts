@@ -45,7 +45,7 @@ export const ERROR_CODES = {
     action: 'Lower the camera resolution or raise the limit; on the line the part was rejected fail-safe.',
   },
   LS_FILE_UNREADABLE: {
-    summary: 'An input file could not be read (missing, permissions, a directory).',
+    summary: 'An input file could not be read: missing, no permission, or not a regular file (a directory, a FIFO, a device: lineside never waits on a pipe).',
     action: 'Check the path and permissions.',
   },
   LS_CAMERA_TIMEOUT: {

@@ -2,11 +2,34 @@
  * The only module that touches `process`: argv, signals, exit codes. Every command gets a CliIo and returns
  * its exit status.
  */
-import { COMMANDS, HELP_COMMANDS, USAGE } from './cli/commands.js';
+import { COMMANDS, HELP_COMMANDS, USAGE, type Command } from './cli/commands.js';
 import { EXIT, type CliIo } from './cli/io.js';
 import { writeSync } from 'node:fs';
 import { errorMessage } from './errors.js';
 import { stdoutDestination } from './log.js';
+
+/**
+ * Ends the process now, the command's outputs driven safe first. Not process.exit(): it waits for libuv's pool
+ * threads, and one stuck in a read holds it for good. The signal's default action cannot wait for anything.
+ */
+function exitNow(sig: NodeJS.Signals, why: string, command: Command): never {
+  let outputs = '';
+  try {
+    const result = command.forceSafe?.();
+    if (result) {
+      outputs = `outputs safe (${result.safe.join(', ') || 'none open'})${result.failed.length > 0 ? `, NOT safe: ${result.failed.join('; ')}` : ''}; `;
+    }
+  } catch (err) {
+    outputs = `could not force the outputs safe: ${errorMessage(err)}; `;
+  }
+  try {
+    writeSync(2, `lineside: ${why}: ${outputs}exiting at once\n`);
+  } finally {
+    process.removeAllListeners(sig);
+    process.kill(process.pid, sig);
+    process.exit(EXIT.FAILURE); // only if the signal was somehow not delivered at once
+  }
+}
 
 async function main(): Promise<number> {
   const [name, ...argv] = process.argv.slice(2);
@@ -19,16 +42,17 @@ async function main(): Promise<number> {
     process.stderr.write(`lineside: unknown command "${name}"\n${USAGE}\n`);
     return EXIT.USAGE;
   }
+  const command = await load();
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     signals += 1;
     // A second Ctrl-C means "now": the first one already started a bounded, orderly stop.
-    if (signals > 1) {
-      process.stderr.write(`lineside: second ${sig}, exiting at once\n`);
-      process.exit(EXIT.FAILURE);
-    }
+    if (signals > 1) exitNow(sig, `second ${sig}`, command);
     controller.abort(new Error(sig));
+    // The orderly stop is bounded by design; this makes sure of it, before systemd's TimeoutStopSec (SIGKILL).
+    const limitMs = command.stopLimitMs?.() ?? null;
+    if (limitMs !== null) setTimeout(() => exitNow(sig, `stop not complete ${limitMs} ms after ${sig}`, command), limitMs).unref();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -40,8 +64,7 @@ async function main(): Promise<number> {
     signal: controller.signal,
     logStream: stdoutDestination,
   };
-  const command = await load();
-  return command(argv, io);
+  return command.run(argv, io);
 }
 
 // Never swallowed: a bug leaves one JSON line with a code for journalctl, then the process ends non-zero so

@@ -1,8 +1,9 @@
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { FolderCameraConfig } from '../config/sections/camera.js';
 import { LinesideError, errorMessage } from '../errors.js';
+import { readRegularFile } from '../regular-file.js';
 import { withCaptureDeadline } from './capture-deadline.js';
 import type { Camera, CapturedImage } from '../domain/ports.js';
 import type { Label } from '../domain/part.js';
@@ -190,7 +191,8 @@ export class FolderCamera implements Camera {
   async #read(image: FolderImage, signal: AbortSignal): Promise<CapturedImage> {
     let data: Buffer;
     try {
-      data = await readFile(image.file, { signal });
+      // Regular files only: a FIFO would hold a libuv pool thread for good (regular-file.ts).
+      data = await readRegularFile(image.file, { signal });
     } catch (err) {
       throw new LinesideError('LS_CAMERA_ERROR', `folder camera: cannot read ${image.file}: ${errorMessage(err)}`, {
         cause: err,

@@ -13,22 +13,29 @@ commands:
   help                                this text
 
 exit status: 0 ok, 1 failure, 2 some inputs failed, 64 usage, 69 hardware/service unavailable,
-             70 internal error, 78 configuration (or model) invalid`;
+             70 internal error, 78 configuration (or model) invalid
+a second SIGINT/SIGTERM (or a stop past its limit) drives the outputs safe and ends lineside by that signal`;
 
-export type Command = (argv: string[], io: CliIo) => Promise<number>;
+export interface Command {
+  run(argv: string[], io: CliIo): Promise<number>;
+  /** The daemon's: its outputs to safe state at once, before an exit that cannot wait for its stop. */
+  forceSafe?(): { safe: string[]; failed: string[] } | null;
+  /** The daemon's: how long its orderly stop may take, once its config is loaded. */
+  stopLimitMs?(): number | null;
+}
 
 /**
  * Every `lineside <command>`, loaded on demand so `validate-config` never loads onnxruntime. The docs may only tell
  * the operator to run what is here (tests/unit/cli/commands.test.ts checks them).
  */
 export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
-  run: async () => (await import('./run.js')).runDaemon,
-  'validate-config': async () => (await import('./validate-config.js')).runValidateConfig,
-  doctor: async () => (await import('./doctor.js')).runDoctor,
-  classify: async () => (await import('./classify.js')).runClassify,
-  eval: async () => (await import('./eval.js')).runEval,
-  'export-tensors': async () => (await import('./export-tensors.js')).runExportTensors,
-  'safe-outputs': async () => (await import('./safe-outputs.js')).runSafeOutputs,
+  run: async () => (await import('./run.js')).createDaemon(),
+  'validate-config': async () => ({ run: (await import('./validate-config.js')).runValidateConfig }),
+  doctor: async () => ({ run: (await import('./doctor.js')).runDoctor }),
+  classify: async () => ({ run: (await import('./classify.js')).runClassify }),
+  eval: async () => ({ run: (await import('./eval.js')).runEval }),
+  'export-tensors': async () => ({ run: (await import('./export-tensors.js')).runExportTensors }),
+  'safe-outputs': async () => ({ run: (await import('./safe-outputs.js')).runSafeOutputs }),
 };
 
 /** Handled by main.ts itself (the usage text). */

@@ -159,6 +159,7 @@ async function gateThreadCheck(config: LoadedConfig['config'], logger: Logger): 
     start: () => Promise.resolve(),
     stop: () => Promise.resolve(),
     write: () => undefined,
+    forceSafe: () => undefined,
     offThread: () => ({ kind: 'shared', wire }),
   };
   const { rt_priority: rtPriority, threads, spin_ms: spinMs } = config.gate;

@@ -5,6 +5,7 @@ import { inferenceSection } from '../config/sections/inference.js';
 import { LinesideError, errorCode, errorMessage } from '../errors.js';
 import { preprocess, preprocessSpecSchema, type PreprocessSpec } from '../inference/preprocess.js';
 import { parseCommandLine, usageError } from './io.js';
+import { readRegularFile } from '../regular-file.js';
 
 /**
  * `lineside export-tensors`: run the daemon's own preprocessing over a labelled image folder and write
@@ -202,7 +203,7 @@ async function preprocessImages(
       if (image === undefined) continue;
       const file = path.join(dataDir, image.relPath);
       try {
-        const result = await preprocess(await readImage(file), spec, { maxInputPixels });
+        const result = await preprocess(await readRegularFile(file), spec, { maxInputPixels });
         pixels.set(result.pixels, i * pixelsPerImage);
         labels[i] = image.label;
       } catch (err) {
@@ -218,7 +219,7 @@ async function preprocessImages(
 export async function readTensorFile(file: string): Promise<TensorFile> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(file);
+    bytes = await readRegularFile(file);
   } catch (err) {
     throw new LinesideError('LS_FILE_UNREADABLE', `${file}: ${errorMessage(err)}`, { cause: err });
   }
@@ -326,14 +327,6 @@ async function listImages(dataDir: string, folder: string, label: 0 | 1): Promis
     .filter((name) => IMAGE_EXTENSIONS.has(path.extname(name).toLowerCase()))
     .sort()
     .map((name) => ({ relPath: path.join(folder, name), label }));
-}
-
-async function readImage(file: string): Promise<Buffer> {
-  try {
-    return await readFile(file);
-  } catch (err) {
-    throw new LinesideError('LS_FILE_UNREADABLE', errorMessage(err), { cause: err });
-  }
 }
 
 function positiveInt(text: string | undefined, fallback: number): number | undefined {

@@ -1,5 +1,7 @@
-import { createApp, type AppDrivers } from '../app.js';
+import { createApp, type App, type AppDrivers } from '../app.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import type { PipelineConfig } from '../config/sections/line.js';
 import { errorCode, errorMessage, type ErrorCode } from '../errors.js';
 import { createLogger } from '../log.js';
 import { createNotifier } from '../notify.js';
@@ -37,8 +39,51 @@ function parseRunArgs(argv: readonly string[]): { configFile: string; maxParts: 
   return { configFile: config, maxParts };
 }
 
+/**
+ * An orderly stop takes at most pipeline.drain_ms, then MQTT's bounded final send (3 s), then the components'
+ * own bounded stops; the margin covers the last two. systemd/lineside.service's TimeoutStopSec is above this for
+ * the largest drain_ms allowed (a test checks it), so the daemon's own limit acts before systemd's SIGKILL.
+ */
+const STOP_MARGIN_MS = 10_000;
+
+export function stopLimitMs(pipeline: PipelineConfig): number {
+  return pipeline.drain_ms + STOP_MARGIN_MS;
+}
+
+/** The daemon command, and what main.ts needs when it must end the process without waiting for the stop. */
+export interface Daemon {
+  run(argv: string[], io: CliIo): Promise<number>;
+  /** Outputs to their safe state at once (App.forceSafe); null before the app exists. */
+  forceSafe(): { safe: string[]; failed: string[] } | null;
+  /** How long an orderly stop may take with the loaded config (stopLimitMs); null before it is loaded. */
+  stopLimitMs(): number | null;
+}
+
+export function createDaemon(drivers?: Partial<AppDrivers>): Daemon {
+  let app: App | undefined;
+  let limitMs: number | null = null;
+  return {
+    run: (argv, io) =>
+      runDaemon(argv, io, {
+        ...(drivers ? { drivers } : {}),
+        onApp: (created, config) => {
+          app = created;
+          limitMs = stopLimitMs(config.pipeline);
+        },
+      }),
+    forceSafe: () => app?.forceSafe() ?? null,
+    stopLimitMs: () => limitMs,
+  };
+}
+
+interface RunOptions {
+  drivers?: Partial<AppDrivers>;
+  /** Called once the app is built, before it starts. */
+  onApp?: (app: App, config: Config) => void;
+}
+
 /** `lineside run --config FILE [--max-parts N]`: the daemon. The last stdout line is the JSON run summary. */
-export async function runDaemon(argv: string[], io: CliIo, drivers?: Partial<AppDrivers>): Promise<number> {
+export async function runDaemon(argv: string[], io: CliIo, options: RunOptions = {}): Promise<number> {
   const args = parseRunArgs(argv);
   if (typeof args === 'string') return usageError(io, args, RUN_USAGE);
   const { configFile, maxParts } = args;
@@ -54,7 +99,9 @@ export async function runDaemon(argv: string[], io: CliIo, drivers?: Partial<App
   const out = io.logStream();
   const logger = createLogger({ level: loaded.config.log.level, destination: out as NodeJS.WritableStream }, io.env);
   const notifier = createNotifier(io.env, logger);
+  const { drivers } = options;
   const app = createApp({ loaded, logger, env: io.env, notifier, ...(drivers ? { drivers } : {}), ...(maxParts ? { maxParts } : {}) });
+  options.onApp?.(app, loaded.config);
 
   let exitCode: number = EXIT.OK;
   try {

@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { LinesideError } from '../errors.js';
+import { LinesideError, errorMessage } from '../errors.js';
+import { isFileMissing, readRegularFile } from '../regular-file.js';
 import type { HttpCameraConfig } from './sections/camera.js';
 import type { MqttConfig } from './sections/mqtt.js';
 
@@ -52,12 +52,12 @@ async function readCredential(source: SecretSource, credentialsDir: string | und
   const file = path.join(credentialsDir, source.credential);
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    // A regular file only: a FIFO put there by mistake would block a pool thread for good.
+    text = (await readRegularFile(file)).toString('utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (isFileMissing(err)) return undefined;
     // Falling back to the environment would quietly use a different secret than the one the unit provides.
-    const reason = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new LinesideError('LS_CONFIG_INVALID', `${source.key}: credential file ${file} cannot be read (${reason})`, { cause: err });
+    throw new LinesideError('LS_CONFIG_INVALID', `${source.key}: credential file ${file} cannot be read (${errorMessage(err)})`, { cause: err });
   }
   const value = text.replace(/\r?\n$/, '');
   if (value === '') throw emptySecret(source, `credential file ${file}`);

@@ -37,6 +37,12 @@ export interface DigitalOutput extends Lifecycle {
    * Never blocks the event loop; throws LinesideError LS_GPIO_WRITE synchronously if the write failed.
    */
   write(active: boolean): void;
+  /**
+   * Drive the safe (inactive) level now and synchronously, whatever write is queued or in flight: the last thing
+   * done before an exit that cannot wait for stop() (a second SIGTERM). Throws LinesideError LS_GPIO_WRITE if it
+   * could not; a no-op before start.
+   */
+  forceSafe(): void;
   /** Last level written (logical). */
   readonly active: boolean;
   /**

@@ -1,8 +1,9 @@
 import type { Dirent } from 'node:fs';
-import { open, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { LinesideError, errorCode, errorMessage, type ErrorCode } from '../errors.js';
+import { errorCode, errorMessage, type ErrorCode } from '../errors.js';
+import { readRegularFile } from '../regular-file.js';
 import type { Inspection, Inspector } from '../domain/ports.js';
 
 export interface FileFailure {
@@ -52,33 +53,6 @@ export async function listFiles(paths: readonly string[]): Promise<{ files: stri
   return { files, failures };
 }
 
-/**
- * Read one image file, refusing anything over `maxBytes` before reading it (a multi-gigabyte file must not
- * exhaust memory; the pixel limit is enforced later, from the image header). Throws LinesideError
- * LS_FILE_UNREADABLE or LS_IMAGE_TOO_LARGE.
- */
-export async function readImageFile(file: string, maxBytes: number): Promise<Buffer> {
-  let handle;
-  try {
-    handle = await open(file, 'r');
-  } catch (err) {
-    throw new LinesideError('LS_FILE_UNREADABLE', `cannot open: ${errorMessage(err)}`, { cause: err });
-  }
-  try {
-    const info = await handle.stat();
-    if (!info.isFile()) throw new LinesideError('LS_FILE_UNREADABLE', 'not a regular file');
-    if (info.size > maxBytes) {
-      throw new LinesideError('LS_IMAGE_TOO_LARGE', `file is ${info.size} bytes, over the limit of ${maxBytes} bytes`);
-    }
-    return await handle.readFile();
-  } catch (err) {
-    if (err instanceof LinesideError) throw err;
-    throw new LinesideError('LS_FILE_UNREADABLE', `cannot read: ${errorMessage(err)}`, { cause: err });
-  } finally {
-    await handle.close();
-  }
-}
-
 export interface JudgeFilesOptions {
   /** Files read and inspected at once: enough to keep the worker's decoder and model busy, bounded for memory. */
   concurrency: number;
@@ -108,7 +82,7 @@ export async function judgeFiles(inspector: Inspector, files: readonly string[],
       const started = performance.now();
       let judgement: Judgement;
       try {
-        const image = await readImageFile(file, options.maxFileBytes);
+        const image = await readRegularFile(file, { maxBytes: options.maxFileBytes });
         const inspection = await inspector.inspect(image);
         judgement = { file, inspection, wallMs: performance.now() - started };
       } catch (err) {

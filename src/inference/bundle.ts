@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { LinesideError, errorMessage } from '../errors.js';
+import { readRegularFile } from '../regular-file.js';
 import { preprocessSpecSchema } from './preprocess.js';
 
 /** The model bundle's metadata file; the daemon learns everything about the model from it. */
@@ -189,7 +189,8 @@ async function readOrMissing(file: string, what: string): Promise<string>;
 async function readOrMissing(file: string, what: string, as: 'bytes'): Promise<Buffer>;
 async function readOrMissing(file: string, what: string, as?: 'bytes'): Promise<string | Buffer> {
   try {
-    return as === 'bytes' ? await readFile(file) : await readFile(file, 'utf8');
+    const bytes = await readRegularFile(file);
+    return as === 'bytes' ? bytes : bytes.toString('utf8');
   } catch (err) {
     throw new LinesideError('LS_MODEL_MISSING', `${what} ${file} cannot be read: ${errorMessage(err)}`, { cause: err });
   }

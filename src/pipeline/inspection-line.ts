@@ -112,6 +112,18 @@ export class InspectionLine implements Lifecycle {
   }
 
   /**
+   * For an exit that cannot wait for stop() (a second signal): disarm, withdraw any reject edge planned on the
+   * gate thread and put the gate, alarm and heartbeat outputs in their safe state, synchronously. Parts on the
+   * belt are not recorded. The drivers' forceSafe() then makes sure of the levels.
+   */
+  forceSafe(): void {
+    this.armed = false;
+    this.gate.safe();
+    this.heartbeat?.stop();
+    this.alarms.safe();
+  }
+
+  /**
    * Acknowledge one alarm by id, or 'all'. Returns the alarms acknowledged (empty: unknown id).
    * Acknowledging gate_write_failed rewrites the gate: the line is healthy again only if that write succeeds.
    */

@@ -339,6 +339,16 @@ class GpiodOutput implements DigitalOutput {
     this.pump();
   }
 
+  /**
+   * SIGTERM (sent synchronously) makes the supervisor end the holder and drive the safe level with
+   * `gpioset --mode=exit`, whatever level is queued or in flight; stopping=true keeps it from being restarted.
+   */
+  forceSafe(): void {
+    this.desired = false;
+    this.stopping = true;
+    this.supervisor?.child.kill('SIGTERM');
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     this.desired = false;

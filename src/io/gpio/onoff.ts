@@ -176,6 +176,24 @@ class OnoffOutput implements DigitalOutput {
     }
   }
 
+  /**
+   * writeSync, not the pool: a pool thread may be what is stuck, and the exit that follows will not wait. A pool
+   * write already inside the kernel can still land after it; ExecStopPost's safe-outputs rewrites the safe level.
+   */
+  forceSafe(): void {
+    const gpio = this.gpio;
+    if (!gpio) return;
+    this.desired = false;
+    const value: BinaryValue = electricalLevel(false, this.deps.line) ? 1 : 0;
+    try {
+      gpio.writeSync(value);
+      this.applied = false;
+    } catch (err) {
+      this.applied = null;
+      throw new LinesideError('LS_GPIO_WRITE', `gpio output "${this.deps.name}": could not force the safe state (${describeCause(err)})`, { cause: err });
+    }
+  }
+
   async stop(): Promise<void> {
     const gpio = this.gpio;
     if (!gpio) return;

@@ -19,8 +19,8 @@ export interface OutputWrite {
   level: boolean;
   /** performance.now() of the write. */
   timeMs: number;
-  /** 'start' and 'stop' are the safe-state writes the driver makes itself. */
-  cause: 'start' | 'write' | 'stop';
+  /** 'start', 'stop' and 'force_safe' are the safe-state writes the driver makes itself. */
+  cause: 'start' | 'write' | 'stop' | 'force_safe';
 }
 
 export interface SimPart {
@@ -148,6 +148,10 @@ class SimOutput implements DigitalOutput {
     if (this.started) this.set(false, 'stop');
     this.started = false;
     return Promise.resolve();
+  }
+
+  forceSafe(): void {
+    if (this.started) this.set(false, 'force_safe');
   }
 
   write(active: boolean): void {

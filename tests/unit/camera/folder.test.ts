@@ -1,11 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import {
-  closeSync,
-  constants,
+  copyFileSync,
   mkdirSync,
   mkdtempSync,
-  openSync,
   readFileSync,
+  readdirSync,
   rmSync,
   symlinkSync,
   unlinkSync,
@@ -13,10 +11,13 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pino } from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FolderCamera, replayOrder, scanImageFolder } from '../../../src/camera/folder.js';
 import { folderCamera, type FolderCameraConfig } from '../../../src/config/sections/camera.js';
+import { makeFifo, releaseFifo, within } from '../fifo.js';
+import { waitFor } from '../io/mqtt/helpers.js';
 import { DATASET_DIR, memoryLogger } from './helpers.js';
 
 const never = new AbortController().signal;
@@ -188,23 +189,47 @@ describe('folder camera over a generated folder', () => {
     expect((await cam.capture(never)).source).toBe(path.join(run, '3.jpg'));
   });
 
-  it('a read that hangs (a FIFO with no writer) times out with LS_CAMERA_TIMEOUT; the next capture works', async () => {
-    const run = path.join(dir, 'fifo');
-    await writeImage(path.join(run, 'a.jpg'), 90);
-    await writeImage(path.join(run, 'c.jpg'), 100);
-    const fifo = path.join(dir, 'pipe');
-    execFileSync('mkfifo', [fifo]);
-    symlinkSync(fifo, path.join(run, 'b.jpg'));
-    const cam = camera({ path: run, order: 'sequential', timeout_ms: 400 });
+  it('FIFOs among the images, more than libuv has pool threads, each fail at once with LS_CAMERA_ERROR; images and logging still work', async () => {
+    // A FIFO with no writer blocks open(2); on the libuv pool that thread never comes back, and four of them
+    // (the default pool size) stall every file read and the asynchronous log writes of the whole process.
+    const run = path.join(dir, 'fifos');
+    mkdirSync(run, { recursive: true });
+    const real = readdirSync(path.join(DATASET_DIR, 'ok_front')).sort().slice(0, 4);
+    const fifos: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const fifo = makeFifo(path.join(dir, `pipe-${i}`));
+      fifos.push(fifo);
+      // Linked in, as recorded runs are assembled: the scan takes links, and only the read can tell.
+      symlinkSync(fifo, path.join(run, `${i}-b-pipe.jpeg`));
+      if (i < real.length) copyFileSync(path.join(DATASET_DIR, 'ok_front', real[i]!), path.join(run, `${i}-a-image.jpeg`));
+    }
+    // And one image replaced by a FIFO after start (a file can change under a running replay).
+    copyFileSync(path.join(DATASET_DIR, 'ok_front', real[0]!), path.join(run, '9-late.jpeg'));
+    const logFile = path.join(dir, 'fifo-run.log');
+    const destination = pino.destination({ dest: logFile, sync: false });
+    const cam = new FolderCamera({ config: config({ path: run, order: 'sequential', timeout_ms: 1000 }), logger: pino(destination), baseDir: '/' });
     await cam.start(never);
-    await cam.capture(never);
+    unlinkSync(path.join(run, '9-late.jpeg'));
+    fifos.push(makeFifo(path.join(run, '9-late.jpeg')));
     try {
-      await expect(cam.capture(never)).rejects.toMatchObject({ code: 'LS_CAMERA_TIMEOUT' });
-      expect((await cam.capture(never)).source).toBe(path.join(run, 'c.jpg'));
+      const outcomes: string[] = [];
+      for (let i = 0; i < cam.imageCount; i++) {
+        const result = await within(cam.capture(never), 10_000, `capture ${i}`).then(
+          (image) => `image ${path.basename(image.source)} ${image.data.equals(readFileSync(image.source)) ? 'bytes ok' : 'bytes differ'}`,
+          (err: unknown) => `${(err as { code?: string }).code} ${String((err as Error).message).includes('not a regular file (a FIFO)') ? 'FIFO refused' : (err as Error).message}`,
+        );
+        outcomes.push(result);
+      }
+      const images = real.map((_, i) => `image ${i}-a-image.jpeg bytes ok`);
+      const refused = 'LS_CAMERA_ERROR FIFO refused';
+      expect(outcomes).toEqual([images[0], refused, images[1], refused, images[2], refused, images[3], refused, refused, refused, refused]);
+      // Logging (pino's asynchronous writes on the same pool) still reaches the file.
+      pino(destination).info('still logging');
+      await waitFor(() => readFileSync(logFile, 'utf8').includes('still logging'), 10_000, 'the log line in the file');
     } finally {
-      // Release the thread-pool thread still blocked in open(): give the FIFO a writer, then EOF.
-      // Non-blocking, so a missing reader fails (ENXIO) instead of hanging the test.
-      closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+      for (const fifo of fifos) releaseFifo(fifo);
+      await cam.stop();
+      destination.end();
     }
   });
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from './helpers.js';
+import { PROJECT_ROOT, skipWithoutGphoto2Addon } from './helpers.js';
 
 /** Needs root (or CAP_SYS_ADMIN) for a private mount namespace; CI containers running as root have it. */
 function canMountPrivately(): boolean {
@@ -18,7 +18,8 @@ describe.skipIf(!canMountPrivately())('gphoto2 camera against the real libgphoto
     rmSync(mountDir, { recursive: true, force: true });
   });
 
-  it('detects, selects by port, opens, and maps the real "cannot capture" result; native noise stays off stdout', () => {
+  it('detects, selects by port, opens, and maps the real "cannot capture" result; native noise stays off stdout', (ctx) => {
+    skipWithoutGphoto2Addon(ctx);
     const probe = path.join(PROJECT_ROOT, 'tests/unit/camera/gphoto2-disk-probe.ts');
     const probeTmp = mkdtempSync(path.join(tmpdir(), 'lineside-gphoto2-tmp-'));
     const run = spawnSync(

@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpCamera } from '../../../src/camera/http.js';
 import { redactUrl } from '../../../src/redact-url.js';
 import { httpCamera, type HttpCameraConfig } from '../../../src/config/sections/camera.js';
+import { cameraPasswordSource, readSecret } from '../../../src/config/secrets.js';
+import { makeFifo, releaseFifo, within } from '../fifo.js';
 import { DATASET_DIR, memoryLogger, type MemoryLogger } from './helpers.js';
 
 const PASSWORD = 's3cret-Pa55';
@@ -254,6 +256,20 @@ describe('http camera credentials', () => {
       code: 'LS_CONFIG_INVALID',
       message: expect.stringMatching(/camera\.password_env: .*environment variable EMPTY_PW is empty/),
     });
+  });
+
+  it('refuses a credential that is not a regular file (a FIFO) at once, instead of blocking a pool thread on it', async () => {
+    const fifo = makeFifo(path.join(credentials, 'fifo_pw'));
+    try {
+      const read = readSecret(cameraPasswordSource({ password_env: 'FIFO_PW' }), { CREDENTIALS_DIRECTORY: credentials, FIFO_PW: 'from-env' });
+      await expect(within(read, 10_000, 'credential read')).rejects.toMatchObject({
+        code: 'LS_CONFIG_INVALID',
+        message: expect.stringContaining('not a regular file (a FIFO)'),
+      });
+    } finally {
+      releaseFifo(fifo);
+      rmSync(fifo);
+    }
   });
 
   it('username without any password fails start with LS_CAMERA_NOT_FOUND naming both places', async () => {

@@ -44,11 +44,11 @@ describe('readSecret', () => {
 
   it('a credential file that exists but cannot be read is an error, not a silent fall back to the environment', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'lineside-creds-dir-'));
-    mkdirSync(path.join(dir, 'mqtt_password')); // a directory: EISDIR even for root, unlike a chmod 000 file
+    mkdirSync(path.join(dir, 'mqtt_password')); // a directory: unreadable as a secret even for root, unlike a chmod 000 file
     try {
       await expect(readSecret(source, { CREDENTIALS_DIRECTORY: dir, PW: 'env' })).rejects.toMatchObject({
         code: 'LS_CONFIG_INVALID',
-        message: expect.stringMatching(/credential file .*mqtt_password cannot be read \(EISDIR\)/),
+        message: expect.stringMatching(/credential file .*mqtt_password cannot be read \(not a regular file \(a directory\)\)/),
       });
     } finally {
       rmSync(dir, { recursive: true, force: true });

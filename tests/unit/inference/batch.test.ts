@@ -2,8 +2,9 @@ import { mkdir, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LinesideError } from '../../../src/errors.js';
-import { judgeFiles, listFiles, readImageFile, type Judgement } from '../../../src/inference/batch.js';
+import { judgeFiles, listFiles, type Judgement } from '../../../src/inference/batch.js';
 import type { Inspection, Inspector, ModelInfo } from '../../../src/domain/ports.js';
+import { makeFifo, releaseFifo, within } from '../fifo.js';
 import { tempDir } from './helpers.js';
 
 let dir: string;
@@ -31,23 +32,6 @@ describe('listFiles', () => {
     expect(failures).toEqual([expect.objectContaining({ file: missing, code: 'LS_FILE_UNREADABLE' })]);
     const all = await listFiles([dir]);
     expect(all.files.map((f) => path.relative(dir, f))).toEqual(['a.jpeg', 'b/c.jpeg', 'b/deeper/d.png', 'sparse.bin']);
-  });
-});
-
-describe('readImageFile', () => {
-  it('refuses a file over the byte limit without reading it', async () => {
-    const err = await readImageFile(path.join(dir, 'sparse.bin'), 1024 * 1024).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(LinesideError);
-    expect(err).toMatchObject({ code: 'LS_IMAGE_TOO_LARGE' });
-  });
-
-  it('reports folders and missing files as unreadable', async () => {
-    await expect(readImageFile(path.join(dir, 'b'), 1024)).rejects.toMatchObject({ code: 'LS_FILE_UNREADABLE' });
-    await expect(readImageFile(path.join(dir, 'nope.jpeg'), 1024)).rejects.toMatchObject({ code: 'LS_FILE_UNREADABLE' });
-  });
-
-  it('reads a file within the limit', async () => {
-    expect((await readImageFile(path.join(dir, 'a.jpeg'), 1024)).toString()).toBe('a');
   });
 });
 
@@ -98,6 +82,29 @@ describe('judgeFiles', () => {
       'ok',
     ]);
     expect(inspector.maxInFlight).toBeLessThanOrEqual(2);
+  });
+
+  it('refuses FIFOs among the files at once (lineside classify DIR with pipes in it); the others are judged', async () => {
+    const fifos = Array.from({ length: 6 }, (_, i) => makeFifo(path.join(dir, `pipe-${i}.jpeg`)));
+    const files = [path.join(dir, 'a.jpeg'), ...fifos, path.join(dir, 'b', 'c.jpeg')];
+    const seen: Judgement[] = [];
+    try {
+      await within(judgeFiles(new DelayInspector(), files, { concurrency: 4, maxFileBytes: 1024, onJudgement: (j) => seen.push(j) }), 10_000, 'judgeFiles');
+    } finally {
+      for (const fifo of fifos) releaseFifo(fifo);
+      await Promise.all(fifos.map((fifo) => rm(fifo)));
+    }
+    expect(seen.map((j) => ('failure' in j ? `${j.failure.code}: ${j.failure.message}` : j.inspection.verdict))).toEqual([
+      'ok',
+      ...fifos.map(() => 'LS_FILE_UNREADABLE: not a regular file (a FIFO)'),
+      'ok',
+    ]);
+  });
+
+  it('refuses a file over maxFileBytes unread', async () => {
+    const seen: Judgement[] = [];
+    await judgeFiles(new DelayInspector(), [path.join(dir, 'sparse.bin')], { concurrency: 1, maxFileBytes: 1024 * 1024, onJudgement: (j) => seen.push(j) });
+    expect(seen.map((j) => ('failure' in j ? j.failure.code : j.inspection.verdict))).toEqual(['LS_IMAGE_TOO_LARGE']);
   });
 
   it('stops taking new files when its signal is aborted', async () => {

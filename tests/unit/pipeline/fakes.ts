@@ -72,6 +72,10 @@ export class FakeOutput implements DigitalOutput {
     this.writes.push({ level: active, timeMs: performance.now() });
   }
 
+  forceSafe(): void {
+    this.write(false);
+  }
+
   /** [start, end) of each active period (end undefined while still active). */
   pulses(): { startMs: number; endMs: number | undefined }[] {
     const out: { startMs: number; endMs: number | undefined }[] = [];

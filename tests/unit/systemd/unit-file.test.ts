@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { gateSection } from '../../../src/config/sections/line.js';
+import { stopLimitMs } from '../../../src/cli/run.js';
+import { gateSection, pipelineSection } from '../../../src/config/sections/line.js';
 
 const unitPath = path.resolve(import.meta.dirname, '../../../systemd/lineside.service');
 const unit = readFileSync(unitPath, 'utf8');
@@ -23,6 +24,12 @@ describe('systemd/lineside.service', () => {
     expect(setting('Environment').some((e) => e.startsWith('UV_THREADPOOL_SIZE='))).toBe(true);
     expect(setting('ExecStopPost')[0]).toContain('safe-outputs');
     expect(setting('DeviceAllow')).toEqual(expect.arrayContaining(['char-gpiochip rw']));
+  });
+
+  it('lets the daemon\'s own stop limit act before TimeoutStopSec\'s SIGKILL, even at the largest pipeline.drain_ms', () => {
+    const largest = pipelineSection.parse({ drain_ms: 60_000 });
+    expect(() => pipelineSection.parse({ drain_ms: 60_001 })).toThrow();
+    expect(Number(setting('TimeoutStopSec')[0]) * 1000).toBeGreaterThan(stopLimitMs(largest));
   });
 
   it('lets the gate thread, and only up to gate.rt_priority\'s default, run real-time', () => {

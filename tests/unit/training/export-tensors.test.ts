@@ -5,6 +5,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeFifo, releaseFifo, within } from '../fifo.js';
 import { findPython } from './python.js';
 import { readTensorFile, runExportTensors } from '../../../src/cli/export-tensors.js';
 import { loadBundle } from '../../../src/inference/bundle.js';
@@ -119,6 +120,22 @@ describe('lineside export-tensors', () => {
     expect(await runExportTensors(['--data', data, '--out', out, '--spec', path.join(work, 'spec.json')], io)).toBe(65);
     expect(text().err).toMatch(/cut\.jpeg: LS_IMAGE_DECODE/);
     expect(() => readFileSync(out)).toThrow();
+  });
+
+  it('refuses an image that is a FIFO at once, naming it, instead of waiting on it forever', async () => {
+    const data = path.join(work, 'fifo-data');
+    mkdirSync(path.join(data, 'def_front'), { recursive: true });
+    mkdirSync(path.join(data, 'ok_front'), { recursive: true });
+    symlinkSync(path.join(dataset, picked[0]!.rel), path.join(data, 'def_front', 'good.jpeg'));
+    const fifo = makeFifo(path.join(data, 'ok_front', 'pipe.jpeg'));
+    const { io, text } = capture();
+    try {
+      const run = runExportTensors(['--data', data, '--out', path.join(work, 'fifo.lstens'), '--spec', path.join(work, 'spec.json')], io);
+      expect(await within(run, 10_000, 'export-tensors')).toBe(65);
+    } finally {
+      releaseFifo(fifo);
+    }
+    expect(text().err).toMatch(/pipe\.jpeg: LS_FILE_UNREADABLE not a regular file \(a FIFO\)/);
   });
 
   it('rejects usage errors and a malformed spec', async () => {

@@ -26,6 +26,10 @@ class WiredOutput implements DigitalOutput {
     return Promise.resolve();
   }
 
+  forceSafe(): void {
+    this.write(false);
+  }
+
   write(active: boolean): void {
     Atomics.store(this.wire, 0, active ? 1 : 0);
   }
@@ -165,7 +169,7 @@ describe('GateThread', () => {
   });
 
   it('an output whose driver cannot switch it from a thread fails start with LS_GPIO_UNAVAILABLE', async () => {
-    const plain: DigitalOutput = { name: 'gate', active: false, start: () => Promise.resolve(), stop: () => Promise.resolve(), write: () => undefined };
+    const plain: DigitalOutput = { name: 'gate', active: false, start: () => Promise.resolve(), stop: () => Promise.resolve(), write: () => undefined, forceSafe: () => undefined };
     const thread = new GateThread({ output: plain, logger: captureLogger().logger, spinMs: 1 });
     await expect(thread.start(signal)).rejects.toMatchObject({ code: 'LS_GPIO_UNAVAILABLE', message: expect.stringContaining('gate.timer: loop') as string });
   });

@@ -350,6 +350,23 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     expect(errors).toHaveLength(0);
   });
 
+  it('forceSafe ends the active holder and drives the safe level at once, honouring active_low, and nothing restarts it', async () => {
+    build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset(), chip: 'gpiochip0' });
+    await driver.start(signal);
+    const gate = driver.output('gate', { line: 22, active_low: true });
+    await gate.start(signal);
+    gate.write(true);
+    await vi.waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=0'));
+    const activePid = holderPid('--mode=signal gpiochip0 22=0');
+    gate.forceSafe();
+    expect(gate.active).toBe(false);
+    await vi.waitFor(() => expect(starts().at(-1)).toBe('--mode=exit gpiochip0 22=1'));
+    expect(ended(activePid)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(starts().at(-1)).toBe('--mode=exit gpiochip0 22=1');
+    expect(errors).toHaveLength(0);
+  });
+
   it('never blocks on write: writes are coalesced and the latest level is the one held', async () => {
     build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset() });
     await driver.start(signal);

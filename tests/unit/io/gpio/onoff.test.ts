@@ -202,6 +202,24 @@ describe('onoff gpio driver (sysfs), with onoff mocked', () => {
     expect(gpio.writes).toEqual([1]);
   });
 
+  it('forceSafe drives the safe level synchronously while a write is stuck on the pool, honouring active_low', async () => {
+    await driver.start(signal);
+    const gate = driver.output('gate', { line: 22, active_low: true });
+    await gate.start(signal);
+    const gpio = lastGpio();
+    gpio.holdWrites = true;
+    gate.write(true);
+    expect(gpio.value).toBe(1); // raw high = inactive (active_low); the active write is held in flight
+    gpio.value = 0; // the kernel took it: the gate is rejecting
+    gate.forceSafe();
+    expect(gpio.value).toBe(1);
+    expect(gate.active).toBe(false);
+    FakeGpio.writeError = new Error('EIO');
+    expect(() => gate.forceSafe()).toThrow(expect.objectContaining({ code: 'LS_GPIO_WRITE' }));
+    FakeGpio.writeError = null;
+    gpio.release();
+  });
+
   it('reports a failed write as LS_GPIO_WRITE and retries on the next write', async () => {
     await driver.start(signal);
     const gate = driver.output('gate', { line: 22, active_low: false });
