@@ -1,8 +1,14 @@
 /**
  * Gate timing: how late does the reject gate go active relative to its due time, under event-loop load?
  *
- *   node --import tsx benchmarks/gate-timing.ts [--events 1000] [--spacing-ms 20] [--floor-s 5] [--variants baseline,hold8,threadnormal,thread1,thread2ms,thread]
- *   (variants: baseline, yield, hold3, hold6, hold8 (gate.timer: loop); threadnormal, thread1, thread2ms, thread (gate.timer: thread))
+ *   node --import tsx benchmarks/gate-timing.ts [--events 1000] [--spacing-ms 20] [--floor-s 5] [--inference]
+ *     [--variants baseline,hold8,threadnormal,thread1,thread2ms,thread,threadall]
+ *   (variants: baseline, yield, hold3, hold6, hold8 (gate.timer: loop); threadnormal, thread1, thread2ms, thread (gate.timer:
+ *   thread, at most the CPUs minus one as the daemon starts them), threadall (2 threads even on a 2-CPU box: no CPU left))
+ *
+ * --inference: meanwhile, the shipped model inspects dataset images one at a time in its worker (WorkerInspector,
+ * as the daemon runs it), and each row also gives the inspection round trip: what spinning gate threads cost
+ * inference.
  *
  * Drives the real GateController (the same code the line uses) with the sim GPIO driver's gate output, whose write
  * log records when it switched: the event loop stamps its own writes; with the gate thread, the thread stamps the
@@ -21,6 +27,10 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { inferenceSection } from '../src/config/sections/inference.js';
+import { WorkerInspector } from '../src/inference/worker-inspector.js';
 import { GateThread } from '../src/io/gpio/gate-thread.js';
 import { simGpio } from '../src/config/sections/gpio.js';
 import { createGpio, isSimGpio } from '../src/io/gpio/index.js';
@@ -34,9 +44,11 @@ const { values } = parseArgs({
     events: { type: 'string', default: '1000' },
     'spacing-ms': { type: 'string', default: '20' },
     'floor-s': { type: 'string', default: '5' },
-    variants: { type: 'string', default: 'baseline,hold8,threadnormal,thread1,thread2ms,thread' },
+    variants: { type: 'string', default: 'baseline,hold8,threadnormal,thread1,thread2ms,thread,threadall' },
+    inference: { type: 'boolean', default: false },
   },
 });
+const ROOT = path.resolve(import.meta.dirname, '..');
 const EVENTS = Number(values.events);
 const SPACING_MS = Number(values['spacing-ms']);
 const FLOOR_S = Number(values['floor-s']);
@@ -118,15 +130,61 @@ interface Result {
   name: string;
   lateness: number[];
   holdMsPerReject: number;
+  /** Inspection round trips (ms) while this variant ran, with --inference. */
+  inspectMs: number[];
 }
 
 interface ThreadOptions {
   spinMs: number;
   rtPriority: number;
   threads: number;
+  /** CPUs left free (GateThreadDeps.leaveCpus); default the daemon's, 1. */
+  leaveCpus?: number;
 }
 
-async function run(name: string, scheduler: Scheduler, clock: Clock, holdMsPerReject: number, threadOptions?: ThreadOptions): Promise<Result> {
+/** With --inference: the shipped model in its worker, and 200 dataset images to inspect round and round. */
+async function startInspector(): Promise<{ inspector: WorkerInspector; images: Buffer[] } | undefined> {
+  if (!values.inference) return undefined;
+  const dataset = path.resolve(ROOT, '..', 'shared', 'casting', 'train');
+  const images = ['def_front', 'ok_front'].flatMap((cls) =>
+    readdirSync(path.join(dataset, cls))
+      .sort()
+      .slice(0, 100)
+      .map((f) => readFileSync(path.join(dataset, cls, f))),
+  );
+  const inference = inferenceSection.parse({ execution_providers: ['cpu'], intra_op_threads: 1 });
+  const inspector = new WorkerInspector({ bundleDir: path.join(ROOT, 'models', 'casting-cnn'), inference });
+  await inspector.start(new AbortController().signal);
+  for (const image of images.slice(0, 20)) await inspector.inspect(image);
+  return { inspector, images };
+}
+
+/** Inspects one image after another until stopped; the round trip of each, ms. */
+function inspectLoop(model: { inspector: WorkerInspector; images: Buffer[] } | undefined): () => Promise<number[]> {
+  const roundTripsMs: number[] = [];
+  let stopped = false;
+  const looping = (async () => {
+    for (let i = 0; model !== undefined && !stopped; i++) {
+      const started = performance.now();
+      await model.inspector.inspect(model.images[i % model.images.length] ?? Buffer.alloc(0));
+      roundTripsMs.push(performance.now() - started);
+    }
+  })();
+  return async () => {
+    stopped = true;
+    await looping;
+    return roundTripsMs;
+  };
+}
+
+async function run(
+  name: string,
+  scheduler: Scheduler,
+  clock: Clock,
+  holdMsPerReject: number,
+  threadOptions: ThreadOptions | undefined,
+  model: { inspector: WorkerInspector; images: Buffer[] } | undefined,
+): Promise<Result> {
   const { output, activations, stop } = await simGate();
   const requested: number[] = [];
   const thread = threadOptions === undefined ? undefined : new GateThread({ output, logger: pino({ level: 'silent' }), ...threadOptions });
@@ -134,7 +192,7 @@ async function run(name: string, scheduler: Scheduler, clock: Clock, holdMsPerRe
   if (thread && threadOptions && threadOptions.rtPriority > 0 && thread.realtime !== true) {
     name += ' (SCHED_FIFO refused: ran at normal priority)';
   }
-  if (thread && threadOptions && thread.threadCount < threadOptions.threads) name += ` (${thread.threadCount} CPU only)`;
+  if (thread && threadOptions && thread.threadCount < threadOptions.threads) name += ` (capped at ${thread.threadCount}: one CPU left free)`;
   const gate = new GateController({
     output,
     clock,
@@ -153,6 +211,7 @@ async function run(name: string, scheduler: Scheduler, clock: Clock, holdMsPerRe
   gate.safe();
   gate.arm();
   const stopLoad = startLoad();
+  const stopInspecting = inspectLoop(model);
   await new Promise<void>((resolve) => {
     let n = 0;
     const t0 = clock.now() + AHEAD_MS;
@@ -171,13 +230,14 @@ async function run(name: string, scheduler: Scheduler, clock: Clock, holdMsPerRe
     submit();
   });
   stopLoad();
+  const inspectMs = await stopInspecting();
   gate.disarm();
   await thread?.stop();
   const switched = activations();
   await stop();
   const lateness = switched.map((t, i) => t - (requested[i] ?? Number.NaN));
   if (lateness.length !== EVENTS) throw new Error(`${name}: ${lateness.length} activations for ${EVENTS} rejects`);
-  return { name, lateness, holdMsPerReject };
+  return { name, lateness, holdMsPerReject, inspectMs };
 }
 
 /**
@@ -206,6 +266,12 @@ async function machineStalls(seconds: number): Promise<string> {
   return `machine floor: a lone spinning thread (${rt}, nothing else running) did not run for > 1 ms ${gaps.length} times in ${spunS} s (max ${Math.max(0, ...gaps).toFixed(2)} ms)`;
 }
 
+function inspectCell(roundTripsMs: number[]): string {
+  if (roundTripsMs.length === 0) return '-';
+  const s = [...roundTripsMs].sort((a, b) => a - b);
+  return `${pct(s, 50).toFixed(2)}/${pct(s, 99).toFixed(2)} (${s.length})`;
+}
+
 function pct(sorted: number[], p: number): number {
   const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
   return sorted[rank - 1] ?? Number.NaN;
@@ -223,6 +289,12 @@ async function main(): Promise<void> {
     thread1: ['1 gate thread, SCHED_FIFO 50', new TimeoutScheduler({ clock }), 0, { spinMs: 8, rtPriority: 50, threads: 1 }],
     thread2ms: ['2 gate threads, SCHED_FIFO 50, spin_ms=2', new TimeoutScheduler({ clock }), 0, { spinMs: 2, rtPriority: 50, threads: 2 }],
     thread: ['2 gate threads, SCHED_FIFO 50, spin_ms=8 (default)', new TimeoutScheduler({ clock }), 0, { spinMs: 8, rtPriority: 50, threads: 2 }],
+    threadall: [
+      '2 gate threads on every CPU, SCHED_FIFO 50, spin_ms=8',
+      new TimeoutScheduler({ clock }),
+      0,
+      { spinMs: 8, rtPriority: 50, threads: 2, leaveCpus: 0 },
+    ],
   };
   const variants = values.variants.split(',').map((key) => {
     const variant = all[key.trim()];
@@ -235,9 +307,11 @@ async function main(): Promise<void> {
   const load = loadavg().map((v) => v.toFixed(2)).join(' ');
   console.log(`node ${process.version}, ${process.platform}/${process.arch}, load average ${load} (other processes compete for the CPU)`);
   if (FLOOR_S > 0) console.log(await machineStalls(FLOOR_S));
+  const model = await startInspector();
   const results: Result[] = [];
-  for (const [name, scheduler, hold, spin] of variants) results.push(await run(name, scheduler, clock, hold, spin));
-  const header = ['scheduler', 'p50', 'p99', 'p99.9', 'max', 'min', '>1ms late', 'loop held/reject'];
+  for (const [name, scheduler, hold, spin] of variants) results.push(await run(name, scheduler, clock, hold, spin, model));
+  await model?.inspector.stop();
+  const header = ['scheduler', 'p50', 'p99', 'p99.9', 'max', 'min', '>1ms late', 'loop held/reject', 'inspect p50/p99 ms (n)'];
   const rows = results.map((r) => {
     const s = [...r.lateness].sort((a, b) => a - b);
     const late = s.filter((v) => v > 1).length;
@@ -250,6 +324,7 @@ async function main(): Promise<void> {
       (s[0] ?? Number.NaN).toFixed(3),
       `${late} (${((late / s.length) * 100).toFixed(2)}%)`,
       r.holdMsPerReject === 0 ? '0' : `<= ${r.holdMsPerReject} ms`,
+      inspectCell(r.inspectMs),
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
