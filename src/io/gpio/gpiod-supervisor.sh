@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The per-output gpioset supervisor of the gpiod GPIO driver (src/io/gpio/gpiod.ts runs it with /bin/bash:
+# The per-output gpioset supervisor of the gpiod GPIO driver (src/io/gpio/gpiod-output.ts runs it with /bin/bash:
 # dash's `wait` can miss a trapped signal that arrives just before it, which hangs a release).
 #
 # Arguments: GPIOSET CHIP OFFSET SAFE_LEVEL INITIAL_LEVEL

@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import type { SimGpioConfig } from '../../config/sections/gpio.js';
-import { LinesideError } from '../../errors.js';
-import { EdgeInputBase, ErrorListeners, OpenLines, driverNotStarted, electricalLevel, outputNotStarted } from './line-core.js';
+import type { LinesideError } from '../../errors.js';
+import { ErrorListeners, OpenLines } from './line-core.js';
 import { SimBelt } from './sim-belt.js';
-import type { DigitalOutput, Edge, EdgeInput, OffThreadSwitch } from '../../domain/ports.js';
+import { SimInput, SimOutput, type OutputWrite, type SimWorld } from './sim-lines.js';
+import type { DigitalOutput, Edge, EdgeInput } from '../../domain/ports.js';
 import type { GpioDriver, LineConfig } from './types.js';
 
 /** Input names the simulated conveyor drives by itself; any other name only sees injected edges. */
@@ -11,17 +12,7 @@ export const SIM_INPUTS = { trigger: 'trigger', encoder: 'encoder', confirm: 'co
 /** The output with this name is the simulated reject gate: parts that cross it in its reject position drop into the chute. */
 export const SIM_GATE_OUTPUT = 'gate';
 
-export interface OutputWrite {
-  output: string;
-  /** Logical level written. */
-  active: boolean;
-  /** Electrical level after active_low. */
-  level: boolean;
-  /** performance.now() of the write. */
-  timeMs: number;
-  /** 'start', 'stop' and 'force_safe' are the safe-state writes the driver makes itself. */
-  cause: 'start' | 'write' | 'stop' | 'force_safe';
-}
+export type { OutputWrite } from './sim-lines.js';
 
 export interface SimPart {
   /** 1-based count of generated parts. */
@@ -91,85 +82,6 @@ function delayUntil(targetMs: number): number {
   return Math.max(0, Math.ceil(targetMs - performance.now()));
 }
 
-/** Its edges come from the simulated world (SimGpio.inject and the part and encoder generators). */
-class SimInput extends EdgeInputBase {
-  readonly #world: SimGpio;
-
-  constructor(deps: { name: string; line: LineConfig; logger: Logger; world: SimGpio }) {
-    super(deps);
-    this.#world = deps.world;
-  }
-
-  protected open(): Promise<void> {
-    if (!this.#world.isStarted) return Promise.reject(driverNotStarted('sim', this.name));
-    this.#world.refresh();
-    return Promise.resolve();
-  }
-
-  protected close(): Promise<void> {
-    this.#world.refresh();
-    return Promise.resolve();
-  }
-}
-
-class SimOutput implements DigitalOutput {
-  started = false;
-  failing = false;
-  /** The simulated wire: element 0 is the logical level. Shared, so the gate thread can switch it. */
-  private readonly wire = new Int32Array(new SharedArrayBuffer(4));
-
-  constructor(private readonly deps: { name: string; line: LineConfig; world: SimGpio }) {}
-
-  get name(): string {
-    return this.deps.name;
-  }
-
-  get active(): boolean {
-    return Atomics.load(this.wire, 0) === 1;
-  }
-
-  offThread(): OffThreadSwitch {
-    return { kind: 'shared', wire: this.wire.buffer };
-  }
-
-  /** Recorded with the thread's own time stamp, so the write log and the belt's diverter see when it switched. */
-  switchedOffThread(active: boolean, timeMs: number): void {
-    this.record(active, 'write', timeMs);
-  }
-
-  start(_signal: AbortSignal): Promise<void> {
-    if (!this.deps.world.isStarted) return Promise.reject(driverNotStarted('sim', this.deps.name));
-    this.started = true;
-    this.set(false, 'start');
-    return Promise.resolve();
-  }
-
-  stop(): Promise<void> {
-    if (this.started) this.set(false, 'stop');
-    this.started = false;
-    return Promise.resolve();
-  }
-
-  forceSafe(): void {
-    if (this.started) this.set(false, 'force_safe');
-  }
-
-  write(active: boolean): void {
-    if (!this.started) throw outputNotStarted(this.deps.name);
-    if (this.failing) throw new LinesideError('LS_GPIO_WRITE', `gpio output "${this.deps.name}": simulated write fault`);
-    this.set(active, 'write');
-  }
-
-  private set(active: boolean, cause: OutputWrite['cause']): void {
-    Atomics.store(this.wire, 0, active ? 1 : 0);
-    this.record(active, cause, performance.now());
-  }
-
-  private record(active: boolean, cause: OutputWrite['cause'], timeMs: number): void {
-    this.deps.world.recordWrite({ output: this.deps.name, active, level: electricalLevel(active, this.deps.line), timeMs, cause });
-  }
-}
-
 /**
  * A simulated conveyor behind the GPIO interface. The world is modelled in logical levels (part present =
  * active), so active_low changes nothing observable here; it is honoured in the recorded electrical level.
@@ -179,7 +91,7 @@ class SimOutput implements DigitalOutput {
  * are delivered in batches every encoder_tick_ms, each with its own interpolated timestamp, so a 10 kHz
  * encoder costs 500 timer wakeups a second, not 20 000.
  */
-export class SimGpio implements SimGpioDriver {
+export class SimGpio implements SimGpioDriver, SimWorld {
   readonly type = 'sim' as const;
   private started = false;
   private readonly lines = new OpenLines<SimInput, SimOutput>();

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { supervisorScript } from '../../../../src/io/gpio/gpiod.js';
+import { supervisorScript } from '../../../../src/io/gpio/gpiod-output.js';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../../../..');

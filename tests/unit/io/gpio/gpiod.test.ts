@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gpiodGpio, type GpiodGpioConfig } from '../../../../src/config/sections/gpio.js';
 import type { LinesideError } from '../../../../src/errors.js';
-import { createKernelClock, parseGpiomonLine } from '../../../../src/io/gpio/gpiod.js';
+import { parseGpiomonLine } from '../../../../src/io/gpio/gpiod-input.js';
+import { createKernelClock } from '../../../../src/io/gpio/gpiod-tools.js';
 import { createGpio, type EdgeEvent, type GpioDriver } from '../../../../src/io/gpio/index.js';
 import { captureLogger, signal } from './helpers.js';
 
