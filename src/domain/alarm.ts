@@ -7,7 +7,8 @@ export type AlarmKind =
   | 'gate_write_failed'
   | 'output_write_failed'
   | 'gate_late'
-  | 'encoder_stalled';
+  | 'encoder_stalled'
+  | 'gpio_unavailable';
 
 export const ALARM_KINDS: readonly AlarmKind[] = [
   'reject_not_confirmed',
@@ -18,6 +19,7 @@ export const ALARM_KINDS: readonly AlarmKind[] = [
   'output_write_failed',
   'gate_late',
   'encoder_stalled',
+  'gpio_unavailable',
 ];
 
 export interface AlarmRecord {

@@ -1,6 +1,6 @@
 import type { ConfirmConfig, GateConfig } from '../config/sections/line.js';
 import type { DigitalOutput, EdgeInput, TimedSwitch } from '../domain/ports.js';
-import { errorMessage } from '../errors.js';
+import { type ErrorCode, errorCode, errorMessage } from '../errors.js';
 import type { AlarmManager, AlarmRecord } from './alarms.js';
 import type { Clock } from './clock.js';
 import { ConfirmMatcher } from './confirm.js';
@@ -43,6 +43,8 @@ export class GateStation {
   private readonly confirm: ConfirmMatcher | undefined;
   /** Parts with a provisional reject standing at the gate controller (seq). */
   private readonly standing = new Set<number>();
+  /** The driver reported the gate output lost (GpioDriver.onError): rejects are not proven to move the gate. */
+  private outputDown: { code: ErrorCode; message: string } | undefined;
 
   constructor(private readonly deps: GateStationDeps) {
     this.gate = this.createGate();
@@ -133,8 +135,22 @@ export class GateStation {
     this.deps.done(part);
   }
 
-  /** Acknowledging gate_write_failed rewrites the gate: the line is healthy again only if that write succeeds. */
+  /**
+   * The driver lost the gate output after start. Until gpio_unavailable is acknowledged and a rewrite of the gate
+   * succeeds, every reject is recorded not fired with the driver's error: its write may never reach the gate.
+   */
+  outputFault(err: unknown): void {
+    this.outputDown = { code: errorCode(err) === 'LS_GPIO_WRITE' ? 'LS_GPIO_WRITE' : 'LS_GPIO_UNAVAILABLE', message: errorMessage(err) };
+  }
+
+  /**
+   * Acknowledging gate_write_failed (or gpio_unavailable after the gate output was lost) rewrites the gate: the
+   * line is healthy again only if that write succeeds.
+   */
   acknowledged(alarms: readonly AlarmRecord[]): void {
+    if (this.outputDown !== undefined && alarms.some((a) => a.kind === 'gpio_unavailable') && this.gate.refresh()) {
+      this.outputDown = undefined;
+    }
     const { health } = this.deps;
     if (!health.has('gate_write') || !alarms.some((a) => a.kind === 'gate_write_failed')) return;
     health.clear('gate_write');
@@ -149,6 +165,10 @@ export class GateStation {
       const part = parts.get(seq);
       if (part === undefined) continue;
       this.committed(part);
+      if (this.outputDown !== undefined) {
+        this.notFired(part, this.outputDown);
+        continue;
+      }
       const tracking = part.record.tracking;
       const latenessMs = firedMs - requestedMs;
       const late = latenessMs > maxLatenessMs;
@@ -205,13 +225,17 @@ export class GateStation {
     this.deps.alarms.raise('gate_write_failed', `reject gate write failed: ${errorMessage(err)}`);
     for (const seq of seqs) {
       const part = this.deps.parts.get(seq);
-      if (part === undefined) continue;
-      part.record.errorCode = 'LS_GPIO_WRITE';
-      part.record.errorMessage = errorMessage(err);
-      part.record.tracking.outcome = 'not_fired';
-      this.deps.stats.notFired();
-      this.deps.done(part);
+      if (part !== undefined) this.notFired(part, { code: 'LS_GPIO_WRITE', message: errorMessage(err) });
     }
+  }
+
+  /** The gate was not (provably) moved for this reject: it may have passed. */
+  private notFired(part: Part, fault: { code: ErrorCode; message: string }): void {
+    part.record.errorCode = fault.code;
+    part.record.errorMessage = fault.message;
+    part.record.tracking.outcome = 'not_fired';
+    this.deps.stats.notFired();
+    this.deps.done(part);
   }
 
   private createGate(): GateController {

@@ -129,8 +129,21 @@ export class InspectionLine implements Lifecycle {
    */
   acknowledge(idOrAll: string): AlarmRecord[] {
     const acked = this.alarms.acknowledge(idOrAll);
+    if (acked.some((a) => a.kind === 'gpio_unavailable')) this.health.clear('gpio');
     this.gate.acknowledged(acked);
     return acked;
+  }
+
+  /**
+   * A GPIO driver lost one of the line's inputs or outputs after start (GpioDriver.onError): a monitor or supervisor
+   * process died, an asynchronous write failed. Raises gpio_unavailable and keeps the line unhealthy (watchdog
+   * pings and the heartbeat stop) until that alarm is acknowledged. On the gate output, rejects from now on are
+   * recorded not fired until then (GateStation.outputFault): nothing proves the gate moves.
+   */
+  lineFault(line: string, err: unknown): void {
+    this.health.fault('gpio');
+    this.alarms.raise('gpio_unavailable', `gpio line "${line}": ${errorMessage(err)}`);
+    if (line === this.deps.gate.name) this.gate.outputFault(err);
   }
 
   /** Unacknowledged alarms, oldest first. */

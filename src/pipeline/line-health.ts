@@ -2,9 +2,10 @@ import type { Clock } from './clock.js';
 
 /**
  * A fault that keeps the line unhealthy until it is cleared: the operator acknowledged its alarm and the
- * component works again. gate_write: a write to the reject gate failed.
+ * component works again. gate_write: a write to the reject gate failed. gpio: a GPIO driver lost a line after
+ * start (a monitor or supervisor process died, an asynchronous write failed).
  */
-export type LineFault = 'gate_write';
+export type LineFault = 'gate_write' | 'gpio';
 
 export interface LineHealthDeps {
   clock: Clock;

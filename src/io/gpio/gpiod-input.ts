@@ -92,7 +92,7 @@ export class GpiodInput extends EdgeInputBase {
         new LinesideError(
           'LS_GPIO_UNAVAILABLE',
           `${label}: gpiomon ${describeExit(code, sig)}: ${tail(spawned.stderr())}; edges are missed until it restarts in ${driver.config.restart_delay_ms} ms`,
-        ),
+        ), this.deps.name,
       );
       this.scheduleRestart();
     });
@@ -105,7 +105,7 @@ export class GpiodInput extends EdgeInputBase {
       this.launch().then(
         () => this.deps.logger.warn({ input: this.deps.name }, 'gpiomon restarted'),
         (err: unknown) => {
-          this.driver.reportError(err instanceof LinesideError ? err : new LinesideError('LS_GPIO_UNAVAILABLE', describeCause(err), { cause: err }));
+          this.driver.reportError(err instanceof LinesideError ? err : new LinesideError('LS_GPIO_UNAVAILABLE', describeCause(err), { cause: err }), this.deps.name);
           if (this.started) this.scheduleRestart();
         },
       );

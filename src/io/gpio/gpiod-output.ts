@@ -196,7 +196,7 @@ export class GpiodOutput implements DigitalOutput {
           `${this.label}: ${status} ${fresh ? `before driving it to ${level}` : 'while holding it'}: ${tail(spawned.stderr())}; retrying in ${
             this.deps.driver.config.restart_delay_ms
           } ms`,
-        ),
+        ), this.deps.name,
       );
       this.scheduleRetry(() => this.pump());
     } else {
@@ -215,7 +215,7 @@ export class GpiodOutput implements DigitalOutput {
         `${this.label}: gpioset supervisor ${describeExit(code, signal)}: ${tail(spawned.stderr())}; the line is not held, restarting in ${
           this.deps.driver.config.restart_delay_ms
         } ms`,
-      ),
+      ), this.deps.name,
     );
     this.scheduleRetry(() => this.relaunch());
   }
@@ -224,7 +224,7 @@ export class GpiodOutput implements DigitalOutput {
     this.launch().then(
       () => this.deps.logger.warn({ output: this.deps.name }, 'gpioset supervisor restarted'),
       (err: unknown) => {
-        this.deps.driver.reportError(err instanceof LinesideError ? err : new LinesideError('LS_GPIO_UNAVAILABLE', describeCause(err), { cause: err }));
+        this.deps.driver.reportError(err instanceof LinesideError ? err : new LinesideError('LS_GPIO_UNAVAILABLE', describeCause(err), { cause: err }), this.deps.name);
         this.scheduleRetry(() => this.relaunch());
       },
     );

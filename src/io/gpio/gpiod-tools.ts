@@ -32,7 +32,7 @@ export interface GpiodLineHost {
   readonly config: GpiodGpioConfig;
   readonly clock: KernelClock;
   requireStarted(name: string): void;
-  reportError(err: LinesideError): void;
+  reportError(err: LinesideError, line: string): void;
 }
 
 const execFileAsync = promisify(execFile);

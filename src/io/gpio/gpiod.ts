@@ -54,7 +54,7 @@ export class GpiodGpio implements GpioDriver, GpiodLineHost {
     return this.lines.addOutput(name, () => new GpiodOutput({ name, line, logger: this.deps.logger, driver: this }));
   }
 
-  onError(listener: (err: LinesideError) => void): () => void {
+  onError(listener: (err: LinesideError, line: string) => void): () => void {
     return this.errors.on(listener);
   }
 
@@ -62,8 +62,8 @@ export class GpiodGpio implements GpioDriver, GpiodLineHost {
     if (!this.kernelClock) throw driverNotStarted('gpiod', name);
   }
 
-  reportError(err: LinesideError): void {
-    this.errors.emit(err);
+  reportError(err: LinesideError, line: string): void {
+    this.errors.emit(err, line);
   }
 }
 

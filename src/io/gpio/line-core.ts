@@ -121,11 +121,11 @@ export abstract class EdgeInputBase implements EdgeInput {
 
 /** Listeners for asynchronous driver failures (GpioDriver.onError). */
 export class ErrorListeners {
-  private readonly listeners = new Set<(err: LinesideError) => void>();
+  private readonly listeners = new Set<(err: LinesideError, line: string) => void>();
 
   constructor(private readonly deps: { logger: Logger }) {}
 
-  on(listener: (err: LinesideError) => void): () => void {
+  on(listener: (err: LinesideError, line: string) => void): () => void {
     this.listeners.add(listener);
     return () => {
       this.listeners.delete(listener);
@@ -133,11 +133,11 @@ export class ErrorListeners {
   }
 
   /** Log at error level (someone must act) and tell every listener. */
-  emit(err: LinesideError): void {
-    this.deps.logger.error({ err, code: err.code }, err.message);
+  emit(err: LinesideError, line: string): void {
+    this.deps.logger.error({ err, code: err.code, line }, err.message);
     for (const listener of this.listeners) {
       try {
-        listener(err);
+        listener(err, line);
       } catch (listenerErr) {
         this.deps.logger.error({ err: listenerErr }, 'gpio error listener threw');
       }

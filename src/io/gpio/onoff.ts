@@ -96,7 +96,7 @@ class OnoffInput extends EdgeInputBase {
     gpio.watch((err, value) => {
       if (err) {
         this.driver.reportError(
-          new LinesideError('LS_GPIO_UNAVAILABLE', `gpio input "${this.deps.name}": interrupt error (${describeCause(err)})`, { cause: err }),
+          new LinesideError('LS_GPIO_UNAVAILABLE', `gpio input "${this.deps.name}": interrupt error (${describeCause(err)})`, { cause: err }), this.deps.name,
         );
         return;
       }
@@ -203,7 +203,7 @@ class OnoffOutput implements DigitalOutput {
       await gpio.write(electricalLevel(false, this.deps.line) ? 1 : 0);
     } catch (err) {
       this.deps.driver.reportError(
-        new LinesideError('LS_GPIO_WRITE', `gpio output "${this.deps.name}": could not force the safe state at stop (${describeCause(err)})`, { cause: err }),
+        new LinesideError('LS_GPIO_WRITE', `gpio output "${this.deps.name}": could not force the safe state at stop (${describeCause(err)})`, { cause: err }), this.deps.name,
       );
     }
     this.gpio = null;
@@ -226,7 +226,7 @@ class OnoffOutput implements DigitalOutput {
       (err: unknown) => {
         this.applied = null;
         this.deps.driver.reportError(
-          new LinesideError('LS_GPIO_WRITE', `gpio output "${this.deps.name}": write ${value} failed (${describeCause(err)})`, { cause: err }),
+          new LinesideError('LS_GPIO_WRITE', `gpio output "${this.deps.name}": write ${value} failed (${describeCause(err)})`, { cause: err }), this.deps.name,
         );
       },
     ).finally(() => {
@@ -272,7 +272,7 @@ export class OnoffGpio implements GpioDriver {
     return this.lines.addOutput(name, () => new OnoffOutput({ name, line, logger: this.deps.logger, driver: this }));
   }
 
-  onError(listener: (err: LinesideError) => void): () => void {
+  onError(listener: (err: LinesideError, line: string) => void): () => void {
     return this.errors.on(listener);
   }
 
@@ -299,8 +299,8 @@ export class OnoffGpio implements GpioDriver {
     }
   }
 
-  reportError(err: LinesideError): void {
-    this.errors.emit(err);
+  reportError(err: LinesideError, line: string): void {
+    this.errors.emit(err, line);
   }
 }
 

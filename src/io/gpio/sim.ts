@@ -136,7 +136,7 @@ export class SimGpio implements SimGpioDriver, SimWorld {
     return output;
   }
 
-  onError(listener: (err: LinesideError) => void): () => void {
+  onError(listener: (err: LinesideError, line: string) => void): () => void {
     return this.errors.on(listener);
   }
 

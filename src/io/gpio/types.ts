@@ -11,7 +11,7 @@ export interface GpioDriver extends Lifecycle {
    * Codes: LS_GPIO_UNAVAILABLE (an input or output is no longer held), LS_GPIO_WRITE (an output did not switch).
    * Optional so that test doubles stay small; every lineside driver implements it.
    */
-  onError?(listener: (err: LinesideError) => void): () => void;
+  onError?(listener: (err: LinesideError, line: string) => void): () => void;
 }
 
 export interface LineConfig {

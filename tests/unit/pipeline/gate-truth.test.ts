@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { LinesideError } from '../../../src/errors.js';
 import type { Scheduler } from '../../../src/pipeline/scheduler.js';
 import { advance, makeRig, type RigOptions } from './fakes.js';
 
@@ -115,5 +116,38 @@ describe('gate thread: a provisional reject for every undecided part', () => {
       [1, 'defective', 'reject', null, 'fired'],
       [2, 'ok', 'reject', 'late', 'fired'],
     ]);
+  });
+});
+
+describe('a GPIO line lost after start (GpioDriver.onError)', () => {
+  it('the gate output lost: alarm, line unhealthy, and rejects recorded not fired until acknowledged', async () => {
+    const rig = await started({ script: () => ({ verdict: 'defective' }) });
+    rig.line.lineFault('gate', new LinesideError('LS_GPIO_UNAVAILABLE', 'gpioset supervisor exited with code 1'));
+    await advance(0);
+    expect(rig.alarms.map((a) => a.kind)).toEqual(['gpio_unavailable']);
+    expect(rig.line.progress()).toBe(false);
+    rig.trigger.fire();
+    await advance(1000);
+    expect(rig.records[0]).toMatchObject({
+      decision: 'reject',
+      errorCode: 'LS_GPIO_UNAVAILABLE',
+      tracking: { fired: false, outcome: 'not_fired' },
+    });
+    expect(rig.line.acknowledge('all').map((a) => a.kind)).toEqual(['gpio_unavailable']);
+    expect(rig.line.progress()).toBe(true);
+    rig.trigger.fire();
+    await advance(1000);
+    expect(rig.records[1]).toMatchObject({ decision: 'reject', tracking: { fired: true, outcome: 'fired' } });
+    expect(rig.line.summary().gateNotFired).toBe(1);
+  });
+
+  it('the trigger input lost: alarm and line unhealthy until acknowledged; parts still flow', async () => {
+    const rig = await started();
+    rig.line.lineFault('trigger', new LinesideError('LS_GPIO_UNAVAILABLE', 'gpiomon exited with code 1'));
+    await advance(0);
+    expect(rig.alarms[0]?.message).toContain('gpio line "trigger"');
+    expect(rig.line.progress()).toBe(false);
+    rig.line.acknowledge('all');
+    expect(rig.line.progress()).toBe(true);
   });
 });
