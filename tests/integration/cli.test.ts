@@ -1,36 +1,9 @@
-import { spawn } from 'node:child_process';
 import { cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { Mosquitto, Observer, waitFor } from '../unit/io/mqtt/helpers.js';
-import { BUNDLE, ROOT, labelledFolder, tempDir } from './harness.js';
-
-interface Proc {
-  code: Promise<number | null>;
-  stdout: () => string;
-  stderr: () => string;
-  kill: (sig: NodeJS.Signals) => void;
-}
-
-/** The real CLI from source, as a separate process: signals and exit codes are the real ones. */
-function lineside(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  return {
-    code: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
-    stdout: () => out,
-    stderr: () => err,
-    kill: (sig) => child.kill(sig),
-  };
-}
+import { BUNDLE, labelledFolder, lineside, tempDir } from './harness.js';
 
 let dir: { path: string; remove: () => Promise<void> };
 let images: string;

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -57,4 +58,30 @@ export function memoryLogger(): { logger: Logger; records: () => Record<string, 
     },
   });
   return { logger: pino({ level: 'info' }, stream), records: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+export interface Proc {
+  code: Promise<number | null>;
+  stdout: () => string;
+  stderr: () => string;
+  kill: (sig: NodeJS.Signals) => void;
+}
+
+/** The real CLI from source, as a separate process: signals and exit codes are the real ones. */
+export function lineside(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  return {
+    code: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
+    stdout: () => out,
+    stderr: () => err,
+    kill: (sig) => child.kill(sig),
+  };
 }
