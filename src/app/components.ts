@@ -139,17 +139,26 @@ export class AppComponents {
 
   /** Starts the driver and claims every configured line; none is driven or listened to before its own stage. */
   private async startGpio(signal: AbortSignal): Promise<void> {
-    const config = this.config;
-    const gpio = this.deps.drivers.gpio(config.gpio, { logger: this.child('gpio') });
+    const gpio = this.deps.drivers.gpio(this.config.gpio, { logger: this.child('gpio') });
     this.gpio = gpio;
     await gpio.start(signal);
-    const { alarms, heartbeat, tracking, confirm } = config;
+    try {
+      this.lines = this.claimLines(gpio);
+    } catch (err) {
+      // A stage that throws cleans up after itself: the driver is running, so it is stopped here.
+      await gpio.stop();
+      throw err;
+    }
+  }
+
+  private claimLines(gpio: GpioDriver): Lines {
+    const { alarms, heartbeat, tracking, confirm, gate, trigger } = this.config;
     const limit = (): boolean => this.deps.maxParts !== undefined && (this.line?.acceptedTriggers ?? 0) >= this.deps.maxParts;
-    this.lines = {
-      gate: gpio.output('gate', config.gate),
+    return {
+      gate: gpio.output('gate', gate),
       ...(alarms.output ? { alarm: gpio.output('alarm', alarms.output) } : {}),
       ...(heartbeat ? { heartbeat: gpio.output('heartbeat', heartbeat) } : {}),
-      trigger: limitedInput(gpio.input('trigger', config.trigger), limit),
+      trigger: limitedInput(gpio.input('trigger', trigger), limit),
       ...(tracking.mode === 'encoder' ? { encoder: gpio.input('encoder', tracking.encoder) } : {}),
       ...(confirm ? { confirm: gpio.input('confirm', confirm) } : {}),
       ...(alarms.bin_full ? { binFull: gpio.input('bin_full', alarms.bin_full) } : {}),
