@@ -3,9 +3,8 @@
  * its exit status.
  */
 import { EXIT, type CliIo } from './cli/io.js';
-import { writeSync } from 'node:fs';
 import { errorMessage } from './errors.js';
-import { stdoutDestination } from './log.js';
+import { stdoutDestination, writeCrashRecord, type LogDestination } from './log.js';
 
 const USAGE = `usage: lineside <command> [options]
 
@@ -23,6 +22,9 @@ exit status: 0 ok, 1 failure, 2 some inputs failed, 64 usage, 69 hardware/servic
              70 internal error, 78 configuration (or model) invalid`;
 
 type Command = (argv: string[], io: CliIo) => Promise<number>;
+
+/** stdout's log writer, created on first use: a crash flushes it before its own last line. */
+let logDestination: LogDestination | undefined;
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   run: async () => (await import('./cli/run.js')).runDaemon,
@@ -64,18 +66,17 @@ async function main(): Promise<number> {
     isTTY: Boolean(process.stderr.isTTY),
     env: process.env,
     signal: controller.signal,
-    logStream: stdoutDestination,
+    logStream: () => (logDestination ??= stdoutDestination()),
   };
   const command = await load();
   return command(argv, io);
 }
 
-// Never swallowed: a bug leaves one JSON line with a code for journalctl, then the process ends non-zero so
-// systemd restarts it, and ExecStopPost drives the gate safe.
+// Never swallowed: a bug leaves the log lines written so far and then one JSON line with a code for journalctl,
+// in that order, then the process ends non-zero so systemd restarts it, and ExecStopPost drives the gate safe.
 function die(kind: string, err: unknown): never {
-  const line = { level: 60, time: Date.now(), pid: process.pid, code: 'LS_INTERNAL', kind, err: err instanceof Error ? err.stack : String(err), msg: `${kind}: ${errorMessage(err)}` };
   try {
-    writeSync(1, `${JSON.stringify(line)}\n`);
+    writeCrashRecord(logDestination, kind, err, process.env);
   } finally {
     process.exit(EXIT.SOFTWARE);
   }
