@@ -87,7 +87,8 @@ export function createApp(deps: AppDeps): App {
     for (const warning of failSafeWarnings(config)) log.warn({ check: 'fail-safe' }, warning);
     await runner.start(signal);
     const model = parts.model();
-    const status = `armed: ${model.name} ${model.version} on ${model.executionProvider}, camera ${config.camera.type}, gpio ${config.gpio.type}`;
+    const hardware = `camera ${config.camera.type}, gpio ${config.gpio.type}`;
+    const status = `armed: ${model.name} ${model.version} on ${model.executionProvider}, ${hardware}`;
     deps.notifier?.send({ READY: '1', STATUS: status });
     log.info({ runId, ep: model.executionProvider }, `ready (${status})`);
   }

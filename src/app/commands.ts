@@ -15,7 +15,8 @@ export class AlarmDesk {
 
   /** An alarm the line raised: an error line (someone must act) and the alarm event and retained state on MQTT. */
   raised(alarm: AlarmRecord): void {
-    this.deps.logger.error({ code: 'LS_ALARM', alarm: alarm.id, kind: alarm.kind, part: alarm.partId, repeats: alarm.repeats }, `alarm: ${alarm.message}`);
+    const fields = { code: 'LS_ALARM', alarm: alarm.id, kind: alarm.kind, part: alarm.partId, repeats: alarm.repeats };
+    this.deps.logger.error(fields, `alarm: ${alarm.message}`);
     this.deps.mqtt()?.publishAlarm({
       alarm: alarm.kind,
       id: alarm.id,

@@ -121,7 +121,8 @@ export class AppComponents {
   }
 
   private async startInference(signal: AbortSignal): Promise<void> {
-    const { config, loaded } = { config: this.config, loaded: this.deps.loaded };
+    const { config } = this;
+    const { loaded } = this.deps;
     this.inspector = this.deps.drivers.inspector({
       bundleDir: resolveFrom(loaded.baseDir, config.model.bundle),
       inference: config.inference,
@@ -129,11 +130,13 @@ export class AppComponents {
     });
     await this.inspector.start(signal);
     const model = this.inspector.info;
-    this.child('app').info({ model: model.name, version: model.version, ep: model.executionProvider, threshold: model.threshold }, 'model verified and warm');
+    const fields = { model: model.name, version: model.version, ep: model.executionProvider, threshold: model.threshold };
+    this.child('app').info(fields, 'model verified and warm');
   }
 
   private async startCamera(signal: AbortSignal): Promise<void> {
-    this.camera = this.deps.drivers.camera(this.config.camera, { logger: this.child('camera'), baseDir: this.deps.loaded.baseDir, env: this.deps.env });
+    const { loaded, env, drivers } = this.deps;
+    this.camera = drivers.camera(this.config.camera, { logger: this.child('camera'), baseDir: loaded.baseDir, env });
     await this.camera.start(signal);
   }
 
@@ -188,22 +191,32 @@ export class AppComponents {
     const log = this.child('app');
     if (gateConfig.timer !== 'thread') return;
     if (gate.offThread === undefined) {
-      log.warn({ gpio: gpio.type }, `gate.timer: thread is not available with gpio.type ${gpio.type}; reject edges are timed on the event loop (gate.hold_ms)`);
+      const why = `gate.timer: thread is not available with gpio.type ${gpio.type}`;
+      log.warn({ gpio: gpio.type }, `${why}; reject edges are timed on the event loop (gate.hold_ms)`);
       return;
     }
-    const thread = new GateThread({ output: gate, logger: this.child('gate'), spinMs: gateConfig.spin_ms, rtPriority: gateConfig.rt_priority, threads: gateConfig.threads });
+    const thread = new GateThread({
+      output: gate,
+      logger: this.child('gate'),
+      spinMs: gateConfig.spin_ms,
+      rtPriority: gateConfig.rt_priority,
+      threads: gateConfig.threads,
+    });
     try {
       await thread.start(signal);
       this.gateTimer = thread;
     } catch (err) {
       // The event-loop timer still moves the gate, only less precisely under load: degrade, do not refuse to run.
-      log.error({ code: errorCode(err), err: errorMessage(err) }, 'gate threads did not start; reject edges are timed on the event loop (gate.hold_ms)');
+      const fields = { code: errorCode(err), err: errorMessage(err) };
+      log.error(fields, 'gate threads did not start; reject edges are timed on the event loop (gate.hold_ms)');
     }
   }
 
   private async startMqtt(signal: AbortSignal): Promise<void> {
-    const { config, loaded } = { config: this.config, loaded: this.deps.loaded };
-    this.mqtt = this.deps.drivers.mqtt(config.mqtt, { logger: this.child('mqtt'), lineId: config.line_id, baseDir: loaded.baseDir, runId: this.deps.runId, env: this.deps.env });
+    const { config } = this;
+    const { loaded, runId, env } = this.deps;
+    const logger = this.child('mqtt');
+    this.mqtt = this.deps.drivers.mqtt(config.mqtt, { logger, lineId: config.line_id, baseDir: loaded.baseDir, runId, env });
     await this.mqtt.start(signal);
     this.mqtt.onCommand(this.deps.onCommand);
   }

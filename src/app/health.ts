@@ -1,7 +1,13 @@
 import type { FailsafeReason, PartRecord } from '../domain/part.js';
 
 /** Fail-safe reasons that mean a component (camera, model, encoder) is broken, not the part. */
-const COMPONENT_FAILURES: ReadonlySet<FailsafeReason> = new Set(['camera_timeout', 'camera_error', 'inference_error', 'model_not_ready', 'encoder_stalled']);
+const COMPONENT_FAILURES: ReadonlySet<FailsafeReason> = new Set([
+  'camera_timeout',
+  'camera_error',
+  'inference_error',
+  'model_not_ready',
+  'encoder_stalled',
+]);
 /** Consecutive parts failed by a broken component before the line reports itself unhealthy. */
 export const UNHEALTHY_AFTER_FAILURES = 5;
 

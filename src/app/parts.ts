@@ -3,6 +3,13 @@ import type { Mqtt } from '../io/mqtt/index.js';
 import type { Logger } from '../log.js';
 import type { ComponentHealth } from './health.js';
 
+export interface PartSinkDeps {
+  logger: Logger;
+  maxParts: number | undefined;
+  health: ComponentHealth;
+  mqtt: () => Mqtt | undefined;
+}
+
 /**
  * Where each completed part goes: one log line, the verdict queued for MQTT, the component health, the app's
  * listeners, and the --max-parts count. Nothing here waits for disk or broker.
@@ -13,7 +20,7 @@ export class PartSink {
   private completed = 0;
   private resolveDone: () => void = () => undefined;
 
-  constructor(private readonly deps: { logger: Logger; maxParts: number | undefined; health: ComponentHealth; mqtt: () => Mqtt | undefined }) {
+  constructor(private readonly deps: PartSinkDeps) {
     this.done = new Promise<void>((resolve) => {
       this.resolveDone = resolve;
     });

@@ -51,7 +51,10 @@ export class StageRunner {
     for (const stage of this.stages) {
       if (this.stopRequested) throw new Error(`stopped while starting, before ${stage.name}`);
       if (signal.aborted) {
-        await this.rollBack(stage.name, signal.reason);
+        const stopping = this.running.reverse();
+        const message = `start aborted before ${stage.name}; stopping what had started`;
+        if (stopping.length > 0) this.deps.logger.info({ stage: stage.name, stopping }, message);
+        await this.stopStarted();
         throw signal.reason;
       }
       try {
@@ -66,7 +69,8 @@ export class StageRunner {
 
   private async rollBack(failed: string, err: unknown): Promise<void> {
     if (this.started.length === 0) return;
-    this.deps.logger.warn({ stage: failed, code: errorCode(err), err: errorMessage(err), stopping: this.running.reverse() }, `start failed at ${failed}; stopping what had started`);
+    const fields = { stage: failed, code: errorCode(err), err: errorMessage(err), stopping: this.running.reverse() };
+    this.deps.logger.info(fields, `start failed at ${failed}; stopping what had started`);
     await this.stopStarted();
   }
 

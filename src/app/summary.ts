@@ -50,6 +50,10 @@ function modelOf(inspector: Inspector | undefined): RunSummary['model'] {
   }
 }
 
+function mqttOf(m: MqttState): NonNullable<RunSummary['mqtt']> {
+  return { connected: m.connected, sent: m.sent, queued: m.queued, dropped: m.dropped, rejected: m.rejected, lost_at_stop: m.lostAtStop };
+}
+
 export function runSummary({ runId, line: s, mqtt: m, inspector }: SummarySources): RunSummary {
   return {
     run_id: runId,
@@ -69,6 +73,6 @@ export function runSummary({ runId, line: s, mqtt: m, inspector }: SummarySource
     alarms: { raised: s?.alarms.raised ?? 0, active: s?.alarms.active ?? 0 },
     safe_state: s?.safeState ?? { parts: 0, rejectsNotFired: 0 },
     model: modelOf(inspector),
-    mqtt: m ? { connected: m.connected, sent: m.sent, queued: m.queued, dropped: m.dropped, rejected: m.rejected, lost_at_stop: m.lostAtStop } : null,
+    mqtt: m ? mqttOf(m) : null,
   };
 }

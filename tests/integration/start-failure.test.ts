@@ -24,11 +24,17 @@ afterAll(async () => dir.remove());
 async function gpiodTools(): Promise<{ gpioset: string; gpiomon: string; calls: () => Promise<string[]> }> {
   const log = path.join(dir.path, 'gpioset.log');
   const version = (tool: string): string => `if [ "$1" = "--version" ]; then echo "${tool} (libgpiod) v1.6.3"; exit 0; fi\n`;
-  const hold = `case "$1" in --mode=exit) exit 0;; esac\ns=; trap 'kill $s 2>/dev/null; exit 0' TERM\nwhile :; do sleep 1 & s=$!; wait $s; done\n`;
+  const hold = [
+    'case "$1" in --mode=exit) exit 0;; esac',
+    "s=; trap 'kill $s 2>/dev/null; exit 0' TERM",
+    'while :; do sleep 1 & s=$!; wait $s; done',
+    '',
+  ].join('\n');
   const gpioset = path.join(dir.path, 'gpioset');
   await writeFile(gpioset, `#!/bin/sh\n${version('gpioset')}echo "$*" >> ${log}\n${hold}`, { mode: 0o755 });
   const gpiomon = path.join(dir.path, 'gpiomon');
-  await writeFile(gpiomon, `#!/bin/sh\n${version('gpiomon')}echo "gpiomon: error requesting GPIO lines: Device or resource busy" >&2\nexit 1\n`, { mode: 0o755 });
+  const busy = 'echo "gpiomon: error requesting GPIO lines: Device or resource busy" >&2\nexit 1\n';
+  await writeFile(gpiomon, `#!/bin/sh\n${version('gpiomon')}${busy}`, { mode: 0o755 });
   return { gpioset, gpiomon, calls: async () => (await readFile(log, 'utf8')).trim().split('\n') };
 }
 
@@ -76,14 +82,22 @@ describe('a start that fails part-way (issue 13, item 5)', () => {
     // Each output's supervisor drove its safe level on the way out (gpioset --mode=exit), gate and heartbeat alike.
     const calls = await tools.calls();
     expect(calls).toEqual(expect.arrayContaining(['--mode=exit gpiochip0 27=0', '--mode=exit gpiochip0 6=0']));
-    for (const offset of ['27', '6']) expect(calls.filter((c) => c.endsWith(` ${offset}=0`) || c.endsWith(` ${offset}=1`)).at(-1)).toBe(`--mode=exit gpiochip0 ${offset}=0`);
+    for (const offset of ['27', '6']) {
+      const last = calls.filter((c) => c.endsWith(` ${offset}=0`) || c.endsWith(` ${offset}=1`)).at(-1);
+      expect(last).toBe(`--mode=exit gpiochip0 ${offset}=0`);
+    }
   });
 
   it('in process: start rejects with the failing stage error after every stage already started has stopped, outputs safe', async () => {
     const { logger, records } = memoryLogger();
     const busy = new LinesideError('LS_GPIO_UNAVAILABLE', 'gpio input "confirm": line 22 busy');
     const app = createApp({
-      loaded: lineConfig({ images, mqttUrl: 'mqtt://127.0.0.1:1', outbox: path.join(dir.path, 'outbox-app'), heartbeat: { line: 6, period_ms: 50 } }),
+      loaded: lineConfig({
+        images,
+        mqttUrl: 'mqtt://127.0.0.1:1',
+        outbox: path.join(dir.path, 'outbox-app'),
+        heartbeat: { line: 6, period_ms: 50 },
+      }),
       logger,
       env: {},
       drivers: {
@@ -101,7 +115,8 @@ describe('a start that fails part-way (issue 13, item 5)', () => {
     if (!gpio || !isSimGpio(gpio)) throw new Error('expected the sim GPIO driver');
     for (const output of ['gate', 'heartbeat']) expect(gpio.writes(output).at(-1), output).toMatchObject({ active: false, cause: 'stop' });
     const rollback = records().find((r) => r.msg === 'start failed at inputs; stopping what had started');
-    expect(rollback).toMatchObject({ code: 'LS_GPIO_UNAVAILABLE', stopping: ['line', 'mqtt', 'gate threads', 'outputs', 'gpio', 'camera', 'inference'] });
+    const stopped = ['line', 'mqtt', 'gate threads', 'outputs', 'gpio', 'camera', 'inference'];
+    expect(rollback).toMatchObject({ code: 'LS_GPIO_UNAVAILABLE', stopping: stopped });
     // An orderly way down: the line stopped before the outputs it drives, so nothing wrote to a stopped output.
     expect(records().filter((r) => (r.level as number) >= 50)).toEqual([]);
     await app.stop();

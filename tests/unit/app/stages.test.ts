@@ -67,7 +67,8 @@ describe('StageRunner', () => {
     const { events, stage } = journal();
     const log = captureLogger();
     const busy = new LinesideError('LS_CAMERA_NOT_FOUND', 'no camera');
-    const runner = new StageRunner([stage('a'), stage('b', { stop: () => Promise.reject(new Error('boom')) }), stage('c', { start: () => Promise.reject(busy) })], log);
+    const failingStop = stage('b', { stop: () => Promise.reject(new Error('boom')) });
+    const runner = new StageRunner([stage('a'), failingStop, stage('c', { start: () => Promise.reject(busy) })], log);
     await expect(runner.start(never)).rejects.toBe(busy);
     expect(events).toEqual(['start a', 'start b', 'stop a']);
     expect(log.errors()).toEqual([expect.objectContaining({ stage: 'b', err: 'boom' })]);
@@ -84,9 +85,12 @@ describe('StageRunner', () => {
         await Promise.resolve();
       },
     });
-    const runner = new StageRunner([stage('a'), aborting, stage('c')], captureLogger());
+    const log = captureLogger();
+    const runner = new StageRunner([stage('a'), aborting, stage('c')], log);
     await expect(runner.start(controller.signal)).rejects.toBe(reason);
     expect(events).toEqual(['start a', 'start b', 'stop b', 'stop a']);
+    const aborted = log.lines.find((l) => l.stage === 'c');
+    expect(aborted).toMatchObject({ msg: 'start aborted before c; stopping what had started', stopping: ['b', 'a'] });
   });
 
   it('starts nothing when the signal is already aborted', async () => {
@@ -123,7 +127,8 @@ describe('stageGroup', () => {
     const { events, stage } = journal();
     const busy = new LinesideError('LS_GPIO_UNAVAILABLE', 'confirm line busy');
     const log = captureLogger();
-    const inputs = stageGroup('inputs', () => [stage('trigger'), stage('confirm', { start: () => Promise.reject(busy) }), stage('bin_full')], log);
+    const confirm = stage('confirm', { start: () => Promise.reject(busy) });
+    const inputs = stageGroup('inputs', () => [stage('trigger'), confirm, stage('bin_full')], log);
     const runner = new StageRunner([stage('outputs'), stage('line'), inputs], log);
     await expect(runner.start(never)).rejects.toBe(busy);
     expect(events).toEqual(['start outputs', 'start line', 'start trigger', 'stop trigger', 'stop line', 'stop outputs']);
