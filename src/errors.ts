@@ -90,6 +90,16 @@ export const ERROR_CODES = {
       'Inspect the line and fix the cause, then acknowledge the alarm on the MQTT command topic `<prefix>/cmd/ack` ' +
       '(docs/mqtt.md; an empty payload acknowledges every open alarm). An alarm stays until acknowledged.',
   },
+  LS_SAFE_STATE_PARTS: {
+    summary: 'The daemon stopped with parts on the belt whose gate moment came after the gate went to its safe state.',
+    action:
+      'Quarantine the parts named in the log line (`ids`, also in the run summary\'s `safe_state.ids`): with ' +
+      '`energised_position: reject` they passed uninspected or unrejected. Stop the belt before the daemon to avoid it.',
+  },
+  LS_GATE_NOT_FIRED: {
+    summary: 'A reject was not fired: the write that should have opened the gate failed, or the gate output was lost.',
+    action: 'Quarantine the part named in the log line: it may have passed. Fix the gate wiring or driver (see the alarm).',
+  },
   LS_WATCHDOG: {
     summary: 'The pipeline made no progress within the watchdog interval; systemd will restart the daemon.',
     action: 'Check the logs just before the restart for the component that stalled.',

@@ -1,4 +1,6 @@
+import { writeSync } from 'node:fs';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { errorMessage } from './errors.js';
 
 export type { Logger } from 'pino';
 
@@ -23,9 +25,56 @@ export interface LoggerOptions {
   journal?: boolean;
 }
 
+/** The daemon's stdout writer: its lines are buffered in memory while a write is in flight. */
+export type LogDestination = pino.DestinationStream & { flushSync(): void; write(line: string): boolean };
+
 /** stdout, asynchronous: a slow terminal or journald never stalls the event loop that times the gate. */
-export function stdoutDestination(): pino.DestinationStream & { flushSync(): void; write(line: string): boolean } {
+export function stdoutDestination(): LogDestination {
   return pino.destination({ dest: 1, sync: false, minLength: 0 });
+}
+
+/** How long a crashing process keeps trying to write its last line into a full pipe (journald behind). */
+const LAST_WORDS_PATIENCE_MS = 2000;
+
+/**
+ * The last words of a crashing process, written synchronously (no event loop turn is left): first every log
+ * line still buffered in `destination`, then one fatal JSON line with code LS_INTERNAL, so that it is the last
+ * line on stdout. Writing the crash line directly, as before, put it ahead of the buffered lines (pino flushes
+ * those only at 'exit'), and lost it when stdout was a full pipe (EAGAIN). A write already handed to libuv's
+ * thread pool before the crash cannot be taken back; it lands on its own.
+ */
+export function writeCrashRecord(destination: LogDestination | undefined, kind: string, err: unknown, env: NodeJS.ProcessEnv): void {
+  const record = {
+    level: 60,
+    time: Date.now(),
+    pid: process.pid,
+    code: 'LS_INTERNAL',
+    kind,
+    err: err instanceof Error ? err.stack : String(err),
+    msg: `${kind}: ${errorMessage(err)}`,
+  };
+  try {
+    destination?.flushSync();
+  } finally {
+    // Under journald, the priority of a fatal line (crit), as createLogger writes it.
+    writeAllSync(1, `${env.JOURNAL_STREAM ? '<2>' : ''}${JSON.stringify(record)}\n`, LAST_WORDS_PATIENCE_MS);
+  }
+}
+
+/** writeSync until all of `text` is out, waiting out EAGAIN (a non-blocking pipe that is full) up to patienceMs. */
+function writeAllSync(fd: number, text: string, patienceMs: number): void {
+  const buf = Buffer.from(text);
+  const giveUpAt = Date.now() + patienceMs;
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  let offset = 0;
+  while (offset < buf.length) {
+    try {
+      offset += writeSync(fd, buf, offset);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || Date.now() > giveUpAt) throw err;
+      Atomics.wait(nap, 0, 0, 10);
+    }
+  }
 }
 
 export function createLogger(options: LoggerOptions, env: NodeJS.ProcessEnv = process.env): Logger {

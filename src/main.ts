@@ -6,7 +6,10 @@ import { COMMANDS, HELP_COMMANDS, USAGE, type Command } from './cli/commands.js'
 import { EXIT, type CliIo } from './cli/io.js';
 import { writeSync } from 'node:fs';
 import { errorMessage } from './errors.js';
-import { stdoutDestination } from './log.js';
+import { stdoutDestination, writeCrashRecord, type LogDestination } from './log.js';
+
+/** stdout's log writer, created on first use: a crash flushes it before its own last line. */
+let logDestination: LogDestination | undefined;
 
 /**
  * Ends the process now, the command's outputs driven safe first. Not process.exit(): it waits for libuv's pool
@@ -62,17 +65,16 @@ async function main(): Promise<number> {
     isTTY: Boolean(process.stderr.isTTY),
     env: process.env,
     signal: controller.signal,
-    logStream: stdoutDestination,
+    logStream: () => (logDestination ??= stdoutDestination()),
   };
   return command.run(argv, io);
 }
 
-// Never swallowed: a bug leaves one JSON line with a code for journalctl, then the process ends non-zero so
-// systemd restarts it, and ExecStopPost drives the gate safe.
+// Never swallowed: a bug leaves the log lines written so far and then one JSON line with a code for journalctl,
+// in that order, then the process ends non-zero so systemd restarts it, and ExecStopPost drives the gate safe.
 function die(kind: string, err: unknown): never {
-  const line = { level: 60, time: Date.now(), pid: process.pid, code: 'LS_INTERNAL', kind, err: err instanceof Error ? err.stack : String(err), msg: `${kind}: ${errorMessage(err)}` };
   try {
-    writeSync(1, `${JSON.stringify(line)}\n`);
+    writeCrashRecord(logDestination, kind, err, process.env);
   } finally {
     process.exit(EXIT.SOFTWARE);
   }

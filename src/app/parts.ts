@@ -1,0 +1,62 @@
+import type { PartRecord } from '../domain/part.js';
+import type { Mqtt } from '../io/mqtt/index.js';
+import type { Logger } from '../log.js';
+import type { ComponentHealth } from './health.js';
+
+export interface PartSinkDeps {
+  logger: Logger;
+  maxParts: number | undefined;
+  health: ComponentHealth;
+  mqtt: () => Mqtt | undefined;
+}
+
+/**
+ * Where each completed part goes: one log line, the verdict queued for MQTT, the component health, the app's
+ * listeners, and the --max-parts count. Nothing here waits for disk or broker.
+ */
+export class PartSink {
+  readonly done: Promise<void>;
+  private readonly listeners = new Set<(record: PartRecord) => void>();
+  private completed = 0;
+  private resolveDone: () => void = () => undefined;
+
+  constructor(private readonly deps: PartSinkDeps) {
+    this.done = new Promise<void>((resolve) => {
+      this.resolveDone = resolve;
+    });
+  }
+
+  record(record: PartRecord): void {
+    logPart(this.deps.logger, record);
+    this.deps.mqtt()?.publishPart(record);
+    this.deps.health.record(record);
+    for (const listener of this.listeners) listener(record);
+    this.completed += 1;
+    if (this.deps.maxParts !== undefined && this.completed >= this.deps.maxParts) this.resolveDone();
+  }
+
+  onPart(listener: (record: PartRecord) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
+
+/** One info line per part (id, verdict, score, ms); a warning for a fail-safe reject. */
+function logPart(log: Logger, record: PartRecord): void {
+  const fields = {
+    part: record.id,
+    seq: record.seq,
+    verdict: record.verdict ?? null,
+    decision: record.decision,
+    score: record.defectScore === undefined ? null : Number(record.defectScore.toFixed(4)),
+    ms: record.verdictLatencyMs === undefined ? null : Number(record.verdictLatencyMs.toFixed(1)),
+    ...(record.failsafeReason ? { failsafe: record.failsafeReason, code: record.errorCode, err: record.errorMessage } : {}),
+    ...(record.label ? { label: record.label } : {}),
+    fired: record.tracking.fired,
+    ...(record.tracking.confirmed === null ? {} : { confirmed: record.tracking.confirmed }),
+  };
+  if (record.tracking.outcome === 'not_fired') {
+    log.error({ ...fields, code: 'LS_GATE_NOT_FIRED', cause: record.errorCode }, `part ${record.seq} reject NOT fired: ${record.errorMessage ?? ''}`);
+  } else if (record.failsafeReason) log.warn(fields, `part ${record.seq} rejected fail-safe: ${record.failsafeReason}`);
+  else log.info(fields, `part ${record.seq} ${record.decision}`);
+}
