@@ -63,6 +63,13 @@ export interface App {
   onPart(listener: (record: PartRecord) => void): () => void;
 }
 
+/** One error line naming every part the stop left to the gate's safe state: the parts to quarantine. */
+function logSafeStateParts(log: Logger, left: RunSummary['safe_state'] | undefined): void {
+  if (left === undefined || left.parts === 0) return;
+  const fields = { code: 'LS_SAFE_STATE_PARTS', parts: left.parts, rejectsNotFired: left.rejectsNotFired, ids: left.ids };
+  log.error(fields, `${left.parts} parts on the belt were left to the gate's safe state: ${left.ids.join(', ')}`);
+}
+
 export function createApp(deps: AppDeps): App {
   const { loaded, logger } = deps;
   const config = loaded.config;
@@ -102,11 +109,7 @@ export function createApp(deps: AppDeps): App {
     deps.notifier?.send({ STOPPING: '1' });
     log.info('stopping');
     await runner.stop();
-    const left = parts.line?.summary().safeState;
-    if (left !== undefined && left.parts > 0) {
-      const fields = { code: 'LS_SAFE_STATE_PARTS', parts: left.parts, rejectsNotFired: left.rejectsNotFired, ids: left.ids };
-      log.error(fields, `${left.parts} parts on the belt were left to the gate's safe state: ${left.ids.join(', ')}`);
-    }
+    logSafeStateParts(log, parts.line?.summary().safeState);
     log.info('stopped');
   }
 

@@ -1,6 +1,8 @@
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { ESLint } from 'eslint';
 import tseslint from 'typescript-eslint';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { layerRules } from '../../eslint.layers.js';
 
@@ -48,5 +50,39 @@ describe('layer rules (eslint.layers.js, docs/architecture.md)', () => {
     expect(await restrictedImports('src/io/mqtt/example.ts', "import { InspectionLine } from '../../pipeline/inspection-line.js';\nvoid InspectionLine;\n")).toHaveLength(1);
     expect(await restrictedImports('src/domain/example.ts', "import type { Config } from '../config/schema.js';\nexport type C = Config;\n")).toHaveLength(1);
     expect(await restrictedImports('src/domain/example.ts', "import type { ErrorCode } from '../errors.js';\nexport type C = ErrorCode;\n")).toEqual([]);
+  });
+});
+
+/** Every function-like node in a source file with its body's length in lines. */
+function functionLengths(file: string, text: string): { name: string; lines: number }[] {
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true);
+  const out: { name: string; lines: number }[] = [];
+  const visit = (node: ts.Node): void => {
+    if (ts.isFunctionLike(node) && 'body' in node && node.body !== undefined) {
+      const body = node.body as ts.Node;
+      const start = source.getLineAndCharacterOfPosition(body.getStart(source)).line;
+      const end = source.getLineAndCharacterOfPosition(body.getEnd()).line;
+      const name = node.name !== undefined && ts.isIdentifier(node.name) ? node.name.text : '(anonymous)';
+      out.push({ name: `${path.relative(ROOT, file)}:${start + 1} ${name}`, lines: end - start - 1 });
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return out;
+}
+
+describe('module size (a newcomer reads each module in one sitting)', () => {
+  const files = readdirSync(path.join(ROOT, 'src'), { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => path.join(ROOT, 'src', f));
+
+  it('no file in src/ is longer than 400 lines', () => {
+    const long = files.map((f) => ({ f: path.relative(ROOT, f), lines: readFileSync(f, 'utf8').split('\n').length - 1 })).filter((x) => x.lines > 400);
+    expect(long).toEqual([]);
+  });
+
+  it('no function in src/ is longer than 60 lines', () => {
+    const long = files.flatMap((f) => functionLengths(f, readFileSync(f, 'utf8'))).filter((x) => x.lines > 60);
+    expect(long).toEqual([]);
   });
 });
