@@ -3,7 +3,8 @@ import { cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { Mosquitto, Observer, waitFor } from '../unit/io/mqtt/helpers.js';
+import { Mosquitto, Observer } from '../unit/io/mqtt/helpers.js';
+import { waitFor } from '../wait.js';
 import { BUNDLE, ROOT, labelledFolder, tempDir } from './harness.js';
 
 interface Proc {

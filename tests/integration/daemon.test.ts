@@ -4,7 +4,8 @@ import type { Camera, CapturedImage } from '../../src/domain/ports.js';
 import { LinesideError } from '../../src/errors.js';
 import { isSimGpio } from '../../src/io/gpio/index.js';
 import type { PartRecord } from '../../src/domain/part.js';
-import { GatedProxy, Mosquitto, Observer, waitFor } from '../unit/io/mqtt/helpers.js';
+import { GatedProxy, Mosquitto, Observer } from '../unit/io/mqtt/helpers.js';
+import { waitFor } from '../wait.js';
 import { labelledFolder, lineConfig, memoryLogger, tempDir } from './harness.js';
 
 interface VerdictMsg {

@@ -4,7 +4,8 @@ import { mqttSection } from '../../../../src/config/sections/mqtt.js';
 import { isLinesideError } from '../../../../src/errors.js';
 import { createMqtt, type Mqtt } from '../../../../src/io/mqtt/index.js';
 import type { StatusPayload, VerdictPayload } from '../../../../src/io/mqtt/payload.js';
-import { Observer, captureLogger, makeRecord, silentLogger, tempDir, waitFor } from './helpers.js';
+import { waitFor } from '../../../wait.js';
+import { Observer, captureLogger, makeRecord, silentLogger, tempDir } from './helpers.js';
 
 const signal = new AbortController().signal;
 

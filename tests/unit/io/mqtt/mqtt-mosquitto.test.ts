@@ -6,7 +6,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mqttSection, type MqttConfig } from '../../../../src/config/sections/mqtt.js';
 import { createMqtt, type Mqtt, type MqttCommand } from '../../../../src/io/mqtt/index.js';
 import { statusPayloadSchema, verdictPayloadSchema, alarmPayloadSchema, type VerdictPayload } from '../../../../src/io/mqtt/payload.js';
-import { GatedProxy, Mosquitto, Observer, captureLogger, makeRecord, silentLogger, tempDir, waitFor } from './helpers.js';
+import { waitFor } from '../../../wait.js';
+import { GatedProxy, Mosquitto, Observer, captureLogger, makeRecord, silentLogger, tempDir } from './helpers.js';
 
 const signal = new AbortController().signal;
 const LINE = 'cell7';

@@ -4,7 +4,8 @@ import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/pro
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Outbox, type OutboxEntry } from '../../../../src/io/mqtt/outbox.js';
-import { captureLogger, silentLogger, tempDir, waitFor } from './helpers.js';
+import { waitFor } from '../../../wait.js';
+import { captureLogger, silentLogger, tempDir } from './helpers.js';
 
 const signal = new AbortController().signal;
 
