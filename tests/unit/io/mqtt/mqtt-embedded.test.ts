@@ -46,8 +46,10 @@ describe('MQTT with the embedded aedes broker (url: embedded)', () => {
 
     await mqtt.stop();
     mqtt = undefined;
-    const statuses = observer.json<StatusPayload>('lineside/demo/status');
-    expect(statuses.at(-1)).toMatchObject({ state: 'offline', reason: 'stopped', last_seq: 100 });
+    // stop() returns once the broker has the offline status; the observer gets it a moment later.
+    const last = (): StatusPayload | undefined => observer.json<StatusPayload>('lineside/demo/status').at(-1);
+    await waitFor(() => last()?.state === 'offline', 5000, 'offline status');
+    expect(last()).toMatchObject({ state: 'offline', reason: 'stopped', last_seq: 100 });
     await observer.close();
     await late.close();
   });
