@@ -6,7 +6,7 @@ import { isSimGpio } from '../../src/io/gpio/index.js';
 import type { PartRecord } from '../../src/domain/part.js';
 import { GatedProxy, Mosquitto, Observer } from '../unit/io/mqtt/helpers.js';
 import { waitFor } from '../wait.js';
-import { labelledFolder, lineConfig, memoryLogger, tempDir } from './harness.js';
+import { failSafeMarginMs, labelledFolder, lineConfig, memoryLogger, tempDir } from './harness.js';
 
 interface VerdictMsg {
   seq: number;
@@ -54,12 +54,13 @@ describe('the whole app on a simulated line, real model, real broker', () => {
   it('N labelled parts give N verdict messages with consecutive seq, and gate pulses for exactly the defective ones', async () => {
     const observer = await Observer.connect(broker.url, 'lineside/itest/verdict');
     const { logger, records } = memoryLogger();
-    const app = createApp({
-      loaded: lineConfig({ images, mqttUrl: broker.url, outbox: `${dir.path}/outbox-1` }),
-      logger,
-      env: {},
-      maxParts: 24,
-    });
+    const loaded = lineConfig({ images, mqttUrl: broker.url, outbox: `${dir.path}/outbox-1` });
+    // The flow is under test here, not the speed: no part may be fail-safe. That holds while no capture and
+    // inspection stalls longer than the line's margin (1495 ms, the 1.5 m belt: see harness.ts), where a verdict
+    // takes about 10 ms (p99 about 30 ms) on an idle machine. The 300 ms belt this test had saw a part 'late'.
+    const marginMs = failSafeMarginMs(loaded.config);
+    expect(marginMs, 'the margin this test relies on').toBeGreaterThanOrEqual(1000);
+    const app = createApp({ loaded, logger, env: {}, maxParts: 24 });
     const parts = await runParts(app, 24);
     await waitFor(() => observer.on('lineside/itest/verdict').length >= 24, 10_000, '24 verdicts');
     await observer.close();
@@ -67,9 +68,14 @@ describe('the whole app on a simulated line, real model, real broker', () => {
     const msgs = observer.json<VerdictMsg>('lineside/itest/verdict').filter((m) => m.run_id === app.summary().run_id);
     expect(msgs.map((m) => m.seq)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
     const defective = msgs.filter((m) => m.verdict === 'defective');
-    expect(msgs.every((m) => m.failsafe_reason === null)).toBe(true);
+    const latenciesMs = parts.map((p) => Math.round(p.verdictLatencyMs ?? -1));
+    expect(
+      msgs.filter((m) => m.failsafe_reason !== null).map((m) => `${m.seq}: ${m.failsafe_reason}`),
+      `no fail-safe reject with ${marginMs} ms of margin (verdict latencies, ms: ${latenciesMs.join(' ')})`,
+    ).toEqual([]);
     expect(msgs.every((m) => m.decision === (m.verdict === 'defective' ? 'reject' : 'pass'))).toBe(true);
-    // Parts are 150 ms apart and a pulse is 30 ms + 10 ms gap: no merging, one activation per reject.
+    // Parts are 150 ms apart and a pulse is 30 ms + 10 ms gap: no merging (unless a gate opens 110 ms late, and the
+    // gate thread times the opening edges), one activation per reject.
     expect(gateActivations(app)).toBe(defective.length);
     for (const p of parts) expect(p.tracking.fired).toBe(p.decision === 'reject');
 
