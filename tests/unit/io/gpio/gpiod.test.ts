@@ -289,7 +289,9 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     build({
       gpiomon: fakeGpiomon([{ exitAfterMs: 0, exitCode: 1, stderr: 'gpiomon: unable to request lines: Device or resource busy\n' }]),
       gpioset: fakeGpioset(),
-      start_check_ms: 2000,
+      // The start check ends as soon as gpiomon exits: the longest window costs nothing and leaves a loaded
+      // machine all the time it needs to start node for the fake.
+      start_check_ms: 10_000,
     });
     await driver.start(signal);
     const eye = driver.input('trigger', { line: 17, active_low: false, edge: 'rising', debounce_ms: 0 });
@@ -386,7 +388,9 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
   });
 
   it('reports a write whose gpioset cannot request the line as LS_GPIO_WRITE and retries', async () => {
-    build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset() });
+    // A holder that dies within start_check_ms of its start never took the line (LS_GPIO_WRITE): here it dies at
+    // once, and 2 s leaves a loaded machine room for the fork, the shell and the pipe in between (100 ms did not).
+    build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset(), start_check_ms: 2000 });
     await driver.start(signal);
     const gate = driver.output('gate', { line: 22, active_low: false });
     await gate.start(signal);
@@ -439,7 +443,8 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
   });
 
   it('fails output start with LS_GPIO_UNAVAILABLE when gpioset cannot hold the line, and refuses writes', async () => {
-    build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset(), start_check_ms: 1000 });
+    // The holder's death must be reported within start_check_ms of its start, as in the test above.
+    build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset(), start_check_ms: 2000 });
     await driver.start(signal);
     writeFileSync(join(dir, 'gpioset.fail'), '');
     const gate = driver.output('gate', { line: 22, active_low: false });
