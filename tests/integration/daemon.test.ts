@@ -44,10 +44,38 @@ async function runParts(app: App, count: number): Promise<PartRecord[]> {
   return parts;
 }
 
-function gateActivations(app: App): number {
+interface Pulse {
+  openMs: number;
+  closeMs: number;
+}
+
+/**
+ * Checks the sim gate's pulses (from its write log) against the parts: the gate fired for every reject and for
+ * nothing else, each reject while the gate was open, each pulse for a reject, as many pulses as the app counted.
+ * Parts are 150 ms apart and a pulse is 30 ms + 10 ms gap, so each reject has a pulse of its own, unless a gate
+ * opens about 100 ms late: a reject due before the gate could close and reopen then rides on the open pulse
+ * (GateController's merge), which a loaded machine can make happen. A loop-timed edge is written a moment after
+ * the time it is recorded with: `slackMs`.
+ */
+function expectGateServedRejects(app: App, parts: readonly PartRecord[], slackMs = 1): Pulse[] {
   const gpio = app.gpio;
   if (!gpio || !isSimGpio(gpio)) throw new Error('expected the sim GPIO driver');
-  return gpio.writes('gate').filter((w) => w.cause === 'write' && w.active).length;
+  const pulses: Pulse[] = [];
+  for (const w of gpio.writes('gate')) {
+    const last = pulses.at(-1);
+    if (w.active && (last === undefined || last.closeMs !== Infinity)) pulses.push({ openMs: w.timeMs, closeMs: Infinity });
+    else if (!w.active && last?.closeMs === Infinity) last.closeMs = w.timeMs;
+  }
+  const rejects = parts.filter((p) => p.decision === 'reject');
+  const during = (q: Pulse, p: PartRecord): boolean => {
+    const firedMs = p.tracking.firedMs ?? Number.NaN;
+    return q.openMs - slackMs <= firedMs && firedMs <= q.closeMs;
+  };
+  for (const p of parts) expect(p.tracking.fired, `part ${p.seq}, ${p.decision}: fired`).toBe(p.decision === 'reject');
+  for (const p of rejects) expect(pulses.some((q) => during(q, p)), `part ${p.seq} fired while the gate was open`).toBe(true);
+  for (const q of pulses) expect(rejects.some((p) => during(q, p)), `the pulse at ${q.openMs} ms served a reject`).toBe(true);
+  expect(pulses).toHaveLength(app.summary().gate_pulses);
+  return pulses;
 }
 
 describe('the whole app on a simulated line, real model, real broker', () => {
@@ -74,10 +102,7 @@ describe('the whole app on a simulated line, real model, real broker', () => {
       `no fail-safe reject with ${marginMs} ms of margin (verdict latencies, ms: ${latenciesMs.join(' ')})`,
     ).toEqual([]);
     expect(msgs.every((m) => m.decision === (m.verdict === 'defective' ? 'reject' : 'pass'))).toBe(true);
-    // Parts are 150 ms apart and a pulse is 30 ms + 10 ms gap: no merging (unless a gate opens 110 ms late, and the
-    // gate thread times the opening edges), one activation per reject.
-    expect(gateActivations(app)).toBe(defective.length);
-    for (const p of parts) expect(p.tracking.fired).toBe(p.decision === 'reject');
+    const pulses = expectGateServedRejects(app, parts);
 
     // 12 defective + 12 ok images in sequence: the real model judges them, and no defective one passes.
     const summary = app.summary();
@@ -85,7 +110,7 @@ describe('the whole app on a simulated line, real model, real broker', () => {
     expect(summary.escapes).toBe(0);
     expect(summary.false_rejects).toBeLessThanOrEqual(1);
     expect(summary.parts).toBe(24);
-    expect(summary.gate_pulses).toBe(defective.length);
+    expect(summary.gate_pulses).toBeLessThanOrEqual(defective.length);
     expect(defective.length).toBeGreaterThanOrEqual(10);
     expect(summary.latency_ms.p50).toBeGreaterThan(0);
     // One info line per part, with id, verdict, score and ms.
@@ -94,11 +119,7 @@ describe('the whole app on a simulated line, real model, real broker', () => {
     expect(partLines[0]).toEqual(expect.objectContaining({ seq: 1, verdict: expect.any(String), score: expect.any(Number), ms: expect.any(Number) }));
     // gate.timer defaults to 'thread': the reject edges were switched by the gate thread, with its time stamps.
     expect(records().some((r) => r.component === 'gate' && /^\d gate threads? started/.test(String(r.msg)))).toBe(true);
-    const gpio = app.gpio;
-    if (!gpio || !isSimGpio(gpio)) throw new Error('expected the sim GPIO driver');
-    for (const p of parts.filter((r) => r.tracking.fired)) {
-      expect(gpio.writes('gate').some((w) => w.active && w.timeMs === p.tracking.firedMs)).toBe(true);
-    }
+    for (const q of pulses) expect(parts.some((p) => p.tracking.firedMs === q.openMs)).toBe(true);
   });
 
   it('a camera that throws or hangs gives a fail-safe reject with a reason, and the line keeps running', async () => {
@@ -163,8 +184,7 @@ describe('the whole app on a simulated line, real model, real broker', () => {
     expect(String(failed?.err)).toContain('ENOENT');
     const rejects = parts.filter((p) => p.decision === 'reject');
     expect(rejects.length).toBeGreaterThan(0);
-    for (const p of rejects) expect(p.tracking.fired).toBe(true);
-    expect(gateActivations(app)).toBe(rejects.length);
+    expectGateServedRejects(app, parts);
   });
 
   it('with the broker unreachable at start, inspection and rejects go on, and every verdict arrives once it is back', async () => {
@@ -186,7 +206,7 @@ describe('the whole app on a simulated line, real model, real broker', () => {
     // 10 verdicts, plus an event and a retained state per alarm: on a loaded machine a gate can come late (gate_late).
     const { alarms } = app.summary();
     expect(app.mqtt?.state()).toMatchObject({ connected: false, queued: 10 + 2 * alarms.raised });
-    expect(gateActivations(app)).toBe(parts.filter((p) => p.decision === 'reject').length);
+    expectGateServedRejects(app, parts);
 
     proxy.open = true;
     await waitFor(() => observer.on('lineside/itest/verdict').length >= 10, 15_000, 'queued verdicts');
