@@ -33,6 +33,12 @@ function lineside(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   };
 }
 
+/**
+ * Each test here starts the CLI (node, tsx, the model) once or twice: seconds on an idle machine, tens of seconds
+ * on a loaded one (30 s, the suite's default, ran out). The deadline only bounds a hang.
+ */
+const PROCESS_TEST_TIMEOUT_MS = 120_000;
+
 let dir: { path: string; remove: () => Promise<void> };
 let images: string;
 let broker: Mosquitto;
@@ -69,7 +75,7 @@ afterAll(async () => {
   await dir.remove();
 });
 
-describe('lineside run as a process', () => {
+describe('lineside run as a process', { timeout: PROCESS_TEST_TIMEOUT_MS }, () => {
   it('stops cleanly on SIGTERM mid-run: exit 0, summary as the last stdout line, status offline on the broker', async () => {
     const observer = await Observer.connect(broker.url, 'lineside/cli/#');
     const proc = lineside(['run', '--config', await writeConfig('ok.yaml', config())]);
@@ -101,7 +107,7 @@ describe('lineside run as a process', () => {
   });
 });
 
-describe('bad configuration and bad models', () => {
+describe('bad configuration and bad models', { timeout: PROCESS_TEST_TIMEOUT_MS }, () => {
   const cases: [string, (c: Record<string, unknown>) => unknown, RegExp][] = [
     ['an out-of-range value', (c) => ({ ...c, trigger: { line: 17, debounce_ms: 5000 } }), /trigger\.debounce_ms: must be <= 1000 \(got 5000\)/],
     ['an unknown key', (c) => ({ ...c, gate: { line: 27, pulse_width: 30 } }), /gate\.pulse_width: unknown key/],
