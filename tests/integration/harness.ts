@@ -30,11 +30,18 @@ export async function tempDir(prefix: string): Promise<{ path: string; remove: (
 }
 
 /**
- * A fast simulated line: 150 ms between parts, sim gate and confirm sensor, and roomy where a loaded machine
- * would otherwise decide a test: 1.5 s camera-to-gate (1.5 m at 1 m/s), 12 parts in flight and a 2 s inference
- * timeout, so only a stall of about 1.5 s makes a part fail-safe (failSafeMarginMs). A verdict takes about 10 ms
- * here, p99 about 30 ms, on an idle machine; with 300 ms camera-to-gate, parts came 'late' on a loaded one.
+ * Roomy where a loaded machine would otherwise decide a test: 1.5 s camera-to-gate (1.5 m at 1 m/s), 12 parts in
+ * flight and a 2 s inference timeout, so with parts 150 ms apart only a stall of about 1.5 s makes a part
+ * fail-safe (failSafeMarginMs). A verdict takes about 10 ms here, p99 about 30 ms, on an idle machine; with
+ * 200-300 ms camera-to-gate, parts came 'late' on a loaded one. For lineConfig and the CLI tests' configs.
  */
+export const ROOMY_TIMING = {
+  tracking: { mode: 'time', distance_mm: 1500, belt_speed_mm_s: 1000 },
+  pipeline: { max_in_flight: 12 },
+  inference: { timeout_ms: 2000 },
+} as const satisfies Partial<ConfigInput>;
+
+/** A fast simulated line: 150 ms between parts, sim gate and confirm sensor, ROOMY_TIMING. */
 export function lineConfig(over: { images: string; mqttUrl: string; outbox: string } & Partial<ConfigInput>): LoadedConfig {
   const { images, mqttUrl, outbox, ...rest } = over;
   const input: ConfigInput = {
@@ -44,10 +51,8 @@ export function lineConfig(over: { images: string; mqttUrl: string; outbox: stri
     gpio: { type: 'sim', part_interval_ms: 150, part_length_ms: 20, confirm_delay_ms: 30 },
     trigger: { line: 17, debounce_ms: 2, min_spacing_ms: 50 },
     gate: { line: 27, pulse_ms: 30, min_gap_ms: 10, lead_ms: 5 },
-    tracking: { mode: 'time', distance_mm: 1500, belt_speed_mm_s: 1000 },
     confirm: { line: 22, window_ms: 200 },
-    pipeline: { max_in_flight: 12 },
-    inference: { timeout_ms: 2000 },
+    ...ROOMY_TIMING,
     alarms: { consecutive_rejects: 0 },
     mqtt: { url: mqttUrl, outbox_dir: outbox, reconnect_ms: 200 },
     ...rest,
