@@ -3,8 +3,15 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { aliasBomb } from '../fixtures/alias-bomb.js';
-import { Mosquitto, Observer, waitFor } from '../unit/io/mqtt/helpers.js';
-import { BUNDLE, labelledFolder, lineside, tempDir } from './harness.js';
+import { Mosquitto, Observer } from '../unit/io/mqtt/helpers.js';
+import { waitFor } from '../wait.js';
+import { BUNDLE, ROOMY_TIMING, labelledFolder, lineside, tempDir } from './harness.js';
+
+/**
+ * Each test here starts the CLI (node, tsx, the model) once or twice: seconds on an idle machine, tens of seconds
+ * on a loaded one (30 s, the suite's default, ran out). The deadline only bounds a hang.
+ */
+const PROCESS_TEST_TIMEOUT_MS = 120_000;
 
 let dir: { path: string; remove: () => Promise<void> };
 let images: string;
@@ -18,7 +25,8 @@ function config(over: Record<string, unknown> = {}): Record<string, unknown> {
     gpio: { type: 'sim', part_interval_ms: 150, confirm_delay_ms: null },
     trigger: { line: 17 },
     gate: { line: 27, pulse_ms: 30 },
-    tracking: { mode: 'time', distance_mm: 200, belt_speed_mm_s: 1000 },
+    // 200 mm to the gate made every part 'late' on a loaded machine (no verdict, no latency in the summary).
+    ...ROOMY_TIMING,
     mqtt: { url: broker.url, outbox_dir: path.join(dir.path, 'outbox') },
     ...over,
   };
@@ -42,7 +50,7 @@ afterAll(async () => {
   await dir.remove();
 });
 
-describe('lineside run as a process', () => {
+describe('lineside run as a process', { timeout: PROCESS_TEST_TIMEOUT_MS }, () => {
   it('stops cleanly on SIGTERM mid-run: exit 0, summary as the last stdout line, status offline on the broker', async () => {
     const observer = await Observer.connect(broker.url, 'lineside/cli/#');
     const proc = lineside(['run', '--config', await writeConfig('ok.yaml', config())]);
@@ -74,7 +82,7 @@ describe('lineside run as a process', () => {
   });
 });
 
-describe('bad configuration and bad models', () => {
+describe('bad configuration and bad models', { timeout: PROCESS_TEST_TIMEOUT_MS }, () => {
   const cases: [string, (c: Record<string, unknown>) => unknown, RegExp][] = [
     ['an out-of-range value', (c) => ({ ...c, trigger: { line: 17, debounce_ms: 5000 } }), /trigger\.debounce_ms: must be <= 1000 \(got 5000\)/],
     ['an unknown key', (c) => ({ ...c, gate: { line: 27, pulse_width: 30 } }), /gate\.pulse_width: unknown key/],

@@ -4,8 +4,9 @@ import type { Camera, CapturedImage } from '../../src/domain/ports.js';
 import { LinesideError } from '../../src/errors.js';
 import { isSimGpio } from '../../src/io/gpio/index.js';
 import type { PartRecord } from '../../src/domain/part.js';
-import { GatedProxy, Mosquitto, Observer, waitFor } from '../unit/io/mqtt/helpers.js';
-import { labelledFolder, lineConfig, memoryLogger, tempDir } from './harness.js';
+import { GatedProxy, Mosquitto, Observer } from '../unit/io/mqtt/helpers.js';
+import { waitFor } from '../wait.js';
+import { failSafeMarginMs, labelledFolder, lineConfig, memoryLogger, tempDir } from './harness.js';
 
 interface VerdictMsg {
   seq: number;
@@ -43,22 +44,54 @@ async function runParts(app: App, count: number): Promise<PartRecord[]> {
   return parts;
 }
 
-function gateActivations(app: App): number {
+interface Pulse {
+  openMs: number;
+  closeMs: number;
+}
+
+/**
+ * Checks the sim gate's pulses (from its write log) against the parts: the gate fired for every reject and for
+ * nothing else, each reject on a pulse, each pulse for a reject, as many pulses as the app counted.
+ * Parts are 150 ms apart and a pulse is 30 ms + 10 ms gap, so each reject has a pulse of its own, unless a gate
+ * opens about 100 ms late: a reject due before the gate could close and reopen then rides on the open pulse
+ * (GateController's merge), which a loaded machine can make happen. A reject belongs to the first pulse that ends
+ * after it fired, and fired after the pulse before ended: an edge timed on the event loop is recorded with the
+ * time read just before the write, which a busy machine can put well before the write's own time stamp.
+ */
+function expectGateServedRejects(app: App, parts: readonly PartRecord[]): Pulse[] {
   const gpio = app.gpio;
   if (!gpio || !isSimGpio(gpio)) throw new Error('expected the sim GPIO driver');
-  return gpio.writes('gate').filter((w) => w.cause === 'write' && w.active).length;
+  const pulses: Pulse[] = [];
+  for (const w of gpio.writes('gate')) {
+    const last = pulses.at(-1);
+    if (w.active && (last === undefined || last.closeMs !== Infinity)) pulses.push({ openMs: w.timeMs, closeMs: Infinity });
+    else if (!w.active && last?.closeMs === Infinity) last.closeMs = w.timeMs;
+  }
+  for (const p of parts) expect(p.tracking.fired, `part ${p.seq}, ${p.decision}: fired`).toBe(p.decision === 'reject');
+  const served = new Set<Pulse>();
+  for (const p of parts.filter((r) => r.decision === 'reject')) {
+    const firedMs = p.tracking.firedMs ?? Number.NaN;
+    const i = pulses.findIndex((q) => firedMs <= q.closeMs);
+    const pulse = pulses[i];
+    expect(pulse !== undefined && firedMs > (pulses[i - 1]?.closeMs ?? -Infinity), `part ${p.seq} fired (${firedMs} ms) on a pulse`).toBe(true);
+    if (pulse) served.add(pulse);
+  }
+  expect(served.size, 'pulses that served a reject').toBe(pulses.length);
+  expect(pulses).toHaveLength(app.summary().gate_pulses);
+  return pulses;
 }
 
 describe('the whole app on a simulated line, real model, real broker', () => {
   it('N labelled parts give N verdict messages with consecutive seq, and gate pulses for exactly the defective ones', async () => {
     const observer = await Observer.connect(broker.url, 'lineside/itest/verdict');
     const { logger, records } = memoryLogger();
-    const app = createApp({
-      loaded: lineConfig({ images, mqttUrl: broker.url, outbox: `${dir.path}/outbox-1` }),
-      logger,
-      env: {},
-      maxParts: 24,
-    });
+    const loaded = lineConfig({ images, mqttUrl: broker.url, outbox: `${dir.path}/outbox-1` });
+    // The flow is under test here, not the speed: no part may be fail-safe. That holds while no capture and
+    // inspection stalls longer than the line's margin (1495 ms, the 1.5 m belt: see harness.ts), where a verdict
+    // takes about 10 ms (p99 about 30 ms) on an idle machine. The 300 ms belt this test had saw a part 'late'.
+    const marginMs = failSafeMarginMs(loaded.config);
+    expect(marginMs, 'the margin this test relies on').toBeGreaterThanOrEqual(1000);
+    const app = createApp({ loaded, logger, env: {}, maxParts: 24 });
     const parts = await runParts(app, 24);
     await waitFor(() => observer.on('lineside/itest/verdict').length >= 24, 10_000, '24 verdicts');
     await observer.close();
@@ -66,11 +99,13 @@ describe('the whole app on a simulated line, real model, real broker', () => {
     const msgs = observer.json<VerdictMsg>('lineside/itest/verdict').filter((m) => m.run_id === app.summary().run_id);
     expect(msgs.map((m) => m.seq)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
     const defective = msgs.filter((m) => m.verdict === 'defective');
-    expect(msgs.every((m) => m.failsafe_reason === null)).toBe(true);
+    const latenciesMs = parts.map((p) => Math.round(p.verdictLatencyMs ?? -1));
+    expect(
+      msgs.filter((m) => m.failsafe_reason !== null).map((m) => `${m.seq}: ${m.failsafe_reason}`),
+      `no fail-safe reject with ${marginMs} ms of margin (verdict latencies, ms: ${latenciesMs.join(' ')})`,
+    ).toEqual([]);
     expect(msgs.every((m) => m.decision === (m.verdict === 'defective' ? 'reject' : 'pass'))).toBe(true);
-    // Parts are 150 ms apart and a pulse is 30 ms + 10 ms gap: no merging, one activation per reject.
-    expect(gateActivations(app)).toBe(defective.length);
-    for (const p of parts) expect(p.tracking.fired).toBe(p.decision === 'reject');
+    const pulses = expectGateServedRejects(app, parts);
 
     // 12 defective + 12 ok images in sequence: the real model judges them, and no defective one passes.
     const summary = app.summary();
@@ -78,7 +113,7 @@ describe('the whole app on a simulated line, real model, real broker', () => {
     expect(summary.escapes).toBe(0);
     expect(summary.false_rejects).toBeLessThanOrEqual(1);
     expect(summary.parts).toBe(24);
-    expect(summary.gate_pulses).toBe(defective.length);
+    expect(summary.gate_pulses).toBeLessThanOrEqual(defective.length);
     expect(defective.length).toBeGreaterThanOrEqual(10);
     expect(summary.latency_ms.p50).toBeGreaterThan(0);
     // One info line per part, with id, verdict, score and ms.
@@ -87,19 +122,19 @@ describe('the whole app on a simulated line, real model, real broker', () => {
     expect(partLines[0]).toEqual(expect.objectContaining({ seq: 1, verdict: expect.any(String), score: expect.any(Number), ms: expect.any(Number) }));
     // gate.timer defaults to 'thread': the reject edges were switched by the gate thread, with its time stamps.
     expect(records().some((r) => r.component === 'gate' && /^\d gate threads? started/.test(String(r.msg)))).toBe(true);
-    const gpio = app.gpio;
-    if (!gpio || !isSimGpio(gpio)) throw new Error('expected the sim GPIO driver');
-    for (const p of parts.filter((r) => r.tracking.fired)) {
-      expect(gpio.writes('gate').some((w) => w.active && w.timeMs === p.tracking.firedMs)).toBe(true);
-    }
+    for (const q of pulses) expect(parts.some((p) => p.tracking.firedMs === q.openMs)).toBe(true);
   });
 
   it('a camera that throws or hangs gives a fail-safe reject with a reason, and the line keeps running', async () => {
     let calls = 0;
     const { logger } = memoryLogger();
     const loaded = lineConfig({ images, mqttUrl: broker.url, outbox: `${dir.path}/outbox-2` });
+    // The hung capture is cut at the camera timeout, which must come before that part reaches the gate (then it
+    // would be 'late'): 1000 ms after the trigger's delivery against 1495 ms after the trigger. Every other capture
+    // gets the same 1000 ms (250 ms ran out for a real capture on a loaded machine).
+    const cameraTimeoutMs = 1000;
     const app = createApp({
-      loaded: { ...loaded, config: { ...loaded.config, camera: { ...loaded.config.camera, timeout_ms: 250 } } },
+      loaded: { ...loaded, config: { ...loaded.config, camera: { ...loaded.config.camera, timeout_ms: cameraTimeoutMs } } },
       logger,
       env: {},
       maxParts: 8,
@@ -125,7 +160,7 @@ describe('the whole app on a simulated line, real model, real broker', () => {
     expect(parts[4]).toMatchObject({ decision: 'reject', failsafeReason: 'camera_timeout', errorCode: 'LS_CAMERA_TIMEOUT' });
     expect(parts[2]?.tracking.fired).toBe(true);
     expect(parts[4]?.tracking.fired).toBe(true);
-    for (const i of [5, 6, 7]) expect(parts[i]?.verdict).toBeDefined();
+    for (const i of [5, 6, 7]) expect(parts[i]?.verdict, `part ${i + 1}: ${parts[i]?.failsafeReason}`).toBeDefined();
     expect(app.summary().failsafe).toMatchObject({ camera_error: 1, camera_timeout: 1 });
   });
 
@@ -156,8 +191,7 @@ describe('the whole app on a simulated line, real model, real broker', () => {
     expect(String(failed?.err)).toContain('ENOENT');
     const rejects = parts.filter((p) => p.decision === 'reject');
     expect(rejects.length).toBeGreaterThan(0);
-    for (const p of rejects) expect(p.tracking.fired).toBe(true);
-    expect(gateActivations(app)).toBe(rejects.length);
+    expectGateServedRejects(app, parts);
   });
 
   it('a diverter (energised_position: pass) with merged reject pulses: the sim confirm sensor sees each rejected part once', async () => {
@@ -213,7 +247,7 @@ describe('the whole app on a simulated line, real model, real broker', () => {
     // 10 verdicts, plus an event and a retained state per alarm: on a loaded machine a gate can come late (gate_late).
     const { alarms } = app.summary();
     expect(app.mqtt?.state()).toMatchObject({ connected: false, queued: 10 + 2 * alarms.raised });
-    expect(gateActivations(app)).toBe(parts.filter((p) => p.decision === 'reject').length);
+    expectGateServedRejects(app, parts);
 
     proxy.open = true;
     await waitFor(() => observer.on('lineside/itest/verdict').length >= 10, 15_000, 'queued verdicts');

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Writable } from 'node:stream';
 import { parseConfig, type LoadedConfig } from '../../src/config/load.js';
-import type { ConfigInput } from '../../src/config/schema.js';
+import type { Config, ConfigInput } from '../../src/config/schema.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const DATASET = path.resolve(ROOT, '../shared/casting/train');
@@ -30,7 +30,19 @@ export async function tempDir(prefix: string): Promise<{ path: string; remove: (
   return { path: p, remove: () => rm(p, { recursive: true, force: true }) };
 }
 
-/** A fast simulated line: 150 ms between parts, 300 ms camera-to-gate, sim gate and confirm sensor. */
+/**
+ * Roomy where a loaded machine would otherwise decide a test: 1.5 s camera-to-gate (1.5 m at 1 m/s), 12 parts in
+ * flight and a 2 s inference timeout, so with parts 150 ms apart only a stall of about 1.5 s makes a part
+ * fail-safe (failSafeMarginMs). A verdict takes about 10 ms here, p99 about 30 ms, on an idle machine; with
+ * 200-300 ms camera-to-gate, parts came 'late' on a loaded one. For lineConfig and the CLI tests' configs.
+ */
+export const ROOMY_TIMING = {
+  tracking: { mode: 'time', distance_mm: 1500, belt_speed_mm_s: 1000 },
+  pipeline: { max_in_flight: 12 },
+  inference: { timeout_ms: 2000 },
+} as const satisfies Partial<ConfigInput>;
+
+/** A fast simulated line: 150 ms between parts, sim gate and confirm sensor, ROOMY_TIMING. */
 export function lineConfig(over: { images: string; mqttUrl: string; outbox: string } & Partial<ConfigInput>): LoadedConfig {
   const { images, mqttUrl, outbox, ...rest } = over;
   const input: ConfigInput = {
@@ -40,8 +52,8 @@ export function lineConfig(over: { images: string; mqttUrl: string; outbox: stri
     gpio: { type: 'sim', part_interval_ms: 150, part_length_ms: 20, gate_transit_ms: 300, confirm_delay_ms: 30 },
     trigger: { line: 17, debounce_ms: 2, min_spacing_ms: 50 },
     gate: { line: 27, pulse_ms: 30, min_gap_ms: 10, lead_ms: 5 },
-    tracking: { mode: 'time', distance_mm: 300, belt_speed_mm_s: 1000 },
     confirm: { line: 22, window_ms: 200 },
+    ...ROOMY_TIMING,
     alarms: { consecutive_rejects: 0 },
     mqtt: { url: mqttUrl, outbox_dir: outbox, reconnect_ms: 200 },
     ...rest,
@@ -94,4 +106,19 @@ export function lineside(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
     stderr: () => err,
     kill: (sig) => child.kill(sig),
   };
+}
+
+/**
+ * The longest stall (ms) of a part's capture and inspection that the line in `config` absorbs without a fail-safe
+ * reject, the least of: 'late', the verdict not in when the part reaches the gate minus the actuator lead
+ * (distance / belt speed - lead); 'overrun', more than max_in_flight parts waiting (max_in_flight x part interval);
+ * the camera and inference timeouts. A test that expects no fail-safe rejects compares this with verdict times.
+ */
+export function failSafeMarginMs(config: Config): number {
+  const budgetsMs = [config.camera.timeout_ms, config.inference.timeout_ms];
+  if (config.tracking.mode === 'time') {
+    budgetsMs.push((config.tracking.distance_mm / config.tracking.belt_speed_mm_s) * 1000 - config.gate.lead_ms);
+  }
+  if (config.gpio.type === 'sim') budgetsMs.push(config.pipeline.max_in_flight * config.gpio.part_interval_ms);
+  return Math.min(...budgetsMs);
 }

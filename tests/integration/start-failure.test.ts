@@ -5,7 +5,7 @@ import { stringify } from 'yaml';
 import { createApp, defaultDrivers } from '../../src/app.js';
 import { LinesideError } from '../../src/errors.js';
 import { isSimGpio } from '../../src/io/gpio/index.js';
-import { waitFor } from '../unit/io/mqtt/helpers.js';
+import { waitFor } from '../wait.js';
 import { BUNDLE, labelledFolder, lineConfig, lineside, memoryLogger, tempDir } from './harness.js';
 
 /** Well above the ~1 s an idle machine takes, far below "never". */

@@ -5,7 +5,8 @@ import { stringify } from 'yaml';
 import { makeFifo, releaseFifo, within } from '../unit/fifo.js';
 import { createApp } from '../../src/app.js';
 import { isSimGpio, type SimGpioDriver } from '../../src/io/gpio/index.js';
-import { Mosquitto, waitFor } from '../unit/io/mqtt/helpers.js';
+import { Mosquitto } from '../unit/io/mqtt/helpers.js';
+import { waitFor } from '../wait.js';
 import { BUNDLE, labelledFolder, lineConfig, lineside, memoryLogger, tempDir, type Proc } from './harness.js';
 
 let dir: { path: string; remove: () => Promise<void> };

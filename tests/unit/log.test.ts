@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
-import { waitFor } from './io/mqtt/helpers.js';
+import { waitFor } from '../wait.js';
 
 function sink(): { stream: Writable; lines: string[] } {
   const lines: string[] = [];

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FolderCamera, replayOrder, scanImageFolder } from '../../../src/camera/folder.js';
 import { folderCamera, type FolderCameraConfig } from '../../../src/config/sections/camera.js';
 import { makeFifo, releaseFifo, within } from '../fifo.js';
-import { waitFor } from '../io/mqtt/helpers.js';
+import { waitFor } from '../../wait.js';
 import { DATASET_DIR, memoryLogger } from './helpers.js';
 
 const never = new AbortController().signal;

@@ -35,10 +35,17 @@ describe('listFiles', () => {
   });
 });
 
-/** An Inspector that answers after a per-image delay (so answers complete out of order), failing on "bad". */
+/**
+ * An Inspector whose answers complete out of order on purpose: "a" answers only after another image has been
+ * answered. Fails on "bad".
+ */
 class DelayInspector implements Inspector {
   inFlight = 0;
   maxInFlight = 0;
+  private answeredOther: () => void = () => undefined;
+  private readonly otherAnswered = new Promise<void>((resolve) => {
+    this.answeredOther = resolve;
+  });
   readonly info: ModelInfo = {
     name: 'delay',
     version: '0',
@@ -60,9 +67,11 @@ class DelayInspector implements Inspector {
     this.inFlight += 1;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     const text = image.toString();
-    await new Promise((resolve) => setTimeout(resolve, text === 'a' ? 30 : 1));
+    if (text === 'a') await this.otherAnswered;
+    else await new Promise((resolve) => setImmediate(resolve));
     this.inFlight -= 1;
     if (text === 'bad') throw new LinesideError('LS_IMAGE_DECODE', 'bad image');
+    if (text !== 'a') this.answeredOther();
     return { defectScore: 0.25, verdict: 'ok', threshold: 0.5, preprocessMs: 1, inferenceMs: 1 };
   }
 }

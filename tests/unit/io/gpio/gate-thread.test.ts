@@ -43,13 +43,14 @@ class WiredOutput implements DigitalOutput {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Blocks this event loop, as a long synchronous task would. */
-function blockLoop(ms: number): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    /* busy */
+/**
+ * Blocks this event loop, as a long synchronous task would, until `done` holds (a gate thread can make it hold:
+ * it writes shared memory, no message needed). Bounded only against a hang.
+ */
+function blockLoopUntil(done: () => boolean, timeoutMs = 10_000): void {
+  const until = performance.now() + timeoutMs;
+  while (!done()) {
+    if (performance.now() > until) throw new Error(`the event loop stayed blocked ${timeoutMs} ms and nothing switched`);
   }
 }
 
@@ -99,10 +100,9 @@ describe('GateThread', () => {
     const { thread } = await started(output);
     const dueMs = performance.now() + 30;
     const p = planned(thread, true, dueMs);
-    // The loop is busy well past the due time: only the thread can switch the wire.
-    blockLoop(80);
+    // The loop stays busy until the wire is switched: only the thread can have switched it.
+    blockLoopUntil(() => output.active);
     const blockEndMs = performance.now();
-    expect(output.active).toBe(true);
     const result = await p.next;
     expect(result).not.toBeNull();
     const timeMs = (result as { timeMs: number }).timeMs;
@@ -115,9 +115,15 @@ describe('GateThread', () => {
   it('a plan withdrawn before its time does not switch and is not reported', async () => {
     const output = new WiredOutput();
     const { thread } = await started(output);
-    const p = planned(thread, true, performance.now() + 40);
+    const witness = await started(new WiredOutput());
+    const dueMs = performance.now() + 40;
+    const p = planned(thread, true, dueMs);
     expect(p.cancel()).toBeNull();
-    await sleep(80);
+    // Nothing happens at dueMs, so there is nothing to wait for on this thread (a new plan would itself withdraw
+    // the old one). A second gate thread, switching its own wire 20 ms later, shows gate threads have run past
+    // dueMs; stopping the first one then delivers every message it sent.
+    expect(await planned(witness.thread, true, dueMs + 20).next).not.toBeNull();
+    await thread.stop();
     expect(output.active).toBe(false);
     expect(p.results).toEqual([]);
   });
@@ -127,11 +133,13 @@ describe('GateThread', () => {
     const { thread } = await started(output);
     const dueMs = performance.now() + 5;
     const p = planned(thread, true, dueMs);
-    blockLoop(60);
+    // The wire is switched while the loop is blocked: the thread's report cannot have been handled yet.
+    blockLoopUntil(() => output.active);
     const result = p.cancel();
     expect(result).not.toBeNull();
     expect((result as { timeMs: number }).timeMs).toBeGreaterThanOrEqual(dueMs);
-    await sleep(30);
+    // The thread's own report is still on its way: stop() returns after every message it sent was handled.
+    await thread.stop();
     expect(p.results).toEqual([]);
     expect(output.switched).toHaveLength(1);
   });
@@ -139,13 +147,16 @@ describe('GateThread', () => {
   it('a new plan replaces the previous one; only the new one switches', async () => {
     const output = new WiredOutput();
     const { thread } = await started(output);
-    const first = planned(thread, true, performance.now() + 60);
-    const second = planned(thread, true, performance.now() + 20);
+    const t0 = performance.now();
+    const first = planned(thread, true, t0 + 60);
+    const second = planned(thread, true, t0 + 20);
     const result = await second.next;
     expect(result).not.toBeNull();
-    await sleep(80);
+    // A third plan, due after the first one's time: once it has switched, the thread is past that time.
+    expect(await planned(thread, false, t0 + 80).next).not.toBeNull();
+    await thread.stop();
     expect(first.results).toEqual([]);
-    expect(output.switched).toHaveLength(1);
+    expect(output.switched.map((s) => s.active)).toEqual([true, false]);
   });
 
   it('writes the driver\'s text for each level into a file target (a sysfs value file), active-low included', async () => {
@@ -225,7 +236,8 @@ describe('GateThread', () => {
       const result = await planned(thread, i % 2 === 0, dueMs).next;
       expect((result as { timeMs: number }).timeMs).toBeGreaterThanOrEqual(dueMs);
     }
-    await sleep(20);
+    // The losing thread of each race must not report too: stop() returns after every message was handled.
+    await thread.stop();
     expect(output.switched.map((s) => s.active)).toEqual([true, false, true, false, true, false, true, false, true, false]);
   });
 

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,7 @@ import type { LinesideError } from '../../../../src/errors.js';
 import { parseGpiomonLine } from '../../../../src/io/gpio/gpiod-input.js';
 import { createKernelClock } from '../../../../src/io/gpio/gpiod-tools.js';
 import { createGpio, type EdgeEvent, type GpioDriver } from '../../../../src/io/gpio/index.js';
+import { elapsed, waitFor } from '../../../wait.js';
 import { captureLogger, signal } from './helpers.js';
 
 /**
@@ -55,6 +56,7 @@ const launches = JSON.parse(fs.readFileSync(${JSON.stringify(join(dir, 'gpiomon.
 const launch = launches[Math.min(previous, launches.length - 1)] || {};
 const offset = args[args.length - 1];
 const baseNs = process.hrtime.bigint();
+fs.appendFileSync(log, 'gpiomon base ' + baseNs + '\\n');
 for (const ev of launch.events || []) {
   setTimeout(() => {
     if (ev.raw) { process.stdout.write(ev.raw + '\\n'); return; }
@@ -198,7 +200,7 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     await driver.input('trigger', { line: 17, active_low: false, edge: 'rising', debounce_ms: 0 }).start(signal);
     await driver.input('bin_full', { line: 5, active_low: true, edge: 'rising', debounce_ms: 0 }).start(signal);
     await driver.input('confirm', { line: 6, active_low: false, edge: 'both', debounce_ms: 0 }).start(signal);
-    await vi.waitFor(() => expect(logLines().filter((l) => l.startsWith('gpiomon start'))).toHaveLength(3), { timeout: 5000 });
+    await waitFor(() => expect(logLines().filter((l) => l.startsWith('gpiomon start'))).toHaveLength(3));
     const starts = logLines().filter((l) => l.startsWith('gpiomon start')).map((l) => JSON.parse(l.split(' ').slice(3).join(' ')) as string[]);
     // The three monitors start concurrently: the order their start lines reach the log is not fixed.
     const byLine = (argv: string[]): number => Number(argv.at(-1));
@@ -226,15 +228,24 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     const events: (EdgeEvent & { arrivedMs: number })[] = [];
     eye.onEdge((e) => events.push({ ...e, arrivedMs: performance.now() }));
     await eye.start(signal);
-    await vi.waitFor(() => expect(events).toHaveLength(2), { timeout: 5000 });
+    await waitFor(() => expect(events).toHaveLength(2));
     // active_low: electrically falling is logically rising.
     expect(events.map((e) => e.edge)).toEqual(['rising', 'falling']);
     expect(eye.read()).toBe(false);
-    for (const e of events) {
-      // The kernel saw the edge at least 30 ms before gpiomon printed it; timers and the pipe add a little more.
+    // The fake stamped each edge atMs (20, 30) after its start on CLOCK_MONOTONIC, as the kernel would: where
+    // its start lies on this process's performance.now() base follows from one reading of both clocks here.
+    const gpiomonStartNs = BigInt(logLines().find((l) => l.startsWith('gpiomon base '))!.split(' ')[2]!);
+    const beforeMs = performance.now();
+    const nowNs = process.hrtime.bigint();
+    const afterMs = performance.now();
+    const gpiomonStartMs = (beforeMs + afterMs) / 2 - Number(nowNs - gpiomonStartNs) / 1e6;
+    const atMs = [20, 30];
+    events.forEach((e, i) => {
+      // Both clock readings (the driver's and this one) are exact to well under a millisecond.
+      expect(Math.abs(e.timeMs - (gpiomonStartMs + atMs[i]!))).toBeLessThan(1 + (afterMs - beforeMs) / 2);
+      // The kernel saw the edge at least 30 ms before gpiomon printed it.
       expect(e.arrivedMs - e.timeMs).toBeGreaterThanOrEqual(29.9);
-      expect(e.arrivedMs - e.timeMs).toBeLessThan(30 + 150);
-    }
+    });
   });
 
   it('debounces on kernel timestamps, not on arrival times', async () => {
@@ -245,6 +256,7 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
             { afterMs: 50, rising: true, atMs: 10 },
             { afterMs: 50, rising: true, atMs: 11 }, // 1 ms after the first: bounce
             { afterMs: 80, rising: true, atMs: 14 }, // printed 30 ms later, but 4 ms after the first at the kernel
+            { afterMs: 120, rising: true, atMs: 40 }, // last line: once it is in, every line before it was handled
           ],
         },
       ]),
@@ -255,9 +267,8 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     const events: EdgeEvent[] = [];
     eye.onEdge((e) => events.push(e));
     await eye.start(signal);
-    await vi.waitFor(() => expect(events).toHaveLength(2), { timeout: 5000 });
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(events).toHaveLength(2);
+    await waitFor(() => expect(events.at(-1)!.timeMs - events[0]!.timeMs).toBeCloseTo(30, 3));
+    expect(events).toHaveLength(3);
     expect(events[1]!.timeMs - events[0]!.timeMs).toBeCloseTo(4, 3);
   });
 
@@ -271,7 +282,7 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     const events: EdgeEvent[] = [];
     eye.onEdge((e) => events.push(e));
     await eye.start(signal);
-    await vi.waitFor(() => expect(events).toHaveLength(1), { timeout: 5000 });
+    await waitFor(() => expect(events).toHaveLength(1));
     expect(log.lines.some((l) => l.msg === 'unparsable gpiomon output' && l.text === 'garbage')).toBe(true);
   });
 
@@ -279,7 +290,9 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     build({
       gpiomon: fakeGpiomon([{ exitAfterMs: 0, exitCode: 1, stderr: 'gpiomon: unable to request lines: Device or resource busy\n' }]),
       gpioset: fakeGpioset(),
-      start_check_ms: 2000,
+      // The start check ends as soon as gpiomon exits: the longest window costs nothing and leaves a loaded
+      // machine all the time it needs to start node for the fake.
+      start_check_ms: 10_000,
     });
     await driver.start(signal);
     const eye = driver.input('trigger', { line: 17, active_low: false, edge: 'rising', debounce_ms: 0 });
@@ -302,12 +315,12 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     const events: EdgeEvent[] = [];
     eye.onEdge((e) => events.push(e));
     await eye.start(signal);
-    await vi.waitFor(() => expect(errors).toHaveLength(1), { timeout: 5000 });
+    await waitFor(() => expect(errors).toHaveLength(1));
     expect(errors[0]!.code).toBe('LS_GPIO_UNAVAILABLE');
     expect(errors[0]!.message).toMatch(/gpiomon exit code 1: gpiomon: error waiting for events: No such device; edges are missed/);
     expect(log.errors().some((l) => l.code === 'LS_GPIO_UNAVAILABLE')).toBe(true);
     // Restarted after restart_delay_ms, and the new monitor's edges arrive.
-    await vi.waitFor(() => expect(events).toHaveLength(1), { timeout: 5000 });
+    await waitFor(() => expect(events).toHaveLength(1));
     expect(logLines().filter((l) => l.startsWith('gpiomon start'))).toHaveLength(2);
   });
 
@@ -316,7 +329,7 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     await driver.start(signal);
     await driver.input('trigger', { line: 17, active_low: false, edge: 'rising', debounce_ms: 0 }).start(signal);
     await driver.input('encoder', { line: 18, active_low: false, edge: 'rising', debounce_ms: 0 }).start(signal);
-    await vi.waitFor(() => expect(logLines().filter((l) => l.startsWith('gpiomon start'))).toHaveLength(2));
+    await waitFor(() => expect(logLines().filter((l) => l.startsWith('gpiomon start'))).toHaveLength(2));
     await driver.stop();
     expect(logLines().filter((l) => l.startsWith('gpiomon sigterm'))).toHaveLength(2);
     expect(errors).toHaveLength(0);
@@ -329,18 +342,18 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     const lamp = driver.output('alarm', { line: 23, active_low: true });
     await gate.start(signal);
     await lamp.start(signal);
-    await vi.waitFor(() => expect(starts()).toEqual(['--mode=signal gpiochip0 22=0', '--mode=signal gpiochip0 23=1']));
+    await waitFor(() => expect(starts()).toEqual(['--mode=signal gpiochip0 22=0', '--mode=signal gpiochip0 23=1']));
     const safeGatePid = holderPid('--mode=signal gpiochip0 22=0');
     gate.write(true);
     expect(gate.active).toBe(true);
-    await vi.waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=1'));
+    await waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=1'));
     const calls = gpiosetCalls();
     const endOfSafe = calls.findIndex((c) => c.what === 'end' && c.pid === safeGatePid);
     const startOfActive = calls.findIndex((c) => c.what === 'start' && c.args === '--mode=signal gpiochip0 22=1');
     expect(endOfSafe).toBeGreaterThanOrEqual(0);
     expect(endOfSafe).toBeLessThan(startOfActive);
     lamp.write(true);
-    await vi.waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 23=0'));
+    await waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 23=0'));
     const activeGatePid = holderPid('--mode=signal gpiochip0 22=1');
     await driver.stop();
     // Each output: holder ended, then the safe level driven once with --mode=exit.
@@ -357,13 +370,14 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     const gate = driver.output('gate', { line: 22, active_low: true });
     await gate.start(signal);
     gate.write(true);
-    await vi.waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=0'));
+    await waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=0'), 15_000, 'the active holder');
     const activePid = holderPid('--mode=signal gpiochip0 22=0');
     gate.forceSafe();
     expect(gate.active).toBe(false);
-    await vi.waitFor(() => expect(starts().at(-1)).toBe('--mode=exit gpiochip0 22=1'));
+    await waitFor(() => expect(starts().at(-1)).toBe('--mode=exit gpiochip0 22=1'), 15_000, 'the safe level');
     expect(ended(activePid)).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // A restart would come restart_delay_ms (200) after the holder ended: wait that out, then there is none.
+    await elapsed(performance.now(), 2 * 200);
     expect(starts().at(-1)).toBe('--mode=exit gpiochip0 22=1');
     expect(errors).toHaveLength(0);
   });
@@ -373,43 +387,58 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     await driver.start(signal);
     const gate = driver.output('gate', { line: 22, active_low: false });
     await gate.start(signal);
-    const before = performance.now();
+    // spawn() would fork the whole daemon (milliseconds of stalled event loop): a write is one line into the
+    // supervisor's stdin and starts no process here.
+    const children = (): number => process.getActiveResourcesInfo().filter((r) => r === 'ProcessWrap').length;
+    const childrenBefore = children();
     for (let i = 0; i < 10; i += 1) gate.write(i % 2 === 0);
-    expect(performance.now() - before).toBeLessThan(20);
-    await vi.waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=0'));
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=0');
-    expect(starts().length).toBeLessThanOrEqual(4);
+    expect(children()).toBe(childrenBefore);
+    // The driver sees the last level written held; the holder it started logs its start a moment later (the first
+    // 22=0 is the safe level held since start). A holder replaced at once may be killed before it logs anything.
+    await waitFor(() => log.lines.some((l) => l.msg === 'gpioset switched'), 15_000, 'the last level written to be held');
+    await waitFor(() => starts().filter((a) => a === '--mode=signal gpiochip0 22=0').length >= 2, 15_000, 'the new holder');
+    // Stopping closes the supervisor's stdin: it handles every level it was sent, then drives the safe level.
+    await driver.stop();
+    const held = starts().filter((a) => a.startsWith('--mode=signal'));
+    expect(held.at(-1)).toBe('--mode=signal gpiochip0 22=0');
+    expect(held.length).toBeLessThanOrEqual(4);
+    expect(starts().at(-1)).toBe('--mode=exit gpiochip0 22=0');
     expect(errors).toHaveLength(0);
   });
 
   it('reports a write whose gpioset cannot request the line as LS_GPIO_WRITE and retries', async () => {
-    build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset() });
+    // A holder that dies within start_check_ms of its start never took the line (LS_GPIO_WRITE): here it dies at
+    // once, and 2 s leaves a loaded machine room for the fork, the shell and the pipe in between (100 ms did not).
+    build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset(), start_check_ms: 2000 });
     await driver.start(signal);
     const gate = driver.output('gate', { line: 22, active_low: false });
     await gate.start(signal);
     writeFileSync(join(dir, 'gpioset.fail'), '');
     gate.write(true);
-    await vi.waitFor(() => expect(errors.length).toBeGreaterThanOrEqual(1), { timeout: 5000 });
+    await waitFor(() => expect(errors.length).toBeGreaterThanOrEqual(1));
     expect(errors[0]!.code).toBe('LS_GPIO_WRITE');
     expect(errors[0]!.message).toMatch(/gpioset exit status 1 before driving it to 1: gpioset: error setting the GPIO line values: Device or resource busy/);
     rmSync(join(dir, 'gpioset.fail'));
-    await vi.waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=1'), { timeout: 5000 });
+    await waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=1'));
   });
 
   it('re-holds an output whose gpioset was killed, and says the line was let go', async () => {
-    build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset(), start_check_ms: 50 });
+    const startCheckMs = 50;
+    build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset(), start_check_ms: startCheckMs });
     await driver.start(signal);
     const gate = driver.output('gate', { line: 22, active_low: false });
     await gate.start(signal);
     gate.write(true);
-    await vi.waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=1'));
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=1'));
+    // A holder dying within start_check_ms of its start never took the line (LS_GPIO_WRITE); this one dies
+    // start_check_ms after the driver learnt it was held, so the line was let go.
+    await waitFor(() => log.lines.some((l) => l.msg === 'gpioset switched'), 15_000, 'the driver to learn the line is held');
+    await elapsed(performance.now(), startCheckMs);
     process.kill(holderPid('--mode=signal gpiochip0 22=1'), 'SIGKILL');
-    await vi.waitFor(() => expect(errors).toHaveLength(1), { timeout: 5000 });
+    await waitFor(() => expect(errors).toHaveLength(1));
     expect(errors[0]!.code).toBe('LS_GPIO_UNAVAILABLE');
     expect(errors[0]!.message).toMatch(/gpioset exit status 137 while holding it/);
-    await vi.waitFor(() => expect(starts().filter((a) => a === '--mode=signal gpiochip0 22=1')).toHaveLength(2), { timeout: 5000 });
+    await waitFor(() => expect(starts().filter((a) => a === '--mode=signal gpiochip0 22=1')).toHaveLength(2));
   });
 
   it('reports a dead supervisor as LS_GPIO_UNAVAILABLE and restarts it at the level last written', async () => {
@@ -418,22 +447,23 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     const gate = driver.output('gate', { line: 22, active_low: false });
     await gate.start(signal);
     gate.write(true);
-    await vi.waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=1'));
+    await waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=1'));
     const holder = holderPid('--mode=signal gpiochip0 22=1');
     // gpioset's parent is the holder subshell, whose parent is the supervisor.
     const parentOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
     const supervisorPid = parentOf(parentOf(holder));
     process.kill(supervisorPid, 'SIGKILL');
-    await vi.waitFor(() => expect(errors).toHaveLength(1), { timeout: 5000 });
+    await waitFor(() => expect(errors).toHaveLength(1));
     expect(errors[0]!.code).toBe('LS_GPIO_UNAVAILABLE');
     expect(errors[0]!.message).toMatch(/supervisor killed by SIGKILL.*not held/);
-    await vi.waitFor(() => expect(starts().filter((a) => a === '--mode=signal gpiochip0 22=1')).toHaveLength(2), { timeout: 5000 });
+    await waitFor(() => expect(starts().filter((a) => a === '--mode=signal gpiochip0 22=1')).toHaveLength(2));
     // The orphaned holder of the killed supervisor is ours to clean up here (on a real chip it would block the line).
     process.kill(holder, 'SIGTERM');
   });
 
   it('fails output start with LS_GPIO_UNAVAILABLE when gpioset cannot hold the line, and refuses writes', async () => {
-    build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset(), start_check_ms: 1000 });
+    // The holder's death must be reported within start_check_ms of its start, as in the test above.
+    build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset(), start_check_ms: 2000 });
     await driver.start(signal);
     writeFileSync(join(dir, 'gpioset.fail'), '');
     const gate = driver.output('gate', { line: 22, active_low: false });
@@ -470,13 +500,13 @@ setInterval(() => {}, 1000);
     );
     const daemon = spawn(process.execPath, ['--import', 'tsx', script], { cwd: fileURLToPath(new URL('../../../..', import.meta.url)), stdio: 'ignore' });
     try {
-      await vi.waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=1'), { timeout: 15_000, interval: 50 });
+      await waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=1'), 15_000);
       const activePid = holderPid('--mode=signal gpiochip0 22=1');
       daemon.kill('SIGKILL');
       // The supervisor's stdin closes with the daemon: it ends the active holder and drives the safe level.
-      await vi.waitFor(() => expect(starts().at(-1)).toBe('--mode=exit gpiochip0 22=0'), { timeout: 5000, interval: 50 });
+      await waitFor(() => expect(starts().at(-1)).toBe('--mode=exit gpiochip0 22=0'));
       expect(ended(activePid)).toBe(true);
-      await vi.waitFor(() => {
+      await waitFor(() => {
         for (const call of gpiosetCalls().filter((c) => c.what === 'start')) expect(ended(call.pid)).toBe(true);
       });
     } finally {

@@ -114,6 +114,7 @@ describe('onoff gpio driver (sysfs), with onoff mocked', () => {
   });
 
   afterEach(async () => {
+    vi.useRealTimers();
     await driver.stop();
   });
 
@@ -125,6 +126,8 @@ describe('onoff gpio driver (sysfs), with onoff mocked', () => {
   });
 
   it('turns interrupts into logical edges stamped on arrival, with the debounce applied', async () => {
+    // The arrival stamp is performance.now(): a fake one lets the test step past the debounce exactly.
+    vi.useFakeTimers({ toFake: ['performance'] });
     await driver.start(signal);
     const eye = driver.input('trigger', { line: 17, active_low: false, edge: 'both', debounce_ms: 5 });
     const events: EdgeEvent[] = [];
@@ -141,9 +144,13 @@ describe('onoff gpio driver (sysfs), with onoff mocked', () => {
     expect(events[0]!.timeMs).toBeLessThanOrEqual(after);
     gpio.value = 1;
     expect(eye.read()).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    vi.advanceTimersByTime(4.9);
+    gpio.interrupt(0); // still within debounce_ms of the rising edge
+    expect(events.map((e) => e.edge)).toEqual(['rising']);
+    vi.advanceTimersByTime(5.1);
     gpio.interrupt(0);
     expect(events.map((e) => e.edge)).toEqual(['rising', 'falling']);
+    expect(events[1]!.timeMs - events[0]!.timeMs).toBeCloseTo(10, 6);
   });
 
   it('reports an interrupt error as LS_GPIO_UNAVAILABLE', async () => {

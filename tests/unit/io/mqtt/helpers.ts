@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { pino, type Logger } from 'pino';
 import type { PartRecord } from '../../../../src/domain/part.js';
+import { waitFor } from '../../../wait.js';
 
 export async function tempDir(prefix: string): Promise<{ path: string; remove: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), `lineside-${prefix}-`));
@@ -19,14 +20,6 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
-}
-
-export async function waitFor(check: () => boolean, timeoutMs = 15_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 async function portAccepts(port: number): Promise<boolean> {
@@ -104,6 +97,8 @@ export class GatedProxy {
   private readonly sockets = new Set<Socket>();
   open = false;
   port = 0;
+  /** Connections refused while closed: each is one connect attempt of the client, seen from the network. */
+  refused = 0;
 
   constructor(private readonly targetPort: () => number) {}
 
@@ -114,6 +109,7 @@ export class GatedProxy {
   async start(): Promise<void> {
     const server = createServer((client) => {
       if (!this.open) {
+        this.refused++;
         client.destroy();
         return;
       }
@@ -176,6 +172,23 @@ export class Observer {
 
   json<T = Record<string, unknown>>(topic: string): T[] {
     return this.on(topic).map((m) => JSON.parse(m.payload) as T);
+  }
+
+  /**
+   * Publishes a marker on `topic` (one this observer is subscribed to) and waits until it comes back. A broker
+   * delivers to one subscriber in order, so whatever it had for this observer before the marker (retained
+   * messages included) has arrived by then: an absence checked afterwards is an absence, not impatience.
+   * Returns what arrived before the marker, which is taken out of `messages` again.
+   */
+  async settle(topic: string, timeoutMs = 10_000): Promise<Received[]> {
+    const marker = `settle-${Math.random().toString(16).slice(2)}`;
+    const isMarker = (m: Received): boolean => m.topic === topic && m.payload === marker;
+    await this.client.publishAsync(topic, marker, { qos: 1 });
+    await waitFor(() => this.messages.some(isMarker), timeoutMs, `the marker on ${topic}`);
+    const at = this.messages.findIndex(isMarker);
+    const before = this.messages.slice(0, at);
+    this.messages.splice(at, 1);
+    return before;
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,8 @@ import { mqttSection } from '../../../../src/config/sections/mqtt.js';
 import { isLinesideError } from '../../../../src/errors.js';
 import { createMqtt, type Mqtt } from '../../../../src/io/mqtt/index.js';
 import type { StatusPayload, VerdictPayload } from '../../../../src/io/mqtt/payload.js';
-import { Observer, captureLogger, makeRecord, silentLogger, tempDir, waitFor } from './helpers.js';
+import { waitFor } from '../../../wait.js';
+import { Observer, captureLogger, makeRecord, silentLogger, tempDir } from './helpers.js';
 
 const signal = new AbortController().signal;
 
@@ -47,8 +48,10 @@ describe('MQTT with the embedded aedes broker (url: embedded)', () => {
 
     await mqtt.stop();
     mqtt = undefined;
-    const statuses = observer.json<StatusPayload>('lineside/demo/status');
-    expect(statuses.at(-1)).toMatchObject({ state: 'offline', reason: 'stopped', last_seq: 100 });
+    // stop() returns once the broker has the offline status; the observer gets it a moment later.
+    const last = (): StatusPayload | undefined => observer.json<StatusPayload>('lineside/demo/status').at(-1);
+    await waitFor(() => last()?.state === 'offline', 5000, 'offline status');
+    expect(last()).toMatchObject({ state: 'offline', reason: 'stopped', last_seq: 100 });
     await observer.close();
     await late.close();
   });

@@ -6,7 +6,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mqttSection, type MqttConfig } from '../../../../src/config/sections/mqtt.js';
 import { createMqtt, type Mqtt, type MqttCommand } from '../../../../src/io/mqtt/index.js';
 import { statusPayloadSchema, verdictPayloadSchema, alarmPayloadSchema, type VerdictPayload } from '../../../../src/io/mqtt/payload.js';
-import { GatedProxy, Mosquitto, Observer, captureLogger, makeRecord, silentLogger, tempDir, waitFor } from './helpers.js';
+import { waitFor, yieldTurns } from '../../../wait.js';
+import { GatedProxy, Mosquitto, Observer, captureLogger, makeRecord, silentLogger, tempDir } from './helpers.js';
 
 const signal = new AbortController().signal;
 const LINE = 'cell7';
@@ -87,7 +88,8 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
     const relay = await gated();
     const mqtt = await started(config({ url: relay.url }));
     for (let seq = 1; seq <= 50; seq++) mqtt.publishPart(makeRecord(seq));
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    // Two connect attempts refused: the publisher is trying, in the background, and holds everything.
+    await waitFor(() => relay.refused >= 2, 10_000, 'two refused connect attempts');
     expect(mqtt.state()).toMatchObject({ connected: false, queued: 50, sent: 0 });
 
     const observer = await observe();
@@ -108,13 +110,15 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
     const produce = async (count: number): Promise<void> => {
       for (let i = 0; i < count; i++) {
         mqtt.publishPart(makeRecord(++seq));
-        if (i % 10 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+        // A stream, not a burst: the publisher and its socket get a turn between batches.
+        if (i % 10 === 0) await yieldTurns();
       }
     };
     await produce(100);
     await waitFor(() => firstObserver.messages.length >= 40, 10_000, 'first messages');
     await broker.kill();
     relay.cut();
+    await waitFor(() => !mqtt.state().connected, 10_000, 'the publisher to notice the cut');
     await produce(100);
     await firstObserver.client.endAsync(true);
     expect(mqtt.state().connected).toBe(false);
@@ -206,26 +210,34 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
     expect(observer.json(`${PREFIX}/alarm`).map((a) => a.state)).toEqual(['raised', 'raised', 'acknowledged', 'cleared']);
     await waitFor(() => mqtt.state().queued === 0, 5000, 'outbox empty');
     const fresh = await observe(`${PREFIX}/alarm/state/+`);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(fresh.messages).toEqual([]);
+    // Retained messages come right after the subscription, before a marker sent after it: none came.
+    expect(await fresh.settle(`${PREFIX}/alarm/state/settle`)).toEqual([]);
   });
 
   it('hands ack commands to onCommand; ignores retained and malformed ones', async () => {
     const { logger, records } = captureLogger();
     const mqtt = await started(config(), { logger });
-    const commands: MqttCommand[] = [];
-    mqtt.onCommand((command) => commands.push(command));
+    const received: MqttCommand[] = [];
+    mqtt.onCommand((command) => received.push(command));
     await waitFor(() => mqtt.state().connected, 10_000, 'connect');
     const operator = await observe(`${PREFIX}/none`);
-    await waitFor(() => records().some((r) => r.msg === 'MQTT connected'), 5000, 'subscribed');
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The publisher subscribes to cmd/ack once connected, and nothing says when the broker has granted it: send
+    // probe commands, one per round trip, until one comes through. The broker keeps one sender's messages in
+    // order, so every later command arrives too, after the probes.
+    const isProbe = (command: MqttCommand): boolean => command.type === 'ack' && command.by === 'probe';
+    const commands = (): MqttCommand[] => received.filter((command) => !isProbe(command));
+    for (const deadline = performance.now() + 10_000; !received.some(isProbe); ) {
+      if (performance.now() > deadline) throw new Error('no probe command came through: the publisher did not subscribe to cmd/ack');
+      await operator.client.publishAsync(`${PREFIX}/cmd/ack`, JSON.stringify({ by: 'probe' }), { qos: 1 });
+    }
     await operator.client.publishAsync(`${PREFIX}/cmd/ack`, JSON.stringify({ alarm: 'consecutive_rejects', by: 'op1' }), { qos: 1 });
     await operator.client.publishAsync(`${PREFIX}/cmd/ack`, '', { qos: 1 });
     await operator.client.publishAsync(`${PREFIX}/cmd/ack`, 'not json', { qos: 1 });
     await operator.client.publishAsync(`${PREFIX}/cmd/ack`, JSON.stringify({ alarm: 'a/b' }), { qos: 1 });
     await operator.client.publishAsync(`${PREFIX}/cmd/ack`, JSON.stringify({ id: 'run-x-A7' }), { qos: 1 });
-    await waitFor(() => commands.length >= 3 && records().filter((r) => r.msg === 'MQTT ignored an invalid ack command').length >= 2, 5000, 'commands');
-    expect(commands).toEqual([{ type: 'ack', alarm: 'consecutive_rejects', by: 'op1' }, { type: 'ack' }, { type: 'ack', id: 'run-x-A7' }]);
+    await waitFor(() => commands().length >= 3 && records().filter((r) => r.msg === 'MQTT ignored an invalid ack command').length >= 2, 5000, 'commands');
+    expect(commands()).toEqual([{ type: 'ack', alarm: 'consecutive_rejects', by: 'op1' }, { type: 'ack' }, { type: 'ack', id: 'run-x-A7' }]);
+    expect(received.findLastIndex(isProbe)).toBeLessThan(received.findIndex((command) => !isProbe(command)));
 
     await mqtt.stop();
     // Left retained while the daemon was down: delivered at subscribe time with the retain flag, and must not
@@ -237,14 +249,16 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
     await waitFor(() => records().some((r) => String(r.msg).includes('retained command')), 5000, 'retained ignored at subscribe');
     expect(later).toEqual([]);
     await operator.client.publishAsync(`${PREFIX}/cmd/ack`, '', { qos: 1, retain: true });
-    expect(commands).toHaveLength(3);
+    expect(commands()).toHaveLength(3);
   });
 
   it('logs an unreachable broker once (LS_MQTT_CONNECT), not once per retry', async () => {
     const relay = await gated();
     const { logger, records } = captureLogger();
     const mqtt = await started(config({ url: relay.url, reconnect_ms: 100 }), { logger });
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // The client connects again only after it has handled the previous close: 5 attempts seen by the relay mean
+    // at least 4 failures handled (and logged, if it logged per retry).
+    await waitFor(() => relay.refused >= 5, 10_000, 'five refused connect attempts');
     const warnings = records().filter((r) => r.code === 'LS_MQTT_CONNECT' && r.level === 40);
     expect(warnings).toHaveLength(1);
     expect(mqtt.state().connected).toBe(false);

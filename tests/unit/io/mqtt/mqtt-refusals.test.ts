@@ -2,7 +2,8 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mqttSection } from '../../../../src/config/sections/mqtt.js';
 import { createMqtt, type Mqtt } from '../../../../src/io/mqtt/index.js';
-import { captureLogger, makeRecord, tempDir, waitFor } from './helpers.js';
+import { waitFor } from '../../../wait.js';
+import { captureLogger, makeRecord, tempDir } from './helpers.js';
 
 const QUOTA_EXCEEDED = 0x97;
 
