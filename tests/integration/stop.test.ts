@@ -6,7 +6,7 @@ import { makeFifo, releaseFifo, within } from '../unit/fifo.js';
 import { createApp } from '../../src/app.js';
 import { isSimGpio, type SimGpioDriver } from '../../src/io/gpio/index.js';
 import { Mosquitto } from '../unit/io/mqtt/helpers.js';
-import { waitFor } from '../wait.js';
+import { elapsed, waitFor } from '../wait.js';
 import { BUNDLE, labelledFolder, lineConfig, lineside, memoryLogger, tempDir, type Proc } from './harness.js';
 
 let dir: { path: string; remove: () => Promise<void> };
@@ -114,8 +114,8 @@ describe('App.forceSafe', () => {
       expect(app.forceSafe()).toEqual({ safe: ['gate', 'alarm', 'heartbeat'], failed: [] });
       for (const output of ['gate', 'alarm', 'heartbeat']) expect(last(output)).toMatchObject({ active: false, cause: 'force_safe' });
       const settled = gpio.writes().length;
-      // Parts keep arriving on the sim belt for a while: none of them may move an output again.
-      await new Promise((resolve) => setTimeout(resolve, 600));
+      // Parts keep arriving on the sim belt (one per gpio.part_interval_ms): let four go by; none may move an output.
+      await elapsed(performance.now(), 4 * (loaded.config.gpio.type === 'sim' ? loaded.config.gpio.part_interval_ms : 150));
       expect(gpio.writes().slice(settled).filter((w) => w.active)).toEqual([]);
     } finally {
       await app.stop();
