@@ -2,7 +2,19 @@ import tseslint from 'typescript-eslint';
 import { layerRules } from './eslint.layers.js';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'training/', 'bin/', 'eslint.config.js', 'eslint.layers.js', 'eslint.layers.d.ts', 'var/'] },
+  {
+    ignores: [
+      'dist/',
+      'node_modules/',
+      'coverage/',
+      'training/',
+      'bin/',
+      'eslint.config.js',
+      'eslint.layers.js',
+      'eslint.layers.d.ts',
+      'var/',
+    ],
+  },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

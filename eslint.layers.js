@@ -1,6 +1,14 @@
 // Which folder may import which (docs/architecture.md). Kept apart from eslint.config.js so that
 // tests/unit/architecture.test.ts lints sample imports against these very rules.
-const nodeIo = ['node:fs', 'node:fs/promises', 'fs', 'fs/promises', 'node:child_process', 'node:net', 'node:worker_threads'];
+const nodeIo = [
+  'node:fs',
+  'node:fs/promises',
+  'fs',
+  'fs/promises',
+  'node:child_process',
+  'node:net',
+  'node:worker_threads',
+];
 const drivers = ['mqtt', 'aedes', 'onnxruntime-node', 'sharp', 'onoff', 'gphoto2', 'pino'];
 
 /** The layer folders below src/, as relative import patterns from a folder one level down. */
@@ -27,11 +35,20 @@ export const layerRules = [
       'no-restricted-imports': [
         'error',
         {
-          paths: [...nodeIo, ...drivers].map((name) => ({ name, message: 'src/pipeline is pure logic: ports come from src/domain.' })),
+          paths: [...nodeIo, ...drivers].map((name) => ({
+            name,
+            message: 'src/pipeline is pure logic: ports come from src/domain.',
+          })),
           patterns: [
             {
-              group: [...outer('io', 'camera', 'inference', 'cli', 'app', 'main', 'log', 'notify', 'worker'), '../../io/**', '../../camera/**', '../../inference/**'],
-              message: 'src/pipeline imports only src/domain (ports and part types), src/config types, errors and deadline.',
+              group: [
+                ...outer('io', 'camera', 'inference', 'cli', 'app', 'main', 'log', 'notify', 'worker'),
+                '../../io/**',
+                '../../camera/**',
+                '../../inference/**',
+              ],
+              message:
+                'src/pipeline imports only src/domain (ports and part types), src/config types, errors and deadline.',
             },
           ],
         },
@@ -47,7 +64,14 @@ export const layerRules = [
         {
           patterns: [
             {
-              group: [...outer('pipeline', 'cli', 'app', 'main'), '../../pipeline/**', '../../cli/**', '../../app.js', '../../app/**', '../../main.js'],
+              group: [
+                ...outer('pipeline', 'cli', 'app', 'main'),
+                '../../pipeline/**',
+                '../../cli/**',
+                '../../app.js',
+                '../../app/**',
+                '../../main.js',
+              ],
               message: 'Drivers implement src/domain ports and do not import the pipeline, the app or the CLI.',
             },
           ],

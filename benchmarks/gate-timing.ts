@@ -68,7 +68,11 @@ async function simGate(): Promise<{ output: DigitalOutput; activations: () => nu
   await output.start(signal);
   return {
     output,
-    activations: () => sim.writes('gate').filter((w) => w.cause === 'write' && w.active).map((w) => w.timeMs),
+    activations: () =>
+      sim
+        .writes('gate')
+        .filter((w) => w.cause === 'write' && w.active)
+        .map((w) => w.timeMs),
     stop: async () => {
       await output.stop();
       await sim.stop();
@@ -103,7 +107,13 @@ function startLoad(): () => void {
   let stopped = false;
   const payload = {
     line_id: 'line1',
-    part: { id: 'run-1234', seq: 1234, verdict: 'defective', defect_score: 0.93, stages_ms: { capture: 12, inference: 40 } },
+    part: {
+      id: 'run-1234',
+      seq: 1234,
+      verdict: 'defective',
+      defect_score: 0.93,
+      stages_ms: { capture: 12, inference: 40 },
+    },
     model: { name: 'casting-cnn', version: '1.0.0', ep: 'cpu' },
   };
   let sink = 0;
@@ -187,12 +197,16 @@ async function run(
 ): Promise<Result> {
   const { output, activations, stop } = await simGate();
   const requested: number[] = [];
-  const thread = threadOptions === undefined ? undefined : new GateThread({ output, logger: pino({ level: 'silent' }), ...threadOptions });
+  const thread =
+    threadOptions === undefined
+      ? undefined
+      : new GateThread({ output, logger: pino({ level: 'silent' }), ...threadOptions });
   await thread?.start(new AbortController().signal);
   if (thread && threadOptions && threadOptions.rtPriority > 0 && thread.realtime !== true) {
     name += ' (SCHED_FIFO refused: ran at normal priority)';
   }
-  if (thread && threadOptions && thread.threadCount < threadOptions.threads) name += ` (capped at ${thread.threadCount}: one CPU left free)`;
+  if (thread && threadOptions && thread.threadCount < threadOptions.threads)
+    name += ` (capped at ${thread.threadCount}: one CPU left free)`;
   const gate = new GateController({
     output,
     clock,
@@ -285,10 +299,30 @@ async function main(): Promise<void> {
     hold3: ['precise hold_ms=3', new PreciseScheduler({ clock, holdMs: 3 }), 4],
     hold6: ['precise hold_ms=6', new PreciseScheduler({ clock, holdMs: 6 }), 7],
     hold8: ['loop, precise hold_ms=8', new PreciseScheduler({ clock, holdMs: 8 }), 9],
-    threadnormal: ['1 gate thread, normal priority', new TimeoutScheduler({ clock }), 0, { spinMs: 8, rtPriority: 0, threads: 1 }],
-    thread1: ['1 gate thread, SCHED_FIFO 50', new TimeoutScheduler({ clock }), 0, { spinMs: 8, rtPriority: 50, threads: 1 }],
-    thread2ms: ['2 gate threads, SCHED_FIFO 50, spin_ms=2', new TimeoutScheduler({ clock }), 0, { spinMs: 2, rtPriority: 50, threads: 2 }],
-    thread: ['2 gate threads, SCHED_FIFO 50, spin_ms=8 (default)', new TimeoutScheduler({ clock }), 0, { spinMs: 8, rtPriority: 50, threads: 2 }],
+    threadnormal: [
+      '1 gate thread, normal priority',
+      new TimeoutScheduler({ clock }),
+      0,
+      { spinMs: 8, rtPriority: 0, threads: 1 },
+    ],
+    thread1: [
+      '1 gate thread, SCHED_FIFO 50',
+      new TimeoutScheduler({ clock }),
+      0,
+      { spinMs: 8, rtPriority: 50, threads: 1 },
+    ],
+    thread2ms: [
+      '2 gate threads, SCHED_FIFO 50, spin_ms=2',
+      new TimeoutScheduler({ clock }),
+      0,
+      { spinMs: 2, rtPriority: 50, threads: 2 },
+    ],
+    thread: [
+      '2 gate threads, SCHED_FIFO 50, spin_ms=8 (default)',
+      new TimeoutScheduler({ clock }),
+      0,
+      { spinMs: 8, rtPriority: 50, threads: 2 },
+    ],
     threadall: [
       '2 gate threads on every CPU, SCHED_FIFO 50, spin_ms=8',
       new TimeoutScheduler({ clock }),
@@ -304,14 +338,29 @@ async function main(): Promise<void> {
   console.log(
     `gate-timing: ${EVENTS} rejects per scheduler, ~${SPACING_MS} ms apart, load = JSON/Buffer work every 1 ms + 2-5 ms blocking every 20-50 ms`,
   );
-  const load = loadavg().map((v) => v.toFixed(2)).join(' ');
-  console.log(`node ${process.version}, ${process.platform}/${process.arch}, load average ${load} (other processes compete for the CPU)`);
+  const load = loadavg()
+    .map((v) => v.toFixed(2))
+    .join(' ');
+  console.log(
+    `node ${process.version}, ${process.platform}/${process.arch}, load average ${load} (other processes compete for the CPU)`,
+  );
   if (FLOOR_S > 0) console.log(await machineStalls(FLOOR_S));
   const model = await startInspector();
   const results: Result[] = [];
-  for (const [name, scheduler, hold, spin] of variants) results.push(await run(name, scheduler, clock, hold, spin, model));
+  for (const [name, scheduler, hold, spin] of variants)
+    results.push(await run(name, scheduler, clock, hold, spin, model));
   await model?.inspector.stop();
-  const header = ['scheduler', 'p50', 'p99', 'p99.9', 'max', 'min', '>1ms late', 'loop held/reject', 'inspect p50/p99 ms (n)'];
+  const header = [
+    'scheduler',
+    'p50',
+    'p99',
+    'p99.9',
+    'max',
+    'min',
+    '>1ms late',
+    'loop held/reject',
+    'inspect p50/p99 ms (n)',
+  ];
   const rows = results.map((r) => {
     const s = [...r.lateness].sort((a, b) => a - b);
     const late = s.filter((v) => v > 1).length;

@@ -56,9 +56,15 @@ async function gpiodOutput(dir: string): Promise<void> {
   delay.disable();
   await driver.stop();
   console.log(`gpiod output: write() call                 ${stats(writeCallMs)}`);
-  console.log(`gpiod output: write() -> next holder started ${stats(switchMs)}  (supervisor ends old holder, forks new; fake /bin/sh gpioset)`);
-  console.log(`gpiod output: event-loop delay while toggling max=${(delay.max / 1e6).toFixed(2)} ms p99=${(delay.percentile(99) / 1e6).toFixed(2)} ms`);
-  console.log(`baseline (same loop, no writes): event-loop delay max=${(idle.max / 1e6).toFixed(2)} ms p99=${(idle.percentile(99) / 1e6).toFixed(2)} ms`);
+  console.log(
+    `gpiod output: write() -> next holder started ${stats(switchMs)}  (supervisor ends old holder, forks new; fake /bin/sh gpioset)`,
+  );
+  console.log(
+    `gpiod output: event-loop delay while toggling max=${(delay.max / 1e6).toFixed(2)} ms p99=${(delay.percentile(99) / 1e6).toFixed(2)} ms`,
+  );
+  console.log(
+    `baseline (same loop, no writes): event-loop delay max=${(idle.max / 1e6).toFixed(2)} ms p99=${(idle.percentile(99) / 1e6).toFixed(2)} ms`,
+  );
 }
 
 /** How long child_process.spawn() blocks the event loop as the daemon's memory grows (fork copies page tables). */
@@ -73,7 +79,9 @@ async function spawnBlocking(): Promise<void> {
       blockedMs.push(performance.now() - t0);
       await new Promise((resolve) => child.once('exit', resolve));
     }
-    console.log(`spawn() blocks the event loop at RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB: ${stats(blockedMs)}`);
+    console.log(
+      `spawn() blocks the event loop at RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB: ${stats(blockedMs)}`,
+    );
   }
   keep.length = 0;
 }
@@ -119,7 +127,10 @@ setInterval(() => {}, 1 << 30);
 }
 
 async function simEncoder(): Promise<void> {
-  const driver = createGpio(simGpio.parse({ type: 'sim', encoder_hz: 10_000, autostart: true, part_interval_ms: 100 }), { logger });
+  const driver = createGpio(
+    simGpio.parse({ type: 'sim', encoder_hz: 10_000, autostart: true, part_interval_ms: 100 }),
+    { logger },
+  );
   if (!isSimGpio(driver)) throw new Error('sim');
   const encoder = driver.input('encoder', { line: 0, active_low: false, edge: 'rising', debounce_ms: 0 });
   const trigger = driver.input('trigger', { line: 1, active_low: false, edge: 'rising', debounce_ms: 0 });
@@ -138,7 +149,9 @@ async function simEncoder(): Promise<void> {
   const cpu = process.cpuUsage(cpu0);
   const elu = performance.eventLoopUtilization(elu0);
   await driver.stop();
-  console.log(`sim encoder 10 kHz: ${driver.encoderPulses} pulses in ${wallMs.toFixed(0)} ms, CPU ${(((cpu.user + cpu.system) / 1000 / wallMs) * 100).toFixed(1)} %, ELU ${(elu.utilization * 100).toFixed(1)} %`);
+  console.log(
+    `sim encoder 10 kHz: ${driver.encoderPulses} pulses in ${wallMs.toFixed(0)} ms, CPU ${(((cpu.user + cpu.system) / 1000 / wallMs) * 100).toFixed(1)} %, ELU ${(elu.utilization * 100).toFixed(1)} %`,
+  );
   console.log(`sim encoder 10 kHz: pulse delivered after its timestamp ${stats(encLate)}`);
   console.log(`sim trigger (real timers): edge delivered after its timestamp ${stats(trigLate)}`);
 }

@@ -52,7 +52,13 @@ interface Stats {
 function stats(samples: readonly number[]): Stats {
   const sorted = [...samples].sort((a, b) => a - b);
   const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-  return { n: sorted.length, mean: sorted.reduce((a, b) => a + b, 0) / sorted.length, p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? NaN };
+  return {
+    n: sorted.length,
+    mean: sorted.reduce((a, b) => a + b, 0) / sorted.length,
+    p50: at(0.5),
+    p99: at(0.99),
+    max: sorted.at(-1) ?? NaN,
+  };
 }
 
 /** Runs `work` while watching the event loop: the largest scheduling delay and the largest gap between 1 ms ticks. */
@@ -95,7 +101,8 @@ function datasetFiles(count: number): string[] {
 }
 
 const fmt = (v: number): string => v.toFixed(3).padStart(8);
-const row = (label: string, s: Stats): string => `${label.padEnd(46)}${fmt(s.p50)}${fmt(s.p99)}${fmt(s.mean)}${fmt(s.max)}${String(s.n).padStart(7)}`;
+const row = (label: string, s: Stats): string =>
+  `${label.padEnd(46)}${fmt(s.p50)}${fmt(s.p99)}${fmt(s.mean)}${fmt(s.max)}${String(s.n).padStart(7)}`;
 
 function loopRow(
   label: string,
@@ -112,7 +119,12 @@ async function main(): Promise<void> {
   const { metadata } = bundle;
   const files = datasetFiles(IMAGES);
   const jpegs = await Promise.all(files.map((f) => readFile(f)));
-  const inference = inferenceSection.parse({ execution_providers: ['cpu'], intra_op_threads: 1, warmup_runs: 20, timeout_ms: 60_000 });
+  const inference = inferenceSection.parse({
+    execution_providers: ['cpu'],
+    intra_op_threads: 1,
+    warmup_runs: 20,
+    timeout_ms: 60_000,
+  });
 
   // 1. Preprocessing alone (main thread; it is the same code the worker runs).
   const spec = metadata.preprocess;
@@ -215,7 +227,9 @@ async function main(): Promise<void> {
       `${infer.p50 <= TARGET_INFERENCE_MS ? 'met' : 'NOT met'} (p50 ${infer.p50.toFixed(3)} ms, mean ${infer.mean.toFixed(3)} ms; ` +
       `in the worker after a decode p50 ${workerInfer.p50.toFixed(3)} ms, mean ${workerInfer.mean.toFixed(3)} ms)`,
     ...((loadavg()[0] ?? 0) > cpus().length
-      ? [`note: load average ${loadavg()[0]?.toFixed(2)} on ${cpus().length} cores: other processes preempt these threads; means and p99 are inflated`]
+      ? [
+          `note: load average ${loadavg()[0]?.toFixed(2)} on ${cpus().length} cores: other processes preempt these threads; means and p99 are inflated`,
+        ]
       : []),
   ];
   console.log(out.join('\n'));

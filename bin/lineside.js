@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 
 const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 if (!existsSync(main)) {
-  process.stderr.write('lineside: dist/ is missing; run `npm install` (or `npm run build`) in the project root first\n');
+  process.stderr.write(
+    'lineside: dist/ is missing; run `npm install` (or `npm run build`) in the project root first\n',
+  );
   process.exit(70);
 }
 await import(main);

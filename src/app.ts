@@ -66,7 +66,12 @@ export interface App {
 /** One error line naming every part the stop left to the gate's safe state: the parts to quarantine. */
 function logSafeStateParts(log: Logger, left: RunSummary['safe_state'] | undefined): void {
   if (left === undefined || left.parts === 0) return;
-  const fields = { code: 'LS_SAFE_STATE_PARTS', parts: left.parts, rejectsNotFired: left.rejectsNotFired, ids: left.ids };
+  const fields = {
+    code: 'LS_SAFE_STATE_PARTS',
+    parts: left.parts,
+    rejectsNotFired: left.rejectsNotFired,
+    ids: left.ids,
+  };
   log.error(fields, `${left.parts} parts on the belt were left to the gate's safe state: ${left.ids.join(', ')}`);
 }
 
@@ -91,7 +96,9 @@ export function createApp(deps: AppDeps): App {
     onCommand: (command) => desk.command(command),
   });
   const health = lineHealth(() => parts.line);
-  const runner = new StageRunner([...parts.stages(), watchdogStage({ notifier: deps.notifier, health, logger: log })], { logger: log });
+  const runner = new StageRunner([...parts.stages(), watchdogStage({ notifier: deps.notifier, health, logger: log })], {
+    logger: log,
+  });
   let stopping: Promise<void> | undefined;
 
   async function start(signal: AbortSignal): Promise<void> {
@@ -118,7 +125,8 @@ export function createApp(deps: AppDeps): App {
     stop: () => (stopping ??= stopAll()),
     forceSafe: () => parts.forceSafe(),
     done: sink.done,
-    summary: () => runSummary({ runId, line: parts.line?.summary(), mqtt: parts.mqtt?.state(), inspector: parts.inspector }),
+    summary: () =>
+      runSummary({ runId, line: parts.line?.summary(), mqtt: parts.mqtt?.state(), inspector: parts.inspector }),
     acknowledge: (idOrAll, by) => desk.acknowledge(idOrAll, by),
     get gpio() {
       return parts.gpio;

@@ -19,7 +19,10 @@ export interface DeadlineOptions {
  */
 export function withDeadline<T>(work: (signal: AbortSignal) => Promise<T>, options: DeadlineOptions): Promise<T> {
   const { timeoutMs, signal, onTimeout, onAbort } = options;
-  const timers = options.timers ?? { setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms), clearTimeout: (h: Handle) => clearTimeout(h) };
+  const timers = options.timers ?? {
+    setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms),
+    clearTimeout: (h: Handle) => clearTimeout(h),
+  };
   if (signal.aborted) return Promise.reject(onAbort(signal.reason));
   return new Promise<T>((resolve, reject) => {
     const controller = new AbortController();

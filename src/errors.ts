@@ -4,12 +4,14 @@
  */
 export const ERROR_CODES = {
   LS_CONFIG_INVALID: {
-    summary: 'The configuration file does not match the schema (message names the key path and value), or a secret it points to is empty or unreadable.',
+    summary:
+      'The configuration file does not match the schema (message names the key path and value), or a secret it points to is empty or unreadable.',
     action:
       'Fix the named key in the config file, or the named credential file or environment variable; `lineside validate-config FILE` checks the file without touching hardware.',
   },
   LS_CONFIG_UNREADABLE: {
-    summary: 'The configuration file is missing, unreadable or not valid YAML (including aliases that would expand without bound).',
+    summary:
+      'The configuration file is missing, unreadable or not valid YAML (including aliases that would expand without bound).',
     action: 'Check the path given with --config, its permissions, and the YAML syntax at the reported line.',
   },
   LS_MODEL_MISSING: {
@@ -21,12 +23,15 @@ export const ERROR_CODES = {
     action: 'Reinstall the model bundle from a trusted source. The daemon refuses to arm with an unverified model.',
   },
   LS_MODEL_INVALID: {
-    summary: 'The bundle metadata is malformed, or the model does not load in onnxruntime or has unexpected inputs/outputs.',
+    summary:
+      'The bundle metadata is malformed, or the model does not load in onnxruntime or has unexpected inputs/outputs.',
     action: 'Reinstall or re-export the model bundle; run `lineside doctor` for details.',
   },
   LS_EP_UNAVAILABLE: {
-    summary: 'None of the configured execution providers could be used (or `require_gpu` is set and only CPU is available).',
-    action: 'Install the GPU provider libraries (docs/gpu.md), or add `cpu` to `inference.execution_providers`, or clear `require_gpu`.',
+    summary:
+      'None of the configured execution providers could be used (or `require_gpu` is set and only CPU is available).',
+    action:
+      'Install the GPU provider libraries (docs/gpu.md), or add `cpu` to `inference.execution_providers`, or clear `require_gpu`.',
   },
   LS_INFERENCE_FAILED: {
     summary: 'The inference worker failed to run the model on an image.',
@@ -45,7 +50,8 @@ export const ERROR_CODES = {
     action: 'Lower the camera resolution or raise the limit; on the line the part was rejected fail-safe.',
   },
   LS_FILE_UNREADABLE: {
-    summary: 'An input file could not be read: missing, no permission, or not a regular file (a directory, a FIFO, a device: lineside never waits on a pipe).',
+    summary:
+      'An input file could not be read: missing, no permission, or not a regular file (a directory, a FIFO, a device: lineside never waits on a pipe).',
     action: 'Check the path and permissions.',
   },
   LS_CAMERA_TIMEOUT: {
@@ -57,11 +63,13 @@ export const ERROR_CODES = {
     action: 'Part was rejected fail-safe. The message carries the driver error; check the camera connection.',
   },
   LS_CAMERA_NOT_FOUND: {
-    summary: 'The configured camera could not be opened at start (not connected, wrong model/port, no images in the folder).',
+    summary:
+      'The configured camera could not be opened at start (not connected, wrong model/port, no images in the folder).',
     action: 'Check `camera` in the config, the USB connection (`gphoto2 --auto-detect`) or the folder path.',
   },
   LS_GPIO_UNAVAILABLE: {
-    summary: 'A GPIO driver or line could not be opened (missing chip, line in use, permissions, driver module not built).',
+    summary:
+      'A GPIO driver or line could not be opened (missing chip, line in use, permissions, driver module not built).',
     action: 'Check `gpio` in the config, that the user is in the gpio group, and `lineside doctor`.',
   },
   LS_GPIO_WRITE: {
@@ -70,22 +78,26 @@ export const ERROR_CODES = {
   },
   LS_MQTT_OUTBOX: {
     summary: 'The durable MQTT outbox could not be written or read (disk full, permissions, corrupt segment).',
-    action: 'Check `mqtt.outbox_dir`, free disk space and permissions. Verdicts are still decided and the gate still works.',
+    action:
+      'Check `mqtt.outbox_dir`, free disk space and permissions. Verdicts are still decided and the gate still works.',
   },
   LS_MQTT_OUTBOX_FULL: {
-    summary: 'The MQTT outbox reached `mqtt.outbox_max_mb` while the broker was unreachable; the oldest unsent verdicts were dropped.',
+    summary:
+      'The MQTT outbox reached `mqtt.outbox_max_mb` while the broker was unreachable; the oldest unsent verdicts were dropped.',
     action: 'Restore the broker connection; raise the limit if outages are expected to last longer.',
   },
   LS_MQTT_CONNECT: {
     summary: 'The MQTT broker is unreachable or refused the connection; verdicts queue in the outbox.',
-    action: 'Check `mqtt.url`, credentials and the network. Inspection continues; nothing is lost while the outbox has room.',
+    action:
+      'Check `mqtt.url`, credentials and the network. Inspection continues; nothing is lost while the outbox has room.',
   },
   LS_PIPELINE_OVERRUN: {
     summary: 'A trigger arrived while `pipeline.max_in_flight` parts were still being inspected.',
     action: 'The part was rejected fail-safe. Slow the line, or check why inspection is slow (camera, CPU).',
   },
   LS_ALARM: {
-    summary: 'An alarm was raised: `kind` in the log line (`alarm` on MQTT) names it; docs/tracking.md lists every kind.',
+    summary:
+      'An alarm was raised: `kind` in the log line (`alarm` on MQTT) names it; docs/tracking.md lists every kind.',
     action:
       'Inspect the line and fix the cause, then acknowledge the alarm on the MQTT command topic `<prefix>/cmd/ack` ' +
       '(docs/mqtt.md; an empty payload acknowledges every open alarm). An alarm stays until acknowledged.',
@@ -93,12 +105,13 @@ export const ERROR_CODES = {
   LS_SAFE_STATE_PARTS: {
     summary: 'The daemon stopped with parts on the belt whose gate moment came after the gate went to its safe state.',
     action:
-      'Quarantine the parts named in the log line (`ids`, also in the run summary\'s `safe_state.ids`): with ' +
+      "Quarantine the parts named in the log line (`ids`, also in the run summary's `safe_state.ids`): with " +
       '`energised_position: reject` they passed uninspected or unrejected. Stop the belt before the daemon to avoid it.',
   },
   LS_GATE_NOT_FIRED: {
     summary: 'A reject was not fired: the write that should have opened the gate failed, or the gate output was lost.',
-    action: 'Quarantine the part named in the log line: it may have passed. Fix the gate wiring or driver (see the alarm).',
+    action:
+      'Quarantine the part named in the log line: it may have passed. Fix the gate wiring or driver (see the alarm).',
   },
   LS_WATCHDOG: {
     summary: 'The pipeline made no progress within the watchdog interval; systemd will restart the daemon.',
@@ -109,8 +122,10 @@ export const ERROR_CODES = {
     action: 'Report it with the logs. The daemon exits non-zero and systemd restarts it; the gate fails safe.',
   },
   LS_MQTT_REJECTED: {
-    summary: 'The MQTT broker refused a message for good (MQTT 5 reason code >= 0x80: not authorized, topic name invalid, quota exceeded...); it was dropped so later verdicts keep flowing.',
-    action: 'Check the broker ACL and limits for the lineside user on `mqtt.topic_prefix`; the log names the topic and reason code. The state counts such messages as `rejected`.',
+    summary:
+      'The MQTT broker refused a message for good (MQTT 5 reason code >= 0x80: not authorized, topic name invalid, quota exceeded...); it was dropped so later verdicts keep flowing.',
+    action:
+      'Check the broker ACL and limits for the lineside user on `mqtt.topic_prefix`; the log names the topic and reason code. The state counts such messages as `rejected`.',
   },
 } as const satisfies Record<string, { summary: string; action: string }>;
 

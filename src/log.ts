@@ -43,7 +43,12 @@ const LAST_WORDS_PATIENCE_MS = 2000;
  * those only at 'exit'), and lost it when stdout was a full pipe (EAGAIN). A write already handed to libuv's
  * thread pool before the crash cannot be taken back; it lands on its own.
  */
-export function writeCrashRecord(destination: LogDestination | undefined, kind: string, err: unknown, env: NodeJS.ProcessEnv): void {
+export function writeCrashRecord(
+  destination: LogDestination | undefined,
+  kind: string,
+  err: unknown,
+  env: NodeJS.ProcessEnv,
+): void {
   const record = {
     level: 60,
     time: Date.now(),

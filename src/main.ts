@@ -55,7 +55,8 @@ async function main(): Promise<number> {
     controller.abort(new Error(sig));
     // The orderly stop is bounded by design; this makes sure of it, before systemd's TimeoutStopSec (SIGKILL).
     const limitMs = command.stopLimitMs?.() ?? null;
-    if (limitMs !== null) setTimeout(() => exitNow(sig, `stop not complete ${limitMs} ms after ${sig}`, command), limitMs).unref();
+    if (limitMs !== null)
+      setTimeout(() => exitNow(sig, `stop not complete ${limitMs} ms after ${sig}`, command), limitMs).unref();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -87,7 +88,9 @@ main().then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`lineside: internal error: ${err instanceof Error ? (err.stack ?? err.message) : errorMessage(err)}\n`);
+    process.stderr.write(
+      `lineside: internal error: ${err instanceof Error ? (err.stack ?? err.message) : errorMessage(err)}\n`,
+    );
     process.exitCode = EXIT.SOFTWARE;
   },
 );

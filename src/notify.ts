@@ -36,7 +36,8 @@ export function createNotifier(env: NodeJS.ProcessEnv, logger: Logger): Notifier
   const socketPath = env.NOTIFY_SOCKET;
   const watchdogUsec = Number(env.WATCHDOG_USEC);
   const watchdogPid = env.WATCHDOG_PID ? Number(env.WATCHDOG_PID) : process.pid;
-  const watchdogMs = Number.isFinite(watchdogUsec) && watchdogUsec > 0 && watchdogPid === process.pid ? watchdogUsec / 1000 : null;
+  const watchdogMs =
+    Number.isFinite(watchdogUsec) && watchdogUsec > 0 && watchdogPid === process.pid ? watchdogUsec / 1000 : null;
   if (!socketPath) return { watchdogMs: null, send: () => undefined, close: () => undefined };
 
   // Node has no unix datagram sockets; node-unix-socket ships prebuilt ones. Without it, fall back to the

@@ -31,7 +31,9 @@ export class AlarmDesk {
     const acked = this.deps.line()?.acknowledge(idOrAll) ?? [];
     for (const alarm of acked) {
       this.deps.logger.info({ alarm: alarm.id, kind: alarm.kind, by }, 'alarm acknowledged');
-      this.deps.mqtt()?.publishAlarm({ alarm: alarm.kind, id: alarm.id, state: 'acknowledged', message: alarm.message, by });
+      this.deps
+        .mqtt()
+        ?.publishAlarm({ alarm: alarm.kind, id: alarm.id, state: 'acknowledged', message: alarm.message, by });
     }
     if (acked.length === 0) this.deps.logger.warn({ alarm: idOrAll, by }, 'acknowledge: no such active alarm');
     return acked;
@@ -43,7 +45,8 @@ export class AlarmDesk {
     if (command.id !== undefined) this.acknowledge(command.id, by);
     else if (command.alarm !== undefined) {
       const ofKind = (this.deps.line()?.activeAlarms() ?? []).filter((a) => a.kind === command.alarm);
-      if (ofKind.length === 0) this.deps.logger.warn({ alarm: command.alarm, by }, 'acknowledge: no open alarm of that kind');
+      if (ofKind.length === 0)
+        this.deps.logger.warn({ alarm: command.alarm, by }, 'acknowledge: no open alarm of that kind');
       for (const alarm of ofKind) this.acknowledge(alarm.id, by);
     } else this.acknowledge('all', by);
   }

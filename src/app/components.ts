@@ -112,7 +112,11 @@ export class AppComponents {
       { name: 'camera', start: (signal) => this.startCamera(signal), stop: async () => this.camera?.stop() },
       { name: 'gpio', start: (signal) => this.startGpio(signal), stop: async () => this.gpio?.stop() },
       stageGroup('outputs', () => this.outputStages(), log),
-      { name: 'gate threads', start: (signal) => this.startGateThread(signal), stop: async () => this.gateTimer?.stop() },
+      {
+        name: 'gate threads',
+        start: (signal) => this.startGateThread(signal),
+        stop: async () => this.gateTimer?.stop(),
+      },
       { name: 'mqtt', start: (signal) => this.startMqtt(signal), stop: async () => this.mqtt?.stop() },
       { name: 'line', start: (signal) => this.startLine(signal), stop: async () => this.line?.stop() },
       stageGroup('inputs', () => this.inputStages(), log),
@@ -130,7 +134,12 @@ export class AppComponents {
     });
     await this.inspector.start(signal);
     const model = this.inspector.info;
-    const fields = { model: model.name, version: model.version, ep: model.executionProvider, threshold: model.threshold };
+    const fields = {
+      model: model.name,
+      version: model.version,
+      ep: model.executionProvider,
+      threshold: model.threshold,
+    };
     this.child('app').info(fields, 'model verified and warm');
   }
 
@@ -156,7 +165,8 @@ export class AppComponents {
 
   private claimLines(gpio: GpioDriver): Lines {
     const { alarms, heartbeat, tracking, confirm, gate, trigger } = this.config;
-    const limit = (): boolean => this.deps.maxParts !== undefined && (this.line?.acceptedTriggers ?? 0) >= this.deps.maxParts;
+    const limit = (): boolean =>
+      this.deps.maxParts !== undefined && (this.line?.acceptedTriggers ?? 0) >= this.deps.maxParts;
     return {
       gate: gpio.output('gate', gate),
       ...(alarms.output ? { alarm: gpio.output('alarm', alarms.output) } : {}),
@@ -216,7 +226,13 @@ export class AppComponents {
     const { config } = this;
     const { loaded, runId, env } = this.deps;
     const logger = this.child('mqtt');
-    this.mqtt = this.deps.drivers.mqtt(config.mqtt, { logger, lineId: config.line_id, baseDir: loaded.baseDir, runId, env });
+    this.mqtt = this.deps.drivers.mqtt(config.mqtt, {
+      logger,
+      lineId: config.line_id,
+      baseDir: loaded.baseDir,
+      runId,
+      env,
+    });
     await this.mqtt.start(signal);
     this.mqtt.onCommand(this.deps.onCommand);
   }

@@ -50,13 +50,18 @@ function logPart(log: Logger, record: PartRecord): void {
     decision: record.decision,
     score: record.defectScore === undefined ? null : Number(record.defectScore.toFixed(4)),
     ms: record.verdictLatencyMs === undefined ? null : Number(record.verdictLatencyMs.toFixed(1)),
-    ...(record.failsafeReason ? { failsafe: record.failsafeReason, code: record.errorCode, err: record.errorMessage } : {}),
+    ...(record.failsafeReason
+      ? { failsafe: record.failsafeReason, code: record.errorCode, err: record.errorMessage }
+      : {}),
     ...(record.label ? { label: record.label } : {}),
     fired: record.tracking.fired,
     ...(record.tracking.confirmed === null ? {} : { confirmed: record.tracking.confirmed }),
   };
   if (record.tracking.outcome === 'not_fired') {
-    log.error({ ...fields, code: 'LS_GATE_NOT_FIRED', cause: record.errorCode }, `part ${record.seq} reject NOT fired: ${record.errorMessage ?? ''}`);
+    log.error(
+      { ...fields, code: 'LS_GATE_NOT_FIRED', cause: record.errorCode },
+      `part ${record.seq} reject NOT fired: ${record.errorMessage ?? ''}`,
+    );
   } else if (record.failsafeReason) log.warn(fields, `part ${record.seq} rejected fail-safe: ${record.failsafeReason}`);
   else log.info(fields, `part ${record.seq} ${record.decision}`);
 }

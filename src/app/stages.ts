@@ -85,7 +85,10 @@ export class StageRunner {
       try {
         await stage.stop();
       } catch (err) {
-        this.deps.logger.error({ code: errorCode(err), err: errorMessage(err), stage: stage.name }, `error while stopping ${stage.name}`);
+        this.deps.logger.error(
+          { code: errorCode(err), err: errorMessage(err), stage: stage.name },
+          `error while stopping ${stage.name}`,
+        );
       }
     }
   }

@@ -48,7 +48,8 @@ export interface SummarySources {
 
 /** Percentiles to 0.01 ms: finer digits are noise, and they make the summary hard to read. */
 function rounded(p: Percentiles | undefined): Percentiles {
-  const r = (v: number | null | undefined): number | null => (v === null || v === undefined ? null : Math.round(v * 100) / 100);
+  const r = (v: number | null | undefined): number | null =>
+    v === null || v === undefined ? null : Math.round(v * 100) / 100;
   return { p50: r(p?.p50), p99: r(p?.p99), max: r(p?.max) };
 }
 

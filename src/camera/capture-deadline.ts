@@ -19,7 +19,10 @@ function abortedError(reason: unknown, what: string): LinesideError {
  * even if `work` ignores its signal (a hung native call): the pipeline needs its answer on time, whatever the driver does.
  * Timeout and abort reject with LS_CAMERA_TIMEOUT (or the caller's own LinesideError reason).
  */
-export function withCaptureDeadline<T>(work: (signal: AbortSignal) => Promise<T>, options: DeadlineOptions): Promise<T> {
+export function withCaptureDeadline<T>(
+  work: (signal: AbortSignal) => Promise<T>,
+  options: DeadlineOptions,
+): Promise<T> {
   const { timeoutMs, signal, what } = options;
   return withDeadline(work, {
     timeoutMs,

@@ -40,14 +40,16 @@ async function isDirectory(dir: string): Promise<boolean> {
 async function listImages(dir: string, signal: AbortSignal): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
   signal.throwIfAborted();
-  return entries
-    // Symlinks count: recorded runs are often assembled from links into the archive.
-    .filter(
-      (entry) =>
-        (entry.isFile() || entry.isSymbolicLink()) && IMAGE_EXTENSIONS.has(path.extname(entry.name).toLowerCase()),
-    )
-    .map((entry) => path.join(entry.parentPath, entry.name))
-    .sort();
+  return (
+    entries
+      // Symlinks count: recorded runs are often assembled from links into the archive.
+      .filter(
+        (entry) =>
+          (entry.isFile() || entry.isSymbolicLink()) && IMAGE_EXTENSIONS.has(path.extname(entry.name).toLowerCase()),
+      )
+      .map((entry) => path.join(entry.parentPath, entry.name))
+      .sort()
+  );
 }
 
 /** Every image the folder camera replays: from def_front/ and ok_front/ with labels if either exists, else all. */

@@ -27,7 +27,8 @@ export const GPHOTO2_RESULTS: ReadonlyMap<number, { name: string; message: strin
     -53,
     {
       name: 'GP_ERROR_IO_USB_CLAIM',
-      message: 'could not claim the USB device: another process holds it (often gvfs-gphoto2-volume-monitor) or no permission',
+      message:
+        'could not claim the USB device: another process holds it (often gvfs-gphoto2-volume-monitor) or no permission',
     },
   ],
   [-60, { name: 'GP_ERROR_IO_LOCK', message: 'could not lock the device (in use by another process)' }],

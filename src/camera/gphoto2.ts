@@ -153,7 +153,9 @@ export class Gphoto2Camera implements Camera {
   capture(signal: AbortSignal): Promise<CapturedImage> {
     const queue = this.#queue;
     if (queue === null) {
-      return Promise.reject(new LinesideError('LS_CAMERA_ERROR', 'gphoto2 camera: capture before start (or after stop)'));
+      return Promise.reject(
+        new LinesideError('LS_CAMERA_ERROR', 'gphoto2 camera: capture before start (or after stop)'),
+      );
     }
     const timeoutMs = this.#deps.config.timeout_ms;
     return withCaptureDeadline((deadline) => queue.run(() => this.#captureOnce(), deadline), {
@@ -189,7 +191,10 @@ export class Gphoto2Camera implements Camera {
         if (GPHOTO2_CONNECTION_RESULTS.has(err.cause.result)) {
           // After unplug/replug the camera has a new port; the old handle would fail forever.
           this.#camera = null;
-          this.#deps.logger.warn({ err }, 'gphoto2 connection error: the camera will be re-detected on the next capture');
+          this.#deps.logger.warn(
+            { err },
+            'gphoto2 connection error: the camera will be re-detected on the next capture',
+          );
         }
       }
       throw err;

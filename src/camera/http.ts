@@ -95,7 +95,9 @@ export class HttpCamera implements Camera {
     const contentType = response.headers.get('content-type') ?? '';
     if (!response.ok || !contentType.toLowerCase().startsWith('image/')) {
       await response.body?.cancel().catch(() => undefined);
-      throw fail(response.ok ? `not an image (content-type "${contentType}")` : `HTTP ${response.status} ${response.statusText}`);
+      throw fail(
+        response.ok ? `not an image (content-type "${contentType}")` : `HTTP ${response.status} ${response.statusText}`,
+      );
     }
     const data = await this.#readBody(response, fail);
     if (data.length === 0) throw fail('empty body');

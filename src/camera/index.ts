@@ -33,7 +33,9 @@ const FACTORIES: { [T in CameraConfig['type']]: Factory<T> } = {
         : { config, logger: deps.logger, loadModule: deps.loadGphoto2 },
     ),
   http: (config, deps) =>
-    new HttpCamera(deps.env === undefined ? { config, logger: deps.logger } : { config, logger: deps.logger, env: deps.env }),
+    new HttpCamera(
+      deps.env === undefined ? { config, logger: deps.logger } : { config, logger: deps.logger, env: deps.env },
+    ),
 };
 
 export const CAMERA_TYPES = Object.keys(FACTORIES) as ReadonlyArray<CameraConfig['type']>;

@@ -59,11 +59,17 @@ export interface ModelOptions {
 }
 
 /** --model and --providers; returns a usage message instead when they are wrong. */
-export function modelOptions(flags: { model?: string | undefined; providers?: string | undefined }): ModelOptions | string {
+export function modelOptions(flags: {
+  model?: string | undefined;
+  providers?: string | undefined;
+}): ModelOptions | string {
   const { model, providers: providersFlag } = flags;
   let providers: ProviderName[] = ['cpu'];
   if (providersFlag !== undefined) {
-    const names = providersFlag.split(',').map((name) => name.trim()).filter((name) => name !== '');
+    const names = providersFlag
+      .split(',')
+      .map((name) => name.trim())
+      .filter((name) => name !== '');
     const unknown = names.filter((name) => !PROVIDER_NAMES.includes(name));
     if (names.length === 0 || unknown.length > 0) {
       return `--providers: unknown provider ${unknown.map((n) => `'${n}'`).join(', ') || '(empty list)'} (valid: ${PROVIDER_NAMES.join(', ')})`;
@@ -106,7 +112,11 @@ export function exitStatusForStartError(code: ErrorCode): number {
 }
 
 export async function runClassify(argv: string[], io: CliIo): Promise<number> {
-  const line = parseCommandLine(argv, { ...MODEL_FLAGS, json: { type: 'boolean' }, help: { type: 'boolean' } }, { positionals: true });
+  const line = parseCommandLine(
+    argv,
+    { ...MODEL_FLAGS, json: { type: 'boolean' }, help: { type: 'boolean' } },
+    { positionals: true },
+  );
   if (line.problem !== undefined) return usageError(io, line.problem, CLASSIFY_HELP);
   const { values: flags, positionals: positional } = line;
   if (flags.help === true) {
@@ -147,7 +157,9 @@ export async function runClassify(argv: string[], io: CliIo): Promise<number> {
     await inspector.stop();
   }
   const judged = counts.ok + counts.defective;
-  io.stderr.write(`${judged} judged: ${counts.ok} ok, ${counts.defective} defective; ${counts.errors} could not be judged\n`);
+  io.stderr.write(
+    `${judged} judged: ${counts.ok} ok, ${counts.defective} defective; ${counts.errors} could not be judged\n`,
+  );
   if (output.signal.aborted) return EXIT.FAILURE;
   return counts.errors > 0 ? EXIT.PARTIAL : EXIT.OK;
 }
@@ -172,12 +184,16 @@ function writeJudgement(io: CliIo, judgement: Judgement, json: boolean): void {
     return;
   }
   const ms = (inspection.preprocessMs + inspection.inferenceMs).toFixed(1);
-  io.stdout.write(`${inspection.verdict.padEnd(9)}  ${inspection.defectScore.toFixed(4)}  ${ms.padStart(6)} ms  ${file}\n`);
+  io.stdout.write(
+    `${inspection.verdict.padEnd(9)}  ${inspection.defectScore.toFixed(4)}  ${ms.padStart(6)} ms  ${file}\n`,
+  );
 }
 
 function writeFailure(io: CliIo, failure: FileFailure, json: boolean): void {
   if (json) {
-    io.stdout.write(`${JSON.stringify({ file: failure.file, error: { code: failure.code, message: failure.message } })}\n`);
+    io.stdout.write(
+      `${JSON.stringify({ file: failure.file, error: { code: failure.code, message: failure.message } })}\n`,
+    );
   } else {
     io.stdout.write(`${'error'.padEnd(9)}  ${failure.code}  ${failure.file}: ${failure.message}\n`);
   }

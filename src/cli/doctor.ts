@@ -39,7 +39,11 @@ async function moduleCheck(name: string, mod: string, required: boolean, use?: (
     const loaded: unknown = require(mod);
     return { name, status: 'ok', detail: use ? use(loaded) : `${mod} loads` };
   } catch (err) {
-    return { name, status: required ? 'fail' : 'warn', detail: `${mod} does not load: ${errorMessage(err).split('\n')[0] ?? ''}` };
+    return {
+      name,
+      status: required ? 'fail' : 'warn',
+      detail: `${mod} does not load: ${errorMessage(err).split('\n')[0] ?? ''}`,
+    };
   }
 }
 
@@ -48,7 +52,11 @@ async function toolCheck(name: string, tool: string): Promise<Check> {
     const { stdout } = await run(tool, ['--version'], { timeout: 3000 });
     return { name, status: 'ok', detail: stdout.split('\n')[0] ?? tool };
   } catch {
-    return { name, status: 'warn', detail: `${tool} not found (apt-get install gpiod): needed only by gpio.type gpiod` };
+    return {
+      name,
+      status: 'warn',
+      detail: `${tool} not found (apt-get install gpiod): needed only by gpio.type gpiod`,
+    };
   }
 }
 
@@ -63,16 +71,26 @@ async function environmentChecks(): Promise<Check[]> {
   ];
   checks.push(
     await moduleCheck('onnxruntime', 'onnxruntime-node', true, (m) => {
-      const backends = (m as { listSupportedBackends: () => { name: string; bundled: boolean }[] }).listSupportedBackends();
+      const backends = (
+        m as { listSupportedBackends: () => { name: string; bundled: boolean }[] }
+      ).listSupportedBackends();
       return `execution providers compiled in: ${backends.map((b) => `${b.name}${b.bundled ? '' : ' (needs separate libraries)'}`).join(', ')}`;
     }),
     await moduleCheck('sharp', 'sharp', true, (m) => `libvips ${(m as { versions: { vips: string } }).versions.vips}`),
     await moduleCheck('onoff (sysfs GPIO)', 'onoff', false, () => 'onoff and its epoll addon load'),
     await moduleCheck('gphoto2 (USB cameras)', 'gphoto2', false, () => 'node-gphoto2 native addon loads'),
-    await moduleCheck('sd_notify', 'node-unix-socket', false, () => 'node-unix-socket loads (systemd-notify fallback otherwise)'),
+    await moduleCheck(
+      'sd_notify',
+      'node-unix-socket',
+      false,
+      () => 'node-unix-socket loads (systemd-notify fallback otherwise)',
+    ),
     await toolCheck('gpiomon', 'gpiomon'),
   );
-  const chips = await readdir('/dev').then((names) => names.filter((n) => n.startsWith('gpiochip')), () => []);
+  const chips = await readdir('/dev').then(
+    (names) => names.filter((n) => n.startsWith('gpiochip')),
+    () => [],
+  );
   checks.push({
     name: 'GPIO chips',
     status: chips.length > 0 ? 'ok' : 'warn',
@@ -82,11 +100,23 @@ async function environmentChecks(): Promise<Check[]> {
 }
 
 async function configChecks(loaded: LoadedConfig, logger: Logger, env: NodeJS.ProcessEnv): Promise<Check[]> {
-  const { config, baseDir } = loaded;
+  const { config } = loaded;
   const checks: Check[] = [{ name: 'config', status: 'ok', detail: `${loaded.file} is valid` }];
-  for (const warning of failSafeWarnings(config)) checks.push({ name: 'fail-safe wiring', status: 'warn', detail: warning });
+  for (const warning of failSafeWarnings(config))
+    checks.push({ name: 'fail-safe wiring', status: 'warn', detail: warning });
   const signal = AbortSignal.timeout(60_000);
+  checks.push(...(await modelChecks(loaded, logger, signal)));
+  checks.push(await cameraCheck(loaded, logger, env, signal));
+  checks.push(await gpioCheck(config, logger, signal));
+  if (config.gate.timer === 'thread') checks.push(await gateThreadCheck(config, logger));
+  checks.push(await outboxCheck(loaded));
+  checks.push(await brokerCheck(loaded, env));
+  return checks;
+}
 
+/** The model bundle verified and loaded, and the execution provider actually in use. */
+async function modelChecks(loaded: LoadedConfig, logger: Logger, signal: AbortSignal): Promise<Check[]> {
+  const { config, baseDir } = loaded;
   const inspector = defaultDrivers.inspector({
     bundleDir: path.resolve(baseDir, config.model.bundle),
     inference: config.inference,
@@ -96,51 +126,73 @@ async function configChecks(loaded: LoadedConfig, logger: Logger, env: NodeJS.Pr
     await inspector.start(signal);
     const info = inspector.info;
     const requested = config.inference.execution_providers.join(' > ');
-    checks.push({ name: 'model', status: 'ok', detail: `${info.name} ${info.version}, sha256 ${info.sha256.slice(0, 12)}... verified, threshold ${info.threshold}` });
-    checks.push({
-      name: 'execution provider',
-      status: info.executionProvider === config.inference.execution_providers[0] ? 'ok' : 'warn',
-      detail: `in use: ${info.executionProvider} (requested ${requested})`,
-    });
+    return [
+      {
+        name: 'model',
+        status: 'ok',
+        detail: `${info.name} ${info.version}, sha256 ${info.sha256.slice(0, 12)}... verified, threshold ${info.threshold}`,
+      },
+      {
+        name: 'execution provider',
+        status: info.executionProvider === config.inference.execution_providers[0] ? 'ok' : 'warn',
+        detail: `in use: ${info.executionProvider} (requested ${requested})`,
+      },
+    ];
   } catch (err) {
-    checks.push(failure('model', err));
+    return [failure('model', err)];
   } finally {
     await inspector.stop();
   }
+}
 
+/** One capture from the configured camera. */
+async function cameraCheck(
+  loaded: LoadedConfig,
+  logger: Logger,
+  env: NodeJS.ProcessEnv,
+  signal: AbortSignal,
+): Promise<Check> {
+  const { config, baseDir } = loaded;
   const camera = defaultDrivers.camera(config.camera, { logger, baseDir, env });
   try {
     await camera.start(signal);
     const image = await camera.capture(AbortSignal.timeout(config.camera.timeout_ms));
-    checks.push({ name: 'camera', status: 'ok', detail: `${config.camera.type}: captured ${image.data.length} bytes from ${image.source}` });
+    const detail = `${config.camera.type}: captured ${image.data.length} bytes from ${image.source}`;
+    return { name: 'camera', status: 'ok', detail };
   } catch (err) {
-    checks.push(failure('camera', err));
+    return failure('camera', err);
   } finally {
     await camera.stop();
   }
+}
 
+async function gpioCheck(config: LoadedConfig['config'], logger: Logger, signal: AbortSignal): Promise<Check> {
   const gpio = defaultDrivers.gpio(config.gpio, { logger });
   try {
     await gpio.start(signal);
-    checks.push({ name: 'gpio', status: 'ok', detail: `${config.gpio.type} driver opens` });
+    return { name: 'gpio', status: 'ok', detail: `${config.gpio.type} driver opens` };
   } catch (err) {
-    checks.push(failure('gpio', err));
+    return failure('gpio', err);
   } finally {
     await gpio.stop();
   }
+}
 
-  if (config.gate.timer === 'thread') checks.push(await gateThreadCheck(config, logger));
-
-  const outbox = path.resolve(baseDir, config.mqtt.outbox_dir);
+async function outboxCheck(loaded: LoadedConfig): Promise<Check> {
+  const outbox = path.resolve(loaded.baseDir, loaded.config.mqtt.outbox_dir);
   try {
     await mkdir(outbox, { recursive: true });
     await access(outbox, constants.W_OK);
-    checks.push({ name: 'mqtt outbox', status: 'ok', detail: `${outbox} is writable` });
+    return { name: 'mqtt outbox', status: 'ok', detail: `${outbox} is writable` };
   } catch (err) {
-    checks.push({ name: 'mqtt outbox', status: 'fail', detail: `${outbox}: ${errorMessage(err)}`, code: 'LS_MQTT_OUTBOX', action: ERROR_CODES.LS_MQTT_OUTBOX.action });
+    return {
+      name: 'mqtt outbox',
+      status: 'fail',
+      detail: `${outbox}: ${errorMessage(err)}`,
+      code: 'LS_MQTT_OUTBOX',
+      action: ERROR_CODES.LS_MQTT_OUTBOX.action,
+    };
   }
-  checks.push(await brokerCheck(loaded, env));
-  return checks;
 }
 
 /**
@@ -150,7 +202,12 @@ async function configChecks(loaded: LoadedConfig, logger: Logger, env: NodeJS.Pr
 async function gateThreadCheck(config: LoadedConfig['config'], logger: Logger): Promise<Check> {
   const name = 'gate timing';
   if (config.gpio.type === 'gpiod') {
-    return { name, status: 'warn', detail: "gate.timer: thread is not available with gpio.type gpiod (outputs switch through a supervisor process); the event-loop timer (gate.hold_ms) is used" };
+    return {
+      name,
+      status: 'warn',
+      detail:
+        'gate.timer: thread is not available with gpio.type gpiod (outputs switch through a supervisor process); the event-loop timer (gate.hold_ms) is used',
+    };
   }
   const wire = new SharedArrayBuffer(4);
   const probe: DigitalOutput = {
@@ -176,8 +233,15 @@ async function gateThreadCheck(config: LoadedConfig['config'], logger: Logger): 
         action: `Grant LimitRTPRIO=${rtPriority} (systemd/lineside.service does), or set gate.rt_priority: 0 to accept less precise timing on a busy CPU.`,
       };
     }
-    const fewer = thread.threadCount < threads ? ` (gate.threads ${threads}: capped at ${thread.threadCount}, one CPU stays free for inference)` : '';
-    return { name, status: 'ok', detail: `${where}, ${rtPriority > 0 ? `SCHED_FIFO ${rtPriority}` : 'normal priority (gate.rt_priority: 0)'}${fewer}` };
+    const fewer =
+      thread.threadCount < threads
+        ? ` (gate.threads ${threads}: capped at ${thread.threadCount}, one CPU stays free for inference)`
+        : '';
+    return {
+      name,
+      status: 'ok',
+      detail: `${where}, ${rtPriority > 0 ? `SCHED_FIFO ${rtPriority}` : 'normal priority (gate.rt_priority: 0)'}${fewer}`,
+    };
   } catch (err) {
     return failure(name, err);
   } finally {
@@ -187,7 +251,8 @@ async function gateThreadCheck(config: LoadedConfig['config'], logger: Logger): 
 
 async function brokerCheck(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Promise<Check> {
   const { mqtt } = loaded.config;
-  if (mqtt.url === 'embedded') return { name: 'mqtt broker', status: 'ok', detail: `embedded broker on 127.0.0.1:${mqtt.embedded_port}` };
+  if (mqtt.url === 'embedded')
+    return { name: 'mqtt broker', status: 'ok', detail: `embedded broker on 127.0.0.1:${mqtt.embedded_port}` };
   const { connectAsync } = await import('mqtt');
   let password: string | undefined;
   try {
@@ -208,14 +273,21 @@ async function brokerCheck(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Promis
     return { name: 'mqtt broker', status: 'ok', detail: `${redactUrl(mqtt.url)} accepts the connection` };
   } catch (err) {
     // Inspection runs without the broker (verdicts wait in the outbox), so this is degraded, not fatal.
-    return { name: 'mqtt broker', status: 'warn', detail: `${redactUrl(mqtt.url)}: ${errorMessage(err)}`, code: 'LS_MQTT_CONNECT', action: ERROR_CODES.LS_MQTT_CONNECT.action };
+    return {
+      name: 'mqtt broker',
+      status: 'warn',
+      detail: `${redactUrl(mqtt.url)}: ${errorMessage(err)}`,
+      code: 'LS_MQTT_CONNECT',
+      action: ERROR_CODES.LS_MQTT_CONNECT.action,
+    };
   }
 }
 
 /** `lineside doctor [--config FILE] [--json]`: says what is wrong with this installation, and what to do. */
 export async function runDoctor(argv: string[], io: CliIo): Promise<number> {
   const line = parseCommandLine(argv, { config: { type: 'string' }, json: { type: 'boolean' } });
-  if (line.problem !== undefined) return usageError(io, line.problem, 'usage: lineside doctor [--config FILE] [--json]');
+  if (line.problem !== undefined)
+    return usageError(io, line.problem, 'usage: lineside doctor [--config FILE] [--json]');
   const flags = line.values;
   const checks = await environmentChecks();
   if (flags.config !== undefined) {
@@ -227,14 +299,20 @@ export async function runDoctor(argv: string[], io: CliIo): Promise<number> {
       checks.push(failure('config', err));
     }
   } else {
-    checks.push({ name: 'config', status: 'skip', detail: 'no --config given: model, camera, GPIO and broker not checked' });
+    checks.push({
+      name: 'config',
+      status: 'skip',
+      detail: 'no --config given: model, camera, GPIO and broker not checked',
+    });
   }
   const failed = checks.filter((c) => c.status === 'fail').length;
   if (flags.json === true) {
     io.stdout.write(`${JSON.stringify({ ok: failed === 0, checks })}\n`);
   } else {
     for (const c of checks) {
-      io.stdout.write(`${c.status.toUpperCase().padEnd(4)}  ${c.name.padEnd(22)} ${c.detail}${c.code ? ` [${c.code}]` : ''}\n`);
+      io.stdout.write(
+        `${c.status.toUpperCase().padEnd(4)}  ${c.name.padEnd(22)} ${c.detail}${c.code ? ` [${c.code}]` : ''}\n`,
+      );
       if (c.action && c.status !== 'ok') io.stdout.write(`      ${''.padEnd(22)} -> ${c.action}\n`);
     }
     io.stdout.write(failed === 0 ? 'doctor: nothing is wrong\n' : `doctor: ${failed} problem(s) must be fixed\n`);

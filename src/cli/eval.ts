@@ -77,7 +77,8 @@ export function summariseEval(outcomes: readonly LabelledOutcome[], errors: read
       else confusion.fn += 1;
     } else if (o.verdict === 'defective') confusion.fp += 1;
     else confusion.tn += 1;
-    if (o.label !== o.verdict) mistakes.push({ file: o.file, label: o.label, verdict: o.verdict, defect_score: o.defectScore });
+    if (o.label !== o.verdict)
+      mistakes.push({ file: o.file, label: o.label, verdict: o.verdict, defect_score: o.defectScore });
   }
   const { tp, fn, fp, tn } = confusion;
   const total = outcomes.length;
@@ -96,7 +97,10 @@ export function summariseEval(outcomes: readonly LabelledOutcome[], errors: read
 function classMetrics(truePositive: number, falsePositive: number, falseNegative: number): ClassMetrics {
   const precision = ratio(truePositive, truePositive + falsePositive);
   const recall = ratio(truePositive, truePositive + falseNegative);
-  const f1 = precision === null || recall === null || precision + recall === 0 ? null : (2 * precision * recall) / (precision + recall);
+  const f1 =
+    precision === null || recall === null || precision + recall === 0
+      ? null
+      : (2 * precision * recall) / (precision + recall);
   return { precision, recall, f1, support: truePositive + falseNegative };
 }
 
@@ -132,7 +136,12 @@ interface EvalArgs {
 
 /** The command line, or the exit status when it asks for help or is wrong (the message already written). */
 function parseEvalArgs(argv: string[], io: CliIo): EvalArgs | number {
-  const line = parseCommandLine(argv, { data: { type: 'string' }, ...MODEL_FLAGS, json: { type: 'boolean' }, help: { type: 'boolean' } });
+  const line = parseCommandLine(argv, {
+    data: { type: 'string' },
+    ...MODEL_FLAGS,
+    json: { type: 'boolean' },
+    help: { type: 'boolean' },
+  });
   if (line.problem !== undefined) return usageError(io, line.problem, EVAL_HELP);
   const flags = line.values;
   if (flags.help === true) {
@@ -152,7 +161,10 @@ function parseEvalArgs(argv: string[], io: CliIo): EvalArgs | number {
 /** The first label folder that is not a directory under dataDir, or undefined when both are. */
 async function missingLabelFolder(dataDir: string): Promise<string | undefined> {
   for (const folder of Object.values(LABEL_FOLDERS)) {
-    const isDir = await stat(path.join(dataDir, folder)).then((s) => s.isDirectory(), () => false);
+    const isDir = await stat(path.join(dataDir, folder)).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
     if (!isDir) return folder;
   }
   return undefined;
@@ -194,7 +206,12 @@ interface EvalRun {
 }
 
 /** Judge every listed file, drawing progress on a terminal, and always stop the inspector. */
-async function judgeLabelledFiles(inspector: WorkerInspector, listed: LabelledListing, dataDir: string, io: CliIo): Promise<EvalRun> {
+async function judgeLabelledFiles(
+  inspector: WorkerInspector,
+  listed: LabelledListing,
+  dataDir: string,
+  io: CliIo,
+): Promise<EvalRun> {
   const { items } = listed;
   const outcomes: LabelledOutcome[] = [];
   const errors: FileFailure[] = [];
@@ -215,7 +232,13 @@ async function judgeLabelledFiles(inspector: WorkerInspector, listed: LabelledLi
           const item = items[index] as LabelledFile;
           const file = path.relative(dataDir, judgement.file);
           if ('failure' in judgement) errors.push({ ...judgement.failure, file });
-          else outcomes.push({ file, label: item.label, verdict: judgement.inspection.verdict, defectScore: judgement.inspection.defectScore });
+          else
+            outcomes.push({
+              file,
+              label: item.label,
+              verdict: judgement.inspection.verdict,
+              defectScore: judgement.inspection.defectScore,
+            });
           progress?.update(index + 1, listed.errors.length + errors.length);
         },
       },
@@ -243,13 +266,24 @@ function writeEvalReport(io: CliIo, what: { report: EvalReport; run: EvalRun; im
       interrupted,
       images,
       threshold: info.threshold,
-      model: { name: info.name, version: info.version, sha256: info.sha256, execution_provider: info.executionProvider },
+      model: {
+        name: info.name,
+        version: info.version,
+        sha256: info.sha256,
+        execution_provider: info.executionProvider,
+      },
       elapsed_ms: Math.round(elapsedMs),
     })}\n`,
   );
 }
 
-export function formatReport(report: EvalReport, info: ModelInfo, images: number, elapsedMs: number, interrupted: boolean): string {
+export function formatReport(
+  report: EvalReport,
+  info: ModelInfo,
+  images: number,
+  elapsedMs: number,
+  interrupted: boolean,
+): string {
   const { tp, fn, fp, tn } = report.confusion;
   const pct = (v: number | null): string => (v === null ? 'n/a' : `${(v * 100).toFixed(2)}%`);
   const num = (v: number | null): string => (v === null ? 'n/a' : v.toFixed(4));
@@ -277,7 +311,9 @@ export function formatReport(report: EvalReport, info: ModelInfo, images: number
   if (report.mistakes.length > 0) {
     lines.push('', 'mistakes:');
     for (const m of report.mistakes) {
-      lines.push(`  ${(m.label === 'defective' ? 'escape' : 'false reject').padEnd(13)} ${m.defect_score.toFixed(4)}  ${m.file}`);
+      lines.push(
+        `  ${(m.label === 'defective' ? 'escape' : 'false reject').padEnd(13)} ${m.defect_score.toFixed(4)}  ${m.file}`,
+      );
     }
   }
   lines.push('', `could not be judged: ${report.errors.length}`);

@@ -171,7 +171,10 @@ async function loadSpec(specFile: string, io: Io): Promise<PreprocessSpec | numb
 /** Defective images (label 1) then ok ones (label 0), or EX_NOINPUT when a folder cannot be read (message written). */
 async function listLabelledImages(args: ExportArgs, io: Io): Promise<LabelledImage[] | number> {
   try {
-    return [...(await listImages(args.dataDir, args.defectiveDir, 1)), ...(await listImages(args.dataDir, args.okDir, 0))];
+    return [
+      ...(await listImages(args.dataDir, args.defectiveDir, 1)),
+      ...(await listImages(args.dataDir, args.okDir, 0)),
+    ];
   } catch (err) {
     io.stderr.write(`export-tensors: ${errorMessage(err)}\n`);
     return EX_NOINPUT;
@@ -223,20 +226,24 @@ export async function readTensorFile(file: string): Promise<TensorFile> {
   } catch (err) {
     throw new LinesideError('LS_FILE_UNREADABLE', `${file}: ${errorMessage(err)}`, { cause: err });
   }
-  const bad = (why: string): LinesideError => new LinesideError('LS_FILE_UNREADABLE', `${file}: not a tensor file: ${why}`);
+  const bad = (why: string): LinesideError =>
+    new LinesideError('LS_FILE_UNREADABLE', `${file}: not a tensor file: ${why}`);
   if (bytes.length < 12 || bytes.toString('latin1', 0, 8) !== TENSOR_FILE_MAGIC) throw bad('bad magic');
   const headerLength = bytes.readUInt32LE(8);
   let header: TensorFileHeader;
   try {
     header = tensorFileHeaderSchema.parse(JSON.parse(bytes.toString('utf8', 12, 12 + headerLength)));
   } catch (err) {
-    throw new LinesideError('LS_FILE_UNREADABLE', `${file}: not a tensor file: bad header: ${errorMessage(err)}`, { cause: err });
+    throw new LinesideError('LS_FILE_UNREADABLE', `${file}: not a tensor file: bad header: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
   const pixelBytes = header.count * header.height * header.width;
   if (header.labels_offset !== 12 + headerLength || header.pixels_offset !== header.labels_offset + header.count) {
     throw bad('offsets do not follow the header');
   }
-  if (bytes.length !== header.pixels_offset + pixelBytes) throw bad(`${bytes.length} bytes, header implies ${header.pixels_offset + pixelBytes}`);
+  if (bytes.length !== header.pixels_offset + pixelBytes)
+    throw bad(`${bytes.length} bytes, header implies ${header.pixels_offset + pixelBytes}`);
   return {
     header,
     labels: new Uint8Array(bytes.buffer, bytes.byteOffset + header.labels_offset, header.count),
@@ -305,7 +312,9 @@ async function readSpec(file: string): Promise<PreprocessSpec> {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new LinesideError('LS_CONFIG_INVALID', `--spec ${file}: not valid JSON: ${errorMessage(err)}`, { cause: err });
+    throw new LinesideError('LS_CONFIG_INVALID', `--spec ${file}: not valid JSON: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
   const candidate = typeof raw === 'object' && raw !== null && 'preprocess' in raw ? raw.preprocess : raw;
   const parsed = preprocessSpecSchema.safeParse(candidate);
@@ -321,7 +330,9 @@ async function listImages(dataDir: string, folder: string, label: 0 | 1): Promis
   try {
     names = await readdir(path.join(dataDir, folder));
   } catch (err) {
-    throw new LinesideError('LS_FILE_UNREADABLE', `${path.join(dataDir, folder)}: ${errorMessage(err)}`, { cause: err });
+    throw new LinesideError('LS_FILE_UNREADABLE', `${path.join(dataDir, folder)}: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
   return names
     .filter((name) => IMAGE_EXTENSIONS.has(path.extname(name).toLowerCase()))

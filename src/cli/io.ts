@@ -33,12 +33,13 @@ export const EXIT = {
 } as const;
 
 type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
-type Parsed<O extends OptionsConfig> = ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: boolean }>>;
+type Parsed<O extends OptionsConfig> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: boolean }>
+>;
 
 /** What a command line turned into: its values and positional arguments, or the usage problem to print. */
 export type CommandLine<O extends OptionsConfig> =
-  | { values: Parsed<O>['values']; positionals: string[]; problem?: undefined }
-  | { problem: string };
+  { values: Parsed<O>['values']; positionals: string[]; problem?: undefined } | { problem: string };
 
 /**
  * node:util parseArgs, strict: an unknown option, a missing option value or (with `positionals: false`) a

@@ -17,7 +17,12 @@ const NOT_RESTARTABLE: ReadonlySet<ErrorCode> = new Set([
   'LS_EP_UNAVAILABLE',
 ]);
 
-const HARDWARE: ReadonlySet<ErrorCode> = new Set(['LS_CAMERA_NOT_FOUND', 'LS_GPIO_UNAVAILABLE', 'LS_MQTT_OUTBOX', 'LS_MQTT_CONNECT']);
+const HARDWARE: ReadonlySet<ErrorCode> = new Set([
+  'LS_CAMERA_NOT_FOUND',
+  'LS_GPIO_UNAVAILABLE',
+  'LS_MQTT_OUTBOX',
+  'LS_MQTT_CONNECT',
+]);
 
 function startFailureExit(code: ErrorCode): number {
   if (NOT_RESTARTABLE.has(code)) return EXIT.CONFIG;
@@ -35,7 +40,8 @@ function parseRunArgs(argv: readonly string[]): { configFile: string; maxParts: 
   if (config === undefined) return '--config FILE is required';
   if (maxPartsText === undefined) return { configFile: config, maxParts: undefined };
   const maxParts = Number(maxPartsText);
-  if (!(Number.isInteger(maxParts) && maxParts > 0)) return `--max-parts: must be a positive integer (got '${maxPartsText}')`;
+  if (!(Number.isInteger(maxParts) && maxParts > 0))
+    return `--max-parts: must be a positive integer (got '${maxPartsText}')`;
   return { configFile: config, maxParts };
 }
 
@@ -100,20 +106,37 @@ export async function runDaemon(argv: string[], io: CliIo, options: RunOptions =
   const logger = createLogger({ level: loaded.config.log.level, destination: out as NodeJS.WritableStream }, io.env);
   const notifier = createNotifier(io.env, logger);
   const { drivers } = options;
-  const app = createApp({ loaded, logger, env: io.env, notifier, ...(drivers ? { drivers } : {}), ...(maxParts ? { maxParts } : {}) });
+  const app = createApp({
+    loaded,
+    logger,
+    env: io.env,
+    notifier,
+    ...(drivers ? { drivers } : {}),
+    ...(maxParts ? { maxParts } : {}),
+  });
   options.onApp?.(app, loaded.config);
 
   let exitCode: number = EXIT.OK;
   try {
     await app.start(io.signal);
     if (io.signal.aborted) throw io.signal.reason;
-    await Promise.race([app.done, new Promise<void>((resolve) => io.signal.addEventListener('abort', () => resolve(), { once: true }))]);
+    await Promise.race([
+      app.done,
+      new Promise<void>((resolve) => io.signal.addEventListener('abort', () => resolve(), { once: true })),
+    ]);
   } catch (err) {
     const code = errorCode(err);
     if (io.signal.aborted) {
       logger.info({ reason: errorMessage(io.signal.reason) }, 'stopped during start');
     } else {
-      logger.fatal({ code, err: errorMessage(err), cause: err instanceof Error && err.cause ? errorMessage(err.cause) : undefined }, `cannot start: ${errorMessage(err)}`);
+      logger.fatal(
+        {
+          code,
+          err: errorMessage(err),
+          cause: err instanceof Error && err.cause ? errorMessage(err.cause) : undefined,
+        },
+        `cannot start: ${errorMessage(err)}`,
+      );
       exitCode = startFailureExit(code);
     }
   }

@@ -25,7 +25,9 @@ export async function runSafeOutputs(argv: string[], io: CliIo): Promise<number>
     return EXIT.CONFIG;
   }
   const out = io.logStream();
-  const logger = createLogger({ level: config.log.level, destination: out as NodeJS.WritableStream }, io.env).child({ component: 'safe-outputs' });
+  const logger = createLogger({ level: config.log.level, destination: out as NodeJS.WritableStream }, io.env).child({
+    component: 'safe-outputs',
+  });
   const gpio = createGpio(config.gpio, { logger });
   const wanted: [string, { line: number; active_low: boolean }][] = [['gate', config.gate]];
   if (config.alarms.output) wanted.push(['alarm', config.alarms.output]);

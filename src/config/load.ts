@@ -25,7 +25,9 @@ function valueAt(input: unknown, keys: readonly PropertyKey[]): unknown {
 function show(value: unknown): string {
   if (value === undefined) return 'nothing';
   // A URL with credentials in it must not reach the terminal or the journal.
-  const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' && v.includes('://') ? redactUrl(v) : v));
+  const text = JSON.stringify(value, (_key, v: unknown) =>
+    typeof v === 'string' && v.includes('://') ? redactUrl(v) : v,
+  );
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 

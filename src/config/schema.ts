@@ -23,7 +23,10 @@ export const configSchema = z
       .describe('Name of this inspection station; used in MQTT topics and logs.'),
     log: z
       .strictObject({
-        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('Lowest level logged.'),
+        level: z
+          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
+          .default('info')
+          .describe('Lowest level logged.'),
       })
       .default({ level: 'info' })
       .describe('Logging (pino JSON on stdout).'),

@@ -38,7 +38,10 @@ export function cameraPasswordSource(camera: Pick<HttpCameraConfig, 'password_en
  * otherwise surface later as a puzzling "not authorised"; to run without a password, leave both unset.
  * Never log the result.
  */
-export async function readSecret(source: SecretSource, env: Readonly<Record<string, string | undefined>>): Promise<string | undefined> {
+export async function readSecret(
+  source: SecretSource,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<string | undefined> {
   const fromFile = await readCredential(source, env.CREDENTIALS_DIRECTORY);
   if (fromFile !== undefined) return fromFile;
   const value = env[source.envName];
@@ -57,7 +60,11 @@ async function readCredential(source: SecretSource, credentialsDir: string | und
   } catch (err) {
     if (isFileMissing(err)) return undefined;
     // Falling back to the environment would quietly use a different secret than the one the unit provides.
-    throw new LinesideError('LS_CONFIG_INVALID', `${source.key}: credential file ${file} cannot be read (${errorMessage(err)})`, { cause: err });
+    throw new LinesideError(
+      'LS_CONFIG_INVALID',
+      `${source.key}: credential file ${file} cannot be read (${errorMessage(err)})`,
+      { cause: err },
+    );
   }
   const value = text.replace(/\r?\n$/, '');
   if (value === '') throw emptySecret(source, `credential file ${file}`);

@@ -21,7 +21,11 @@ function shippedModel(): { version: string; threshold: number } {
   return { version: meta.version, threshold: meta.decision.threshold };
 }
 
-function part(seq: number, triggeredAt: string, fields: Omit<PartRecord, 'seq' | 'id' | 'runId' | 'triggerMs' | 'triggeredAt'>): PartRecord {
+function part(
+  seq: number,
+  triggeredAt: string,
+  fields: Omit<PartRecord, 'seq' | 'id' | 'runId' | 'triggerMs' | 'triggeredAt'>,
+): PartRecord {
   return { seq, id: `${RUN_ID}-${seq}`, runId: RUN_ID, triggerMs: 84_400 + seq * 10, triggeredAt, ...fields };
 }
 
@@ -38,7 +42,15 @@ function modelReject(): PartRecord {
     decision: 'reject',
     stagesMs: { capture: 12.4, preprocess: 3.82, inference: 9.61 },
     verdictLatencyMs: 26.9,
-    tracking: { mode: 'time', dueMs: 84_912.337, fired: true, firedMs: 84_902.35, gateLatenessMs: 0.013, confirmed: true, outcome: 'fired' },
+    tracking: {
+      mode: 'time',
+      dueMs: 84_912.337,
+      fired: true,
+      firedMs: 84_902.35,
+      gateLatenessMs: 0.013,
+      confirmed: true,
+      outcome: 'fired',
+    },
   });
 }
 
@@ -53,7 +65,15 @@ function failSafeReject(): PartRecord {
     errorMessage: 'no result within 300 ms',
     stagesMs: {},
     verdictLatencyMs: 300.6,
-    tracking: { mode: 'time', dueMs: 85_212.9, fired: true, firedMs: 85_202.91, gateLatenessMs: 0.01, confirmed: true, outcome: 'fired' },
+    tracking: {
+      mode: 'time',
+      dueMs: 85_212.9,
+      fired: true,
+      firedMs: 85_202.91,
+      gateLatenessMs: 0.01,
+      confirmed: true,
+      outcome: 'fired',
+    },
   });
 }
 
@@ -86,16 +106,32 @@ function alarmTransitions(): { raised: unknown; acknowledged: unknown } {
 type Layout = 'lines' | 'line';
 
 const EXAMPLES: Record<string, () => { payload: unknown; layout: Layout }> = {
-  'verdict-model': () => ({ payload: buildVerdictPayload(modelReject(), IDS.lineId, new Date('2026-11-23T13:07:44.147Z')), layout: 'lines' }),
-  'verdict-failsafe': () => ({ payload: buildVerdictPayload(failSafeReject(), IDS.lineId, new Date('2026-11-23T13:07:44.722Z')), layout: 'lines' }),
+  'verdict-model': () => ({
+    payload: buildVerdictPayload(modelReject(), IDS.lineId, new Date('2026-11-23T13:07:44.147Z')),
+    layout: 'lines',
+  }),
+  'verdict-failsafe': () => ({
+    payload: buildVerdictPayload(failSafeReject(), IDS.lineId, new Date('2026-11-23T13:07:44.722Z')),
+    layout: 'lines',
+  }),
   'alarm-raised': () => ({ payload: alarmTransitions().raised, layout: 'lines' }),
   'alarm-acknowledged': () => ({ payload: alarmTransitions().acknowledged, layout: 'lines' }),
-  'status-online': () => ({ payload: buildStatusPayload('online', 'connected', { ...IDS, at: new Date('2026-11-23T13:05:13.613Z') }), layout: 'line' }),
-  'status-stopped': () => ({
-    payload: buildStatusPayload('offline', 'stopped', { ...IDS, lastSeq: 42, at: new Date('2026-11-23T13:31:30.464Z') }),
+  'status-online': () => ({
+    payload: buildStatusPayload('online', 'connected', { ...IDS, at: new Date('2026-11-23T13:05:13.613Z') }),
     layout: 'line',
   }),
-  'status-will': () => ({ payload: buildStatusPayload('offline', 'connection_lost', { ...IDS, at: new Date('2026-11-23T13:05:13.560Z') }), layout: 'line' }),
+  'status-stopped': () => ({
+    payload: buildStatusPayload('offline', 'stopped', {
+      ...IDS,
+      lastSeq: 42,
+      at: new Date('2026-11-23T13:31:30.464Z'),
+    }),
+    layout: 'line',
+  }),
+  'status-will': () => ({
+    payload: buildStatusPayload('offline', 'connection_lost', { ...IDS, at: new Date('2026-11-23T13:05:13.560Z') }),
+    layout: 'line',
+  }),
 };
 
 /** JSON with one top-level key a line (or all on one line), nested objects inline: how the page shows payloads. */
@@ -103,10 +139,14 @@ function format(value: unknown, layout: Layout): string {
   const inline = (v: unknown): string => {
     if (v === null || typeof v !== 'object') return JSON.stringify(v);
     const entries = Object.entries(v);
-    return entries.length === 0 ? '{}' : `{ ${entries.map(([k, x]) => `${JSON.stringify(k)}: ${inline(x)}`).join(', ')} }`;
+    return entries.length === 0
+      ? '{}'
+      : `{ ${entries.map(([k, x]) => `${JSON.stringify(k)}: ${inline(x)}`).join(', ')} }`;
   };
   if (layout === 'line' || value === null || typeof value !== 'object') return inline(value);
-  return `{\n${Object.entries(value).map(([k, x]) => `  ${JSON.stringify(k)}: ${inline(x)}`).join(',\n')}\n}`;
+  return `{\n${Object.entries(value)
+    .map(([k, x]) => `  ${JSON.stringify(k)}: ${inline(x)}`)
+    .join(',\n')}\n}`;
 }
 
 const EXAMPLE_BLOCK = /<!-- example: ([\w-]+) -->\n```json\n[\s\S]*?\n```/g;
@@ -116,7 +156,8 @@ export function renderMqttDoc(current: string): string {
   const used = new Set<string>();
   const out = current.replace(EXAMPLE_BLOCK, (_block, name: string) => {
     const example = EXAMPLES[name];
-    if (example === undefined) throw new Error(`docs/mqtt.md: unknown example "${name}" (known: ${Object.keys(EXAMPLES).join(', ')})`);
+    if (example === undefined)
+      throw new Error(`docs/mqtt.md: unknown example "${name}" (known: ${Object.keys(EXAMPLES).join(', ')})`);
     used.add(name);
     const { payload, layout } = example();
     return `<!-- example: ${name} -->\n\`\`\`json\n${format(payload, layout)}\n\`\`\``;

@@ -60,7 +60,9 @@ export interface DigitalOutput extends Lifecycle {
  *   (a sysfs GPIO value file);
  * - 'shared': the simulator's wire, an Int32Array over `wire` whose element 0 is the logical level.
  */
-export type OffThreadSwitch = { kind: 'file'; path: string; activeText: string; inactiveText: string } | { kind: 'shared'; wire: SharedArrayBuffer };
+export type OffThreadSwitch =
+  | { kind: 'file'; path: string; activeText: string; inactiveText: string }
+  | { kind: 'shared'; wire: SharedArrayBuffer };
 
 /** Outcome of a planned switch: when it happened (monotonic ms), or why the write failed (LS_GPIO_WRITE). */
 export type SwitchResult = { timeMs: number } | { error: LinesideError };
@@ -136,4 +138,3 @@ export interface Inspector extends Lifecycle {
   /** Decode, preprocess and classify one encoded image (JPEG/PNG/...). Rejects with LinesideError. */
   inspect(image: Buffer, signal?: AbortSignal): Promise<Inspection>;
 }
-

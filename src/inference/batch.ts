@@ -14,8 +14,7 @@ export interface FileFailure {
 
 /** One file's outcome: an inspection, or the reason it could not be judged. */
 export type Judgement =
-  | { file: string; inspection: Inspection; wallMs: number }
-  | { file: string; failure: FileFailure; wallMs: number };
+  { file: string; inspection: Inspection; wallMs: number } | { file: string; failure: FileFailure; wallMs: number };
 
 /**
  * Expand files and folders (recursively, in name order, skipping dot-files) into a file list. A path that
@@ -64,7 +63,11 @@ export interface JudgeFilesOptions {
 }
 
 /** Inspect every file with bounded concurrency; one file's failure never stops the others. */
-export async function judgeFiles(inspector: Inspector, files: readonly string[], options: JudgeFilesOptions): Promise<void> {
+export async function judgeFiles(
+  inspector: Inspector,
+  files: readonly string[],
+  options: JudgeFilesOptions,
+): Promise<void> {
   const done = new Map<number, Judgement>();
   let next = 0;
   let emitted = 0;
@@ -86,7 +89,11 @@ export async function judgeFiles(inspector: Inspector, files: readonly string[],
         const inspection = await inspector.inspect(image);
         judgement = { file, inspection, wallMs: performance.now() - started };
       } catch (err) {
-        judgement = { file, failure: { file, code: errorCode(err), message: errorMessage(err) }, wallMs: performance.now() - started };
+        judgement = {
+          file,
+          failure: { file, code: errorCode(err), message: errorMessage(err) },
+          wallMs: performance.now() - started,
+        };
       }
       done.set(index, judgement);
       emit();

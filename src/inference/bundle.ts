@@ -156,7 +156,9 @@ export async function loadBundle(dir: string): Promise<ModelBundle> {
   try {
     raw = JSON.parse(metadataText);
   } catch (err) {
-    throw new LinesideError('LS_MODEL_INVALID', `${metadataPath}: not valid JSON: ${errorMessage(err)}`, { cause: err });
+    throw new LinesideError('LS_MODEL_INVALID', `${metadataPath}: not valid JSON: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
   const parsed = bundleMetadataSchema.safeParse(raw);
   if (!parsed.success) {
@@ -175,7 +177,10 @@ export async function loadBundle(dir: string): Promise<ModelBundle> {
     );
   }
   if (onnxBuffer.length !== metadata.onnx.bytes) {
-    throw new LinesideError('LS_MODEL_INVALID', `${onnxPath}: ${onnxBuffer.length} bytes, ${BUNDLE_METADATA_FILE} says ${metadata.onnx.bytes}`);
+    throw new LinesideError(
+      'LS_MODEL_INVALID',
+      `${onnxPath}: ${onnxBuffer.length} bytes, ${BUNDLE_METADATA_FILE} says ${metadata.onnx.bytes}`,
+    );
   }
   return {
     dir: bundleDir,

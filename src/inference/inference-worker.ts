@@ -35,7 +35,9 @@ const ready: Promise<OpenedSession | undefined> = (async () => {
       warn: (msg, fields) => send({ type: 'log', level: 'warn', msg, fields }),
     });
     // Warm up the whole path, decoder included: the first real part must not pay for libvips' first decode.
-    const blank = await sharp({ create: { width: 300, height: 300, channels: 3, background: { r: 128, g: 128, b: 128 } } })
+    const blank = await sharp({
+      create: { width: 300, height: 300, channels: 3, background: { r: 128, g: 128, b: 128 } },
+    })
       .jpeg()
       .toBuffer();
     const started = performance.now();
@@ -60,7 +62,12 @@ const ready: Promise<OpenedSession | undefined> = (async () => {
 async function inspect(id: number, image: Uint8Array): Promise<FromWorker> {
   const session = await ready;
   if (session === undefined) {
-    return { type: 'failed', id, code: 'LS_INFERENCE_FAILED', message: 'the model did not load in the inference worker' };
+    return {
+      type: 'failed',
+      id,
+      code: 'LS_INFERENCE_FAILED',
+      message: 'the model did not load in the inference worker',
+    };
   }
   if (cancelled.has(id)) return { type: 'cancelled', id };
   const t0 = performance.now();
@@ -77,7 +84,13 @@ async function inspect(id: number, image: Uint8Array): Promise<FromWorker> {
   inferenceChain = run.catch(() => undefined);
   const outcome = await run;
   if (outcome === undefined) return { type: 'cancelled', id };
-  return { type: 'result', id, defectScore: outcome.defectScore, preprocessMs: t1 - t0, inferenceMs: outcome.inferenceMs };
+  return {
+    type: 'result',
+    id,
+    defectScore: outcome.defectScore,
+    preprocessMs: t1 - t0,
+    inferenceMs: outcome.inferenceMs,
+  };
 }
 
 port.on('message', (message: ToWorker) => {
@@ -91,11 +104,19 @@ port.on('message', (message: ToWorker) => {
   inspect(id, image)
     .catch((err: unknown): FromWorker => {
       const code = errorCode(err);
-      return { type: 'failed', id, code: code === 'LS_INTERNAL' ? 'LS_INFERENCE_FAILED' : code, message: errorMessage(err) };
+      return {
+        type: 'failed',
+        id,
+        code: code === 'LS_INTERNAL' ? 'LS_INFERENCE_FAILED' : code,
+        message: errorMessage(err),
+      };
     })
-    .then((reply) => {
-      inFlight.delete(id);
-      cancelled.delete(id);
-      send(reply);
-    }, () => undefined);
+    .then(
+      (reply) => {
+        inFlight.delete(id);
+        cancelled.delete(id);
+        send(reply);
+      },
+      () => undefined,
+    );
 });

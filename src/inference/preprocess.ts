@@ -22,7 +22,9 @@ export const preprocessSpecSchema = z.strictObject({
   resize_kernel: z
     .enum(['nearest', 'linear', 'cubic', 'mitchell', 'lanczos2', 'lanczos3', 'mks2013', 'mks2021'])
     .describe('sharp resize kernel, always explicit (sharp would default to lanczos3).'),
-  fit: z.literal('fill').describe('Aspect ratio is not kept: the whole image is squeezed to width x height, nothing cropped.'),
+  fit: z
+    .literal('fill')
+    .describe('Aspect ratio is not kept: the whole image is squeezed to width x height, nothing cropped.'),
   fast_shrink_on_load: z
     .literal(false)
     .describe('JPEG DCT shrink-on-load is off so the result does not depend on the encoded format.'),
@@ -46,29 +48,18 @@ export interface PreprocessedImage {
 /** Formats a camera plausibly delivers; anything else (SVG, GIF, ...) is refused rather than decoded. */
 const ACCEPTED_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'webp', 'tiff']);
 
-/**
- * Decode one encoded image and return the model's input pixels.
- * Rejects with LinesideError LS_IMAGE_DECODE (empty, truncated, corrupt, not an image, unsupported
- * format) or LS_IMAGE_TOO_LARGE (header declares more than `maxInputPixels`; nothing is decoded).
- */
-export async function preprocess(image: Uint8Array, spec: PreprocessSpec, opts: PreprocessOptions): Promise<PreprocessedImage> {
-  if (image.byteLength === 0) {
-    throw new LinesideError('LS_IMAGE_DECODE', 'image is empty (0 bytes)');
-  }
-  // 'truncated' is too lenient: libjpeg reports a cut-off JPEG as a warning ("premature end of data").
-  const input = { failOn: 'warning', limitInputPixels: opts.maxInputPixels } as const;
-
+/** Reads only the header: an unsupported or oversized image is refused before any pixel is decoded. */
+async function checkHeader(image: Uint8Array, opts: PreprocessOptions): Promise<void> {
   let header: Metadata;
   try {
-    // metadata() reads only the header, so an oversized image is refused before any pixel is decoded.
-    header = await sharp(image, { ...input, limitInputPixels: false }).metadata();
+    header = await sharp(image, { failOn: 'warning', limitInputPixels: false }).metadata();
   } catch (err) {
-    throw new LinesideError('LS_IMAGE_DECODE', `not a decodable image (${image.byteLength} bytes): ${errorMessage(err)}`, {
-      cause: err,
-    });
+    const message = `not a decodable image (${image.byteLength} bytes): ${errorMessage(err)}`;
+    throw new LinesideError('LS_IMAGE_DECODE', message, { cause: err });
   }
   if (!ACCEPTED_FORMATS.has(header.format)) {
-    throw new LinesideError('LS_IMAGE_DECODE', `unsupported image format '${header.format}' (accepted: ${[...ACCEPTED_FORMATS].join(', ')})`);
+    const accepted = [...ACCEPTED_FORMATS].join(', ');
+    throw new LinesideError('LS_IMAGE_DECODE', `unsupported image format '${header.format}' (accepted: ${accepted})`);
   }
   const inputPixels = header.width * header.height;
   if (inputPixels > opts.maxInputPixels) {
@@ -77,6 +68,24 @@ export async function preprocess(image: Uint8Array, spec: PreprocessSpec, opts: 
       `image is ${header.width}x${header.height} = ${inputPixels} pixels, over the limit of ${opts.maxInputPixels}`,
     );
   }
+}
+
+/**
+ * Decode one encoded image and return the model's input pixels.
+ * Rejects with LinesideError LS_IMAGE_DECODE (empty, truncated, corrupt, not an image, unsupported
+ * format) or LS_IMAGE_TOO_LARGE (header declares more than `maxInputPixels`; nothing is decoded).
+ */
+export async function preprocess(
+  image: Uint8Array,
+  spec: PreprocessSpec,
+  opts: PreprocessOptions,
+): Promise<PreprocessedImage> {
+  if (image.byteLength === 0) {
+    throw new LinesideError('LS_IMAGE_DECODE', 'image is empty (0 bytes)');
+  }
+  // 'truncated' is too lenient: libjpeg reports a cut-off JPEG as a warning ("premature end of data").
+  const input = { failOn: 'warning', limitInputPixels: opts.maxInputPixels } as const;
+  await checkHeader(image, opts);
 
   let data: Buffer;
   let info: OutputInfo;
@@ -85,15 +94,23 @@ export async function preprocess(image: Uint8Array, spec: PreprocessSpec, opts: 
       .removeAlpha()
       .greyscale()
       .toColourspace('b-w')
-      .resize(spec.width, spec.height, { kernel: spec.resize_kernel, fit: spec.fit, fastShrinkOnLoad: spec.fast_shrink_on_load })
+      .resize(spec.width, spec.height, {
+        kernel: spec.resize_kernel,
+        fit: spec.fit,
+        fastShrinkOnLoad: spec.fast_shrink_on_load,
+      })
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true }));
   } catch (err) {
-    throw new LinesideError('LS_IMAGE_DECODE', `image could not be decoded (${image.byteLength} bytes): ${errorMessage(err)}`, {
-      cause: err,
-    });
+    const message = `image could not be decoded (${image.byteLength} bytes): ${errorMessage(err)}`;
+    throw new LinesideError('LS_IMAGE_DECODE', message, { cause: err });
   }
-  if (info.channels !== 1 || info.width !== spec.width || info.height !== spec.height || data.length !== spec.width * spec.height) {
+  if (
+    info.channels !== 1 ||
+    info.width !== spec.width ||
+    info.height !== spec.height ||
+    data.length !== spec.width * spec.height
+  ) {
     throw new LinesideError(
       'LS_IMAGE_DECODE',
       `decoder returned ${info.width}x${info.height}x${info.channels} (${data.length} bytes), expected ${spec.width}x${spec.height}x1`,
@@ -109,7 +126,10 @@ export async function preprocess(image: Uint8Array, spec: PreprocessSpec, opts: 
 export function toInputTensorData(pixels: Uint8Array, out?: Float32Array): Float32Array {
   const data = out ?? new Float32Array(pixels.length);
   if (data.length !== pixels.length) {
-    throw new LinesideError('LS_INTERNAL', `tensor buffer holds ${data.length} values, image has ${pixels.length} pixels`);
+    throw new LinesideError(
+      'LS_INTERNAL',
+      `tensor buffer holds ${data.length} values, image has ${pixels.length} pixels`,
+    );
   }
   data.set(pixels);
   return data;

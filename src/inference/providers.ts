@@ -98,7 +98,9 @@ export async function selectExecutionProvider<S>(options: SelectProviderOptions<
   if (cpuFailure !== undefined) {
     throw new LinesideError('LS_MODEL_INVALID', `the model does not load in onnxruntime: ${cpuFailure}`);
   }
-  const wanted = options.requireGpu ? 'no GPU execution provider could be used (require_gpu is set)' : 'no execution provider could be used';
+  const wanted = options.requireGpu
+    ? 'no GPU execution provider could be used (require_gpu is set)'
+    : 'no execution provider could be used';
   throw new LinesideError('LS_EP_UNAVAILABLE', `${wanted}: ${describeAttempts(attempts)}`);
 }
 

@@ -90,7 +90,9 @@ export async function openSession(options: OpenSessionOptions): Promise<OpenedSe
     });
     const fallbacks = selection.attempts.filter((a) => a.outcome === 'failed' || a.outcome === 'not-registered');
     if (fallbacks.length > 0) {
-      options.warn(`execution provider fallback: using '${selection.provider}'`, { attempts: describeAttempts(selection.attempts) });
+      options.warn(`execution provider fallback: using '${selection.provider}'`, {
+        attempts: describeAttempts(selection.attempts),
+      });
     }
     try {
       return await proveSession(selection, profileDir, options);
@@ -104,7 +106,11 @@ export async function openSession(options: OpenSessionOptions): Promise<OpenedSe
 }
 
 /** One session on one provider, profiling into profileDir; a load failure names the provider libraries missing. */
-function createSession(provider: ProviderName, options: OpenSessionOptions, profileDir: string): Promise<InferenceSession> {
+function createSession(
+  provider: ProviderName,
+  options: OpenSessionOptions,
+  profileDir: string,
+): Promise<InferenceSession> {
   return InferenceSession.create(options.model.onnxBytes, {
     executionProviders: [provider],
     intraOpNumThreads: options.intraOpThreads,
@@ -145,7 +151,9 @@ async function proveSession(
     nodeCounts = await readProfileCounts(profileDir, `${selection.provider}_`);
   } catch (err) {
     // An unreadable profile must not stop a working model; the provider that opened is reported instead.
-    options.warn(`could not read the onnxruntime profile; reporting '${selection.provider}' as opened`, { err: errorMessage(err) });
+    options.warn(`could not read the onnxruntime profile; reporting '${selection.provider}' as opened`, {
+      err: errorMessage(err),
+    });
   }
   const reported = reportedProvider({ opened: selection.provider, nodeCounts, requireGpu: options.requireGpu });
   if (reported.warning !== undefined) options.warn(reported.warning, { nodeCounts });
@@ -175,7 +183,10 @@ function runner(session: InferenceSession, model: ModelSpec): (input: Float32Arr
     const data = outputs[model.outputName]?.data;
     const score = data instanceof Float32Array ? data[0] : undefined;
     if (score === undefined || !Number.isFinite(score) || score < 0 || score > 1) {
-      throw new LinesideError('LS_INFERENCE_FAILED', `model output '${model.outputName}' is not a score in [0, 1] (got ${String(score)})`);
+      throw new LinesideError(
+        'LS_INFERENCE_FAILED',
+        `model output '${model.outputName}' is not a score in [0, 1] (got ${String(score)})`,
+      );
     }
     return score;
   };

@@ -87,7 +87,8 @@ export class WorkerInspector implements Inspector {
 
   /** Facts about the loaded model; available once start() has resolved (and still after stop()). */
   get info(): ModelInfo {
-    if (this.#info === undefined) throw new LinesideError('LS_INTERNAL', 'WorkerInspector.info read before start() resolved');
+    if (this.#info === undefined)
+      throw new LinesideError('LS_INTERNAL', 'WorkerInspector.info read before start() resolved');
     return this.#info;
   }
 
@@ -97,7 +98,8 @@ export class WorkerInspector implements Inspector {
   }
 
   async start(signal: AbortSignal): Promise<void> {
-    if (this.#state !== 'idle') throw new LinesideError('LS_INTERNAL', `WorkerInspector.start() called while ${this.#state}`);
+    if (this.#state !== 'idle')
+      throw new LinesideError('LS_INTERNAL', `WorkerInspector.start() called while ${this.#state}`);
     this.#state = 'starting';
     try {
       const { inference } = this.#deps;
@@ -160,7 +162,9 @@ export class WorkerInspector implements Inspector {
       return Promise.reject(new LinesideError('LS_INFERENCE_WORKER_DIED', 'the inference worker is being restarted'));
     }
     if (signal?.aborted) {
-      return Promise.reject(new LinesideError('LS_INFERENCE_FAILED', 'inspection aborted before it started', { cause: signal.reason }));
+      return Promise.reject(
+        new LinesideError('LS_INFERENCE_FAILED', 'inspection aborted before it started', { cause: signal.reason }),
+      );
     }
     const { threshold } = this.#info;
     const timeoutMs = this.#deps.inference.timeout_ms;
@@ -175,9 +179,11 @@ export class WorkerInspector implements Inspector {
         pending.finish({ error });
         if (!slot.retired) post(slot, { type: 'cancel', id });
       };
-      const onAbort = (): void => giveUp(new LinesideError('LS_INFERENCE_FAILED', 'inspection aborted', { cause: signal?.reason }));
+      const onAbort = (): void =>
+        giveUp(new LinesideError('LS_INFERENCE_FAILED', 'inspection aborted', { cause: signal?.reason }));
       const timeout = setTimeout(
-        () => giveUp(new LinesideError('LS_INFERENCE_FAILED', `no result within inference.timeout_ms (${timeoutMs} ms)`)),
+        () =>
+          giveUp(new LinesideError('LS_INFERENCE_FAILED', `no result within inference.timeout_ms (${timeoutMs} ms)`)),
         timeoutMs,
       );
       const pending: Pending = {
@@ -226,9 +232,13 @@ export class WorkerInspector implements Inspector {
 
   #spawn(): Slot {
     const init = this.#init;
-    if (init === undefined) throw new LinesideError('LS_INTERNAL', 'WorkerInspector spawned a worker before loading the bundle');
+    if (init === undefined)
+      throw new LinesideError('LS_INTERNAL', 'WorkerInspector spawned a worker before loading the bundle');
     const generation = ++this.#generation;
-    const worker = startWorker(this.#deps.workerUrl ?? siblingModule(import.meta.url, 'inference-worker'), { workerData: init, name: 'lineside-inference' });
+    const worker = startWorker(this.#deps.workerUrl ?? siblingModule(import.meta.url, 'inference-worker'), {
+      workerData: init,
+      name: 'lineside-inference',
+    });
     let readiness!: Readiness;
     const ready = new Promise<ReadyMessage>((resolve, reject) => {
       readiness = { markReady: resolve, failReady: reject };
@@ -329,13 +339,20 @@ export class WorkerInspector implements Inspector {
   /** The worker is gone or useless: fail what it held, and replace it if we are running. */
   #lost(slot: Slot, reason: string): void {
     if (slot.retired) return;
-    this.#retire(slot, new LinesideError('LS_INFERENCE_WORKER_DIED', `inference worker failed: ${reason}`, { cause: slot.lastError }));
+    this.#retire(
+      slot,
+      new LinesideError('LS_INFERENCE_WORKER_DIED', `inference worker failed: ${reason}`, { cause: slot.lastError }),
+    );
     // Not awaited: a worker stuck in native code only ends when that call returns, and the line cannot wait.
     slot.worker.terminate().catch(() => undefined);
     if (this.#state !== 'running') return;
     this.#consecutiveFailures += 1;
-    const delayMs = this.#consecutiveFailures <= 1 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 1000 * 2 ** (this.#consecutiveFailures - 2));
-    this.#deps.logger?.error({ code: 'LS_INFERENCE_WORKER_DIED', reason, restartInMs: delayMs }, 'inference worker lost; restarting it');
+    const delayMs =
+      this.#consecutiveFailures <= 1 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 1000 * 2 ** (this.#consecutiveFailures - 2));
+    this.#deps.logger?.error(
+      { code: 'LS_INFERENCE_WORKER_DIED', reason, restartInMs: delayMs },
+      'inference worker lost; restarting it',
+    );
     if (delayMs === 0) {
       this.#spawn();
       return;

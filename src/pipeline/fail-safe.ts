@@ -21,7 +21,9 @@ export function failSafeWarnings(config: InspectionLineConfig): string[] {
     );
   }
   if (confirm === undefined) {
-    warnings.push('no confirm sensor is configured: a gate that does not move (air supply, jammed actuator) goes unnoticed');
+    warnings.push(
+      'no confirm sensor is configured: a gate that does not move (air supply, jammed actuator) goes unnoticed',
+    );
   }
   return warnings;
 }

@@ -140,7 +140,10 @@ export class GateStation {
    * succeeds, every reject is recorded not fired with the driver's error: its write may never reach the gate.
    */
   outputFault(err: unknown): void {
-    this.outputDown = { code: errorCode(err) === 'LS_GPIO_WRITE' ? 'LS_GPIO_WRITE' : 'LS_GPIO_UNAVAILABLE', message: errorMessage(err) };
+    this.outputDown = {
+      code: errorCode(err) === 'LS_GPIO_WRITE' ? 'LS_GPIO_WRITE' : 'LS_GPIO_UNAVAILABLE',
+      message: errorMessage(err),
+    };
   }
 
   /**
@@ -180,7 +183,11 @@ export class GateStation {
       if (late) {
         const id = part.record.id;
         const limit = `gate.max_lateness_ms ${maxLatenessMs}`;
-        alarms.raise('gate_late', `gate fired ${latenessMs.toFixed(1)} ms late for part ${id} (${limit}): it may have passed`, id);
+        alarms.raise(
+          'gate_late',
+          `gate fired ${latenessMs.toFixed(1)} ms late for part ${id} (${limit}): it may have passed`,
+          id,
+        );
       }
       if (this.confirm === undefined) {
         this.deps.done(part);
@@ -215,7 +222,11 @@ export class GateStation {
     else {
       stats.confirm.unconfirmed++;
       const windowMs = this.deps.confirmConfig?.window_ms;
-      alarms.raise('reject_not_confirmed', `reject of part ${part.record.id} not confirmed within ${windowMs} ms`, part.record.id);
+      alarms.raise(
+        'reject_not_confirmed',
+        `reject of part ${part.record.id} not confirmed within ${windowMs} ms`,
+        part.record.id,
+      );
     }
     this.deps.done(part);
   }

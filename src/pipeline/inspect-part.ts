@@ -71,18 +71,28 @@ export async function inspectPart(
   } catch (err) {
     if (signal.aborted) return { kind: 'abandoned' };
     const reason = CAPTURE_REASON[errorCode(err)] ?? 'camera_error';
-    return { kind: 'failsafe', reason, fault: partFault(err, reason === 'camera_error' ? 'LS_CAMERA_ERROR' : undefined) };
+    return {
+      kind: 'failsafe',
+      reason,
+      fault: partFault(err, reason === 'camera_error' ? 'LS_CAMERA_ERROR' : undefined),
+    };
   }
   onCaptured({ image, captureMs: clock.now() - captureStartMs });
   if (signal.aborted) return { kind: 'abandoned' };
   if (deps.modelReady !== undefined && !deps.modelReady()) return { kind: 'failsafe', reason: 'model_not_ready' };
   try {
-    const inspection = await underDeadline(deps, signal, deps.inspectTimeoutMs, 'LS_INFERENCE_FAILED', (s) => deps.inspect(image, s));
+    const inspection = await underDeadline(deps, signal, deps.inspectTimeoutMs, 'LS_INFERENCE_FAILED', (s) =>
+      deps.inspect(image, s),
+    );
     return { kind: 'verdict', inspection };
   } catch (err) {
     if (signal.aborted) return { kind: 'abandoned' };
     const reason = INSPECT_REASON[errorCode(err)] ?? 'inference_error';
-    return { kind: 'failsafe', reason, fault: partFault(err, reason === 'inference_error' ? 'LS_INFERENCE_FAILED' : undefined) };
+    return {
+      kind: 'failsafe',
+      reason,
+      fault: partFault(err, reason === 'inference_error' ? 'LS_INFERENCE_FAILED' : undefined),
+    };
   }
 }
 

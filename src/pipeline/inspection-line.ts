@@ -60,7 +60,8 @@ export class InspectionLine implements Lifecycle {
     const { config } = deps;
     this.clock = deps.clock ?? systemClock();
     this.coarse = new TimeoutScheduler({ clock: this.clock });
-    const gateScheduler = deps.gateScheduler ?? new PreciseScheduler({ clock: this.clock, holdMs: config.gate.hold_ms });
+    const gateScheduler =
+      deps.gateScheduler ?? new PreciseScheduler({ clock: this.clock, holdMs: config.gate.hold_ms });
     this.alarms = new AlarmManager({
       runId: deps.runId,
       clock: this.clock,
@@ -70,9 +71,16 @@ export class InspectionLine implements Lifecycle {
       onOutputError: (err) => this.alarms.raise('output_write_failed', `alarm output: ${errorMessage(err)}`),
     });
     this.heartbeat = this.createHeartbeat();
-    this.rejects = new RejectMonitor({ config: config.alarms, raise: (kind, message, partId) => this.alarms.raise(kind, message, partId) });
+    this.rejects = new RejectMonitor({
+      config: config.alarms,
+      raise: (kind, message, partId) => this.alarms.raise(kind, message, partId),
+    });
     const stallMs = deps.captureTimeoutMs + deps.inspectTimeoutMs + 1000;
-    this.health = new LineHealth({ clock: this.clock, stallMs, ...(deps.health === undefined ? {} : { components: deps.health }) });
+    this.health = new LineHealth({
+      clock: this.clock,
+      stallMs,
+      ...(deps.health === undefined ? {} : { components: deps.health }),
+    });
     this.gate = this.createGateStation(gateScheduler);
     this.tracker = this.createTracker();
     const { capture, inspect, captureTimeoutMs, inspectTimeoutMs, modelReady } = deps;
@@ -153,7 +161,11 @@ export class InspectionLine implements Lifecycle {
 
   /** For the systemd watchdog and the heartbeat (line-health.ts says what counts). */
   progress(): boolean {
-    return this.health.healthy({ running: this.running, inFlight: this.parts.inFlight, trackingHealthy: this.tracker.healthy });
+    return this.health.healthy({
+      running: this.running,
+      inFlight: this.parts.inFlight,
+      trackingHealthy: this.tracker.healthy,
+    });
   }
 
   /** Parts being captured or inspected now. */
@@ -167,7 +179,11 @@ export class InspectionLine implements Lifecycle {
   }
 
   summary(): LineSummary {
-    return this.stats.summary({ runId: this.deps.runId, gatePulses: this.gate.pulseCount, alarms: this.alarms.counts() });
+    return this.stats.summary({
+      runId: this.deps.runId,
+      gatePulses: this.gate.pulseCount,
+      alarms: this.alarms.counts(),
+    });
   }
 
   private async drainAndStop(): Promise<void> {

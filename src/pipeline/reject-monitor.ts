@@ -38,7 +38,11 @@ export class RejectMonitor {
     if (limitPercent <= 0 || this.window.length !== size) return;
     const percent = (this.windowRejects / size) * 100;
     if (percent > limitPercent) {
-      this.deps.raise('reject_rate', `${percent.toFixed(1)}% rejects in the last ${size} parts (limit ${limitPercent}%)`, partId);
+      this.deps.raise(
+        'reject_rate',
+        `${percent.toFixed(1)}% rejects in the last ${size} parts (limit ${limitPercent}%)`,
+        partId,
+      );
     }
   }
 }

@@ -59,15 +59,29 @@ describe('lineside run as a process', { timeout: PROCESS_TEST_TIMEOUT_MS }, () =
     expect(await proc.code).toBe(0);
     const lines = proc.stdout().trim().split('\n');
     const summary = JSON.parse(lines.at(-1)!) as Record<string, unknown>;
-    expect(summary).toMatchObject({ parts: expect.any(Number), ok: expect.any(Number), reject: expect.any(Number), gate_pulses: expect.any(Number), escapes: 0 });
+    expect(summary).toMatchObject({
+      parts: expect.any(Number),
+      ok: expect.any(Number),
+      reject: expect.any(Number),
+      gate_pulses: expect.any(Number),
+      escapes: 0,
+    });
     expect(summary.parts).toBeGreaterThanOrEqual(4);
     expect((summary.ok as number) + (summary.reject as number)).toBe(summary.parts);
     expect(summary.latency_ms).toMatchObject({ p50: expect.any(Number), p99: expect.any(Number) });
     // Every part the summary counts reached the broker before the process ended: nothing lost on the way out.
     const runId = summary.run_id as string;
-    const verdicts = observer.json<{ run_id: string; seq: number }>('lineside/cli/verdict').filter((v) => v.run_id === runId);
-    expect(verdicts.map((v) => v.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: summary.parts as number }, (_, i) => i + 1));
-    await waitFor(() => observer.on('lineside/cli/status').some((m) => m.payload.includes('"offline"')), 5000, 'offline status');
+    const verdicts = observer
+      .json<{ run_id: string; seq: number }>('lineside/cli/verdict')
+      .filter((v) => v.run_id === runId);
+    expect(verdicts.map((v) => v.seq).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: summary.parts as number }, (_, i) => i + 1),
+    );
+    await waitFor(
+      () => observer.on('lineside/cli/status').some((m) => m.payload.includes('"offline"')),
+      5000,
+      'offline status',
+    );
     const last = observer.on('lineside/cli/status').at(-1)!;
     expect(JSON.parse(last.payload)).toMatchObject({ state: 'offline' });
     await observer.close();
@@ -76,7 +90,10 @@ describe('lineside run as a process', { timeout: PROCESS_TEST_TIMEOUT_MS }, () =
   it('--max-parts N stops by itself after exactly N parts', async () => {
     const proc = lineside(['run', '--config', await writeConfig('max.yaml', config()), '--max-parts', '5']);
     expect(await proc.code).toBe(0);
-    const summary = JSON.parse(proc.stdout().trim().split('\n').at(-1)!) as { parts: number; triggers: { accepted: number } };
+    const summary = JSON.parse(proc.stdout().trim().split('\n').at(-1)!) as {
+      parts: number;
+      triggers: { accepted: number };
+    };
     expect(summary.parts).toBe(5);
     expect(summary.triggers.accepted).toBe(5);
   });
@@ -84,9 +101,17 @@ describe('lineside run as a process', { timeout: PROCESS_TEST_TIMEOUT_MS }, () =
 
 describe('bad configuration and bad models', { timeout: PROCESS_TEST_TIMEOUT_MS }, () => {
   const cases: [string, (c: Record<string, unknown>) => unknown, RegExp][] = [
-    ['an out-of-range value', (c) => ({ ...c, trigger: { line: 17, debounce_ms: 5000 } }), /trigger\.debounce_ms: must be <= 1000 \(got 5000\)/],
+    [
+      'an out-of-range value',
+      (c) => ({ ...c, trigger: { line: 17, debounce_ms: 5000 } }),
+      /trigger\.debounce_ms: must be <= 1000 \(got 5000\)/,
+    ],
     ['an unknown key', (c) => ({ ...c, gate: { line: 27, pulse_width: 30 } }), /gate\.pulse_width: unknown key/],
-    ['an unknown driver type', (c) => ({ ...c, gpio: { type: 'wiringpi' } }), /gpio\.type: must be one of "sim", "onoff", "gpiod" \(got "wiringpi"\)/],
+    [
+      'an unknown driver type',
+      (c) => ({ ...c, gpio: { type: 'wiringpi' } }),
+      /gpio\.type: must be one of "sim", "onoff", "gpiod" \(got "wiringpi"\)/,
+    ],
     ['a wrong type', (c) => ({ ...c, mqtt: { url: 5 } }), /mqtt\.url: must be string \(got 5\)/],
   ];
 
@@ -96,8 +121,14 @@ describe('bad configuration and bad models', { timeout: PROCESS_TEST_TIMEOUT_MS 
       const marker = path.join(dir.path, `touched-${what.replace(/\W/g, '')}`);
       const tool = path.join(dir.path, 'gpiomon-marker.sh');
       await writeFile(tool, `#!/bin/sh\ntouch ${marker}\nsleep 5\n`, { mode: 0o755 });
-      const file = await writeConfig('bad.yaml', mutate(config({ gpio: { type: 'gpiod', gpiomon: tool, gpioset: tool } })));
-      for (const args of [['validate-config', file], ['run', '--config', file]]) {
+      const file = await writeConfig(
+        'bad.yaml',
+        mutate(config({ gpio: { type: 'gpiod', gpiomon: tool, gpioset: tool } })),
+      );
+      for (const args of [
+        ['validate-config', file],
+        ['run', '--config', file],
+      ]) {
         const proc = lineside(args);
         expect(await proc.code).toBe(78);
         expect(proc.stderr()).toMatch(message);
@@ -117,7 +148,10 @@ describe('bad configuration and bad models', { timeout: PROCESS_TEST_TIMEOUT_MS 
 
   it('exits 78 with LS_CONFIG_UNREADABLE for a YAML alias bomb (billion laughs), not 70 LS_INTERNAL', async () => {
     const file = await writeConfig('bomb.yaml', aliasBomb());
-    for (const args of [['validate-config', file], ['run', '--config', file]]) {
+    for (const args of [
+      ['validate-config', file],
+      ['run', '--config', file],
+    ]) {
       const proc = lineside(args);
       expect(await proc.code).toBe(78);
       expect(proc.stderr()).toContain('LS_CONFIG_UNREADABLE');

@@ -64,7 +64,8 @@ function expectGateServedRejects(app: App, parts: readonly PartRecord[]): Pulse[
   const pulses: Pulse[] = [];
   for (const w of gpio.writes('gate')) {
     const last = pulses.at(-1);
-    if (w.active && (last === undefined || last.closeMs !== Infinity)) pulses.push({ openMs: w.timeMs, closeMs: Infinity });
+    if (w.active && (last === undefined || last.closeMs !== Infinity))
+      pulses.push({ openMs: w.timeMs, closeMs: Infinity });
     else if (!w.active && last?.closeMs === Infinity) last.closeMs = w.timeMs;
   }
   for (const p of parts) expect(p.tracking.fired, `part ${p.seq}, ${p.decision}: fired`).toBe(p.decision === 'reject');
@@ -73,7 +74,10 @@ function expectGateServedRejects(app: App, parts: readonly PartRecord[]): Pulse[
     const firedMs = p.tracking.firedMs ?? Number.NaN;
     const i = pulses.findIndex((q) => firedMs <= q.closeMs);
     const pulse = pulses[i];
-    expect(pulse !== undefined && firedMs > (pulses[i - 1]?.closeMs ?? -Infinity), `part ${p.seq} fired (${firedMs} ms) on a pulse`).toBe(true);
+    expect(
+      pulse !== undefined && firedMs > (pulses[i - 1]?.closeMs ?? -Infinity),
+      `part ${p.seq} fired (${firedMs} ms) on a pulse`,
+    ).toBe(true);
     if (pulse) served.add(pulse);
   }
   expect(served.size, 'pulses that served a reject').toBe(pulses.length);
@@ -119,7 +123,14 @@ describe('the whole app on a simulated line, real model, real broker', () => {
     // One info line per part, with id, verdict, score and ms.
     const partLines = records().filter((r) => typeof r.part === 'string' && typeof r.seq === 'number');
     expect(partLines).toHaveLength(24);
-    expect(partLines[0]).toEqual(expect.objectContaining({ seq: 1, verdict: expect.any(String), score: expect.any(Number), ms: expect.any(Number) }));
+    expect(partLines[0]).toEqual(
+      expect.objectContaining({
+        seq: 1,
+        verdict: expect.any(String),
+        score: expect.any(Number),
+        ms: expect.any(Number),
+      }),
+    );
     // gate.timer defaults to 'thread': the reject edges were switched by the gate thread, with its time stamps.
     expect(records().some((r) => r.component === 'gate' && /^\d gate threads? started/.test(String(r.msg)))).toBe(true);
     for (const q of pulses) expect(parts.some((p) => p.tracking.firedMs === q.openMs)).toBe(true);
@@ -134,7 +145,10 @@ describe('the whole app on a simulated line, real model, real broker', () => {
     // gets the same 1000 ms (250 ms ran out for a real capture on a loaded machine).
     const cameraTimeoutMs = 1000;
     const app = createApp({
-      loaded: { ...loaded, config: { ...loaded.config, camera: { ...loaded.config.camera, timeout_ms: cameraTimeoutMs } } },
+      loaded: {
+        ...loaded,
+        config: { ...loaded.config, camera: { ...loaded.config.camera, timeout_ms: cameraTimeoutMs } },
+      },
       logger,
       env: {},
       maxParts: 8,
@@ -156,8 +170,16 @@ describe('the whole app on a simulated line, real model, real broker', () => {
       },
     });
     const parts = await runParts(app, 8);
-    expect(parts[2]).toMatchObject({ decision: 'reject', failsafeReason: 'camera_error', errorCode: 'LS_CAMERA_ERROR' });
-    expect(parts[4]).toMatchObject({ decision: 'reject', failsafeReason: 'camera_timeout', errorCode: 'LS_CAMERA_TIMEOUT' });
+    expect(parts[2]).toMatchObject({
+      decision: 'reject',
+      failsafeReason: 'camera_error',
+      errorCode: 'LS_CAMERA_ERROR',
+    });
+    expect(parts[4]).toMatchObject({
+      decision: 'reject',
+      failsafeReason: 'camera_timeout',
+      errorCode: 'LS_CAMERA_TIMEOUT',
+    });
     expect(parts[2]?.tracking.fired).toBe(true);
     expect(parts[4]?.tracking.fired).toBe(true);
     for (const i of [5, 6, 7]) expect(parts[i]?.verdict, `part ${i + 1}: ${parts[i]?.failsafeReason}`).toBeDefined();
@@ -178,7 +200,13 @@ describe('the whole app on a simulated line, real model, real broker', () => {
           // A driver whose off-thread recipe points at a value file that is not there (an unexported line).
           real.output = (name, line) => {
             const out = output(name, line);
-            if (name === 'gate') out.offThread = () => ({ kind: 'file', path: `${dir.path}/no-such-gpio/value`, activeText: '1', inactiveText: '0' });
+            if (name === 'gate')
+              out.offThread = () => ({
+                kind: 'file',
+                path: `${dir.path}/no-such-gpio/value`,
+                activeText: '1',
+                inactiveText: '0',
+              });
             return out;
           };
           return real;
@@ -252,7 +280,10 @@ describe('the whole app on a simulated line, real model, real broker', () => {
     proxy.open = true;
     await waitFor(() => observer.on('lineside/itest/verdict').length >= 10, 15_000, 'queued verdicts');
     const runId = app.summary().run_id;
-    const seqs = observer.json<VerdictMsg>('lineside/itest/verdict').filter((m) => m.run_id === runId).map((m) => m.seq);
+    const seqs = observer
+      .json<VerdictMsg>('lineside/itest/verdict')
+      .filter((m) => m.run_id === runId)
+      .map((m) => m.seq);
     expect([...new Set(seqs)].sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
     await app.stop();
     await observer.close();
@@ -266,7 +297,12 @@ describe('alarms over MQTT', () => {
     const observer = await Observer.connect(broker.url, 'lineside/itest/alarm/#');
     const { logger, records } = memoryLogger();
     const app = createApp({
-      loaded: lineConfig({ images: defectiveOnly, mqttUrl: broker.url, outbox: `${dir.path}/outbox-4`, alarms: { consecutive_rejects: 3 } }),
+      loaded: lineConfig({
+        images: defectiveOnly,
+        mqttUrl: broker.url,
+        outbox: `${dir.path}/outbox-4`,
+        alarms: { consecutive_rejects: 3 },
+      }),
       logger,
       env: {},
       maxParts: 4,
@@ -285,7 +321,9 @@ describe('alarms over MQTT', () => {
     expect(late.on(stateTopic)[0]).toMatchObject({ retain: true });
     await late.close();
 
-    await observer.client.publishAsync('lineside/itest/cmd/ack', JSON.stringify({ id: raised.id, by: 'shift-lead' }), { qos: 1 });
+    await observer.client.publishAsync('lineside/itest/cmd/ack', JSON.stringify({ id: raised.id, by: 'shift-lead' }), {
+      qos: 1,
+    });
     const isAcked = (a: AlarmMsg): boolean => a.state === 'acknowledged' && a.id === raised.id;
     await waitFor(() => observer.json<AlarmMsg>('lineside/itest/alarm').some(isAcked), 10_000, 'alarm acknowledged');
     expect(observer.json<AlarmMsg>('lineside/itest/alarm').find(isAcked)).toMatchObject({ by: 'shift-lead' });

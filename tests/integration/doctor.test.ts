@@ -17,7 +17,14 @@ function io(): { io: CliIo; out: () => string } {
   let text = '';
   stdout.on('data', (c: Buffer) => (text += c.toString()));
   return {
-    io: { stdout, stderr: new PassThrough(), isTTY: false, env: {}, signal: new AbortController().signal, logStream: () => stdout },
+    io: {
+      stdout,
+      stderr: new PassThrough(),
+      isTTY: false,
+      env: {},
+      signal: new AbortController().signal,
+      logStream: () => stdout,
+    },
     out: () => text,
   };
 }
@@ -56,7 +63,10 @@ describe('lineside doctor', () => {
     expect(report.ok).toBe(true);
     const byName = Object.fromEntries(report.checks.map((c) => [c.name, c]));
     expect(byName.model?.status).toBe('ok');
-    expect(byName['execution provider']).toMatchObject({ status: 'ok', detail: expect.stringContaining('in use: cpu') });
+    expect(byName['execution provider']).toMatchObject({
+      status: 'ok',
+      detail: expect.stringContaining('in use: cpu'),
+    });
     expect(byName.camera).toMatchObject({ status: 'ok', detail: expect.stringContaining('captured') });
     expect(byName['mqtt broker']).toMatchObject({ status: 'warn', code: 'LS_MQTT_CONNECT' });
     // The gate threads start as the daemon's would; where real-time priority is refused it says what to grant.
@@ -73,7 +83,10 @@ describe('lineside doctor', () => {
     const bytes = await readFile(path.join(bundle, onnxName));
     bytes.writeUInt8(bytes.readUInt8(100) ^ 0x01, 100);
     await writeFile(path.join(bundle, onnxName), bytes);
-    const file = await configFile('bad.yaml', { model: { bundle }, camera: { type: 'folder', path: path.join(dir.path, 'nothing-here') } });
+    const file = await configFile('bad.yaml', {
+      model: { bundle },
+      camera: { type: 'folder', path: path.join(dir.path, 'nothing-here') },
+    });
     const { io: cli, out } = io();
     expect(await runDoctor(['--config', file], cli)).toBe(1);
     expect(out()).toMatch(/FAIL\s+model .*\[LS_MODEL_CHECKSUM\]/);
@@ -84,7 +97,9 @@ describe('lineside doctor', () => {
 
   it('reports an invalid config by key path', async () => {
     const { io: cli, out } = io();
-    expect(await runDoctor(['--config', await configFile('invalid.yaml', { gate: { line: 2, pulse_ms: 0 } })], cli)).toBe(1);
+    expect(
+      await runDoctor(['--config', await configFile('invalid.yaml', { gate: { line: 2, pulse_ms: 0 } })], cli),
+    ).toBe(1);
     expect(out()).toMatch(/FAIL\s+config\s+gate\.pulse_ms: must be >= 1 \(got 0\)/);
   });
 });

@@ -43,7 +43,9 @@ export const ROOMY_TIMING = {
 } as const satisfies Partial<ConfigInput>;
 
 /** A fast simulated line: 150 ms between parts, sim gate and confirm sensor, ROOMY_TIMING. */
-export function lineConfig(over: { images: string; mqttUrl: string; outbox: string } & Partial<ConfigInput>): LoadedConfig {
+export function lineConfig(
+  over: { images: string; mqttUrl: string; outbox: string } & Partial<ConfigInput>,
+): LoadedConfig {
   const { images, mqttUrl, outbox, ...rest } = over;
   const input: ConfigInput = {
     line_id: 'itest',
@@ -69,7 +71,10 @@ export function memoryLogger(): { logger: Logger; records: () => Record<string, 
       done();
     },
   });
-  return { logger: pino({ level: 'info' }, stream), records: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    logger: pino({ level: 'info' }, stream),
+    records: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 export interface Proc {

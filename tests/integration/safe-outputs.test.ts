@@ -16,14 +16,22 @@ afterAll(async () => dir.remove());
 function cli(): CliIo {
   const out = new PassThrough();
   out.resume();
-  return { stdout: out, stderr: out, isTTY: false, env: {}, signal: new AbortController().signal, logStream: () => out };
+  return {
+    stdout: out,
+    stderr: out,
+    isTTY: false,
+    env: {},
+    signal: new AbortController().signal,
+    logStream: () => out,
+  };
 }
 
 describe('lineside safe-outputs (systemd ExecStopPost)', () => {
   it('drives the gate, alarm and heartbeat lines to their inactive level, honouring active_low', async () => {
     const log = path.join(dir.path, 'gpioset.log');
     const gpioset = path.join(dir.path, 'gpioset');
-    const version = (tool: string): string => `if [ "$1" = "--version" ]; then echo "${tool} (libgpiod) v1.6.3"; exit 0; fi\n`;
+    const version = (tool: string): string =>
+      `if [ "$1" = "--version" ]; then echo "${tool} (libgpiod) v1.6.3"; exit 0; fi\n`;
     // A stand-in for libgpiod 1.6 gpioset: records its arguments; --mode=signal holds until SIGTERM.
     const hold = `case "$1" in --mode=exit) exit 0;; esac\ns=; trap 'kill $s 2>/dev/null; exit 0' TERM\nwhile :; do sleep 1 & s=$!; wait $s; done\n`;
     writeFileSync(gpioset, `#!/bin/sh\n${version('gpioset')}echo "$*" >> ${log}\n${hold}`, { mode: 0o755 });
@@ -43,8 +51,16 @@ describe('lineside safe-outputs (systemd ExecStopPost)', () => {
     );
     expect(await runSafeOutputs(['--config', file], cli())).toBe(0);
     const calls = readFileSync(log, 'utf8').trim().split('\n');
-    expect(calls).toEqual(expect.arrayContaining(['--mode=signal gpiochip0 27=1', '--mode=signal gpiochip0 5=0', '--mode=signal gpiochip0 6=0']));
-    expect(calls).toEqual(expect.arrayContaining(['--mode=exit gpiochip0 27=1', '--mode=exit gpiochip0 5=0', '--mode=exit gpiochip0 6=0']));
+    expect(calls).toEqual(
+      expect.arrayContaining([
+        '--mode=signal gpiochip0 27=1',
+        '--mode=signal gpiochip0 5=0',
+        '--mode=signal gpiochip0 6=0',
+      ]),
+    );
+    expect(calls).toEqual(
+      expect.arrayContaining(['--mode=exit gpiochip0 27=1', '--mode=exit gpiochip0 5=0', '--mode=exit gpiochip0 6=0']),
+    );
     expect(calls.some((c) => c.endsWith('27=0'))).toBe(false);
   });
 

@@ -23,7 +23,8 @@ afterAll(async () => dir.remove());
 /** libgpiod 1.6 stand-ins: gpioset records its arguments and holds until SIGTERM; gpiomon finds its line busy. */
 async function gpiodTools(): Promise<{ gpioset: string; gpiomon: string; calls: () => Promise<string[]> }> {
   const log = path.join(dir.path, 'gpioset.log');
-  const version = (tool: string): string => `if [ "$1" = "--version" ]; then echo "${tool} (libgpiod) v1.6.3"; exit 0; fi\n`;
+  const version = (tool: string): string =>
+    `if [ "$1" = "--version" ]; then echo "${tool} (libgpiod) v1.6.3"; exit 0; fi\n`;
   const hold = [
     'case "$1" in --mode=exit) exit 0;; esac',
     "s=; trap 'kill $s 2>/dev/null; exit 0' TERM",
@@ -70,12 +71,20 @@ describe('a start that fails part-way (issue 13, item 5)', () => {
     // Idle, the daemon exits about 0.8 s after the failure (the rollback drives two outputs safe through gpioset,
     // then the ONNX runtime's teardown); the deadline leaves room for a loaded test machine. The old daemon never
     // exited: the line it had started kept its heartbeat timer running, and SIGTERM only aborted a finished start.
-    const deadline = new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), EXIT_DEADLINE_MS).unref());
+    const deadline = new Promise<'still running'>((resolve) =>
+      setTimeout(() => resolve('still running'), EXIT_DEADLINE_MS).unref(),
+    );
     const outcome = await Promise.race([exited, deadline]);
     if (outcome === 'still running') proc.kill('SIGKILL');
-    expect(outcome, `stdout:\n${proc.stdout()}\nstderr:\n${proc.stderr()}`).toEqual({ code: 69, atMs: expect.any(Number) });
+    expect(outcome, `stdout:\n${proc.stdout()}\nstderr:\n${proc.stderr()}`).toEqual({
+      code: 69,
+      atMs: expect.any(Number),
+    });
     const failure = fatal();
-    expect(failure).toMatchObject({ code: 'LS_GPIO_UNAVAILABLE', msg: expect.stringMatching(/cannot start: .*"trigger".*busy/) });
+    expect(failure).toMatchObject({
+      code: 'LS_GPIO_UNAVAILABLE',
+      msg: expect.stringMatching(/cannot start: .*"trigger".*busy/),
+    });
     const failedAtMs = lines().find((l) => /^start failed at inputs/.test(l.msg ?? ''))?.time ?? failure!.time!;
     console.log(`exit ${(outcome as { atMs: number }).atMs - failedAtMs} ms after the failed start`);
 
@@ -105,7 +114,8 @@ describe('a start that fails part-way (issue 13, item 5)', () => {
           const real = defaultDrivers.gpio(config, deps);
           const input = real.input.bind(real);
           // The second input fails: the trigger, the line and the outputs are already running by then.
-          real.input = (name, line) => Object.assign(input(name, line), name === 'confirm' ? { start: () => Promise.reject(busy) } : {});
+          real.input = (name, line) =>
+            Object.assign(input(name, line), name === 'confirm' ? { start: () => Promise.reject(busy) } : {});
           return real;
         },
       },
@@ -113,7 +123,8 @@ describe('a start that fails part-way (issue 13, item 5)', () => {
     await expect(app.start(new AbortController().signal)).rejects.toBe(busy);
     const gpio = app.gpio;
     if (!gpio || !isSimGpio(gpio)) throw new Error('expected the sim GPIO driver');
-    for (const output of ['gate', 'heartbeat']) expect(gpio.writes(output).at(-1), output).toMatchObject({ active: false, cause: 'stop' });
+    for (const output of ['gate', 'heartbeat'])
+      expect(gpio.writes(output).at(-1), output).toMatchObject({ active: false, cause: 'stop' });
     const rollback = records().find((r) => r.msg === 'start failed at inputs; stopping what had started');
     const stopped = ['line', 'mqtt', 'gate threads', 'outputs', 'gpio', 'camera', 'inference'];
     expect(rollback).toMatchObject({ code: 'LS_GPIO_UNAVAILABLE', stopping: stopped });

@@ -68,12 +68,23 @@ describe('a hanging read cannot stall the daemon', () => {
   it('FIFOs among the images fail their parts (camera_error), the rest are inspected and logged, and SIGTERM completes with the summary', async () => {
     const proc = await start('fifos.yaml');
     // Two passes over the folder: every FIFO refused twice, with inspected parts (and their log lines) after them.
-    await waitFor(() => count(proc.stdout(), /"failsafe":"camera_error"/g) >= 2 * FIFO_COUNT && count(proc.stdout(), /"verdict":"(ok|defective)"/g) >= 16, 90_000, 'two passes over the folder');
+    await waitFor(
+      () =>
+        count(proc.stdout(), /"failsafe":"camera_error"/g) >= 2 * FIFO_COUNT &&
+        count(proc.stdout(), /"verdict":"(ok|defective)"/g) >= 16,
+      90_000,
+      'two passes over the folder',
+    );
     expect(proc.stdout()).toContain('not a regular file (a FIFO)');
     expect(proc.stdout()).not.toContain('"failsafe":"camera_timeout"');
     proc.kill('SIGTERM');
     expect(await within(proc.code, 30_000, 'exit after SIGTERM')).toBe(0);
-    const summary = JSON.parse(proc.stdout().trim().split('\n').at(-1)!) as { parts: number; ok: number; reject: number; failsafe: Record<string, number> };
+    const summary = JSON.parse(proc.stdout().trim().split('\n').at(-1)!) as {
+      parts: number;
+      ok: number;
+      reject: number;
+      failsafe: Record<string, number>;
+    };
     expect(summary.failsafe.camera_error).toBeGreaterThanOrEqual(2 * FIFO_COUNT);
     expect(summary.failsafe.camera_timeout ?? 0).toBe(0);
     expect(summary.ok + summary.reject).toBe(summary.parts);
@@ -82,7 +93,10 @@ describe('a hanging read cannot stall the daemon', () => {
   it('a second SIGTERM during a long drain exits at once, after driving the gate and heartbeat outputs safe', async () => {
     // 20 s from camera to gate and a 60 s drain: an orderly stop waits at least 20 s for the parts on the belt.
     // A part is logged when it reaches the gate, so the first verdicts mean the belt has been full for 20 s.
-    const proc = await start('drain.yaml', { tracking: { mode: 'time', distance_mm: 20_000, belt_speed_mm_s: 1000 }, pipeline: { drain_ms: 60_000 } });
+    const proc = await start('drain.yaml', {
+      tracking: { mode: 'time', distance_mm: 20_000, belt_speed_mm_s: 1000 },
+      pipeline: { drain_ms: 60_000 },
+    });
     await waitFor(() => count(proc.stdout(), /"verdict":"(ok|defective)"/g) >= 3, 90_000, 'parts reaching the gate');
     proc.kill('SIGTERM');
     await waitFor(() => proc.stdout().includes('"msg":"stopping"'), 10_000, 'the orderly stop to begin');
@@ -110,13 +124,26 @@ describe('App.forceSafe', () => {
       expect(isSimGpio(gpio)).toBe(true);
       // Every image here is defective (or a FIFO, rejected fail-safe): the gate pulses for every part.
       const last = (output: string): { active: boolean; cause: string } | undefined => gpio.writes(output).at(-1);
-      await waitFor(() => last('gate')?.active === true && last('heartbeat')?.active === true, 30_000, 'the gate and the heartbeat active at once');
+      await waitFor(
+        () => last('gate')?.active === true && last('heartbeat')?.active === true,
+        30_000,
+        'the gate and the heartbeat active at once',
+      );
       expect(app.forceSafe()).toEqual({ safe: ['gate', 'alarm', 'heartbeat'], failed: [] });
-      for (const output of ['gate', 'alarm', 'heartbeat']) expect(last(output)).toMatchObject({ active: false, cause: 'force_safe' });
+      for (const output of ['gate', 'alarm', 'heartbeat'])
+        expect(last(output)).toMatchObject({ active: false, cause: 'force_safe' });
       const settled = gpio.writes().length;
       // Parts keep arriving on the sim belt (one per gpio.part_interval_ms): let four go by; none may move an output.
-      await elapsed(performance.now(), 4 * (loaded.config.gpio.type === 'sim' ? loaded.config.gpio.part_interval_ms : 150));
-      expect(gpio.writes().slice(settled).filter((w) => w.active)).toEqual([]);
+      await elapsed(
+        performance.now(),
+        4 * (loaded.config.gpio.type === 'sim' ? loaded.config.gpio.part_interval_ms : 150),
+      );
+      expect(
+        gpio
+          .writes()
+          .slice(settled)
+          .filter((w) => w.active),
+      ).toEqual([]);
     } finally {
       await app.stop();
     }

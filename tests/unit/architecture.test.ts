@@ -21,8 +21,13 @@ async function restrictedImports(file: string, code: string): Promise<string[]> 
 
 describe('layer rules (eslint.layers.js, docs/architecture.md)', () => {
   it('reject a driver import into src/pipeline', async () => {
-    const messages = await restrictedImports('src/pipeline/example.ts', "import { SimGpio } from '../io/gpio/sim.js';\nvoid SimGpio;\n");
-    expect(messages).toEqual([expect.stringMatching(/^no-restricted-imports: .*src\/pipeline imports only src\/domain/)]);
+    const messages = await restrictedImports(
+      'src/pipeline/example.ts',
+      "import { SimGpio } from '../io/gpio/sim.js';\nvoid SimGpio;\n",
+    );
+    expect(messages).toEqual([
+      expect.stringMatching(/^no-restricted-imports: .*src\/pipeline imports only src\/domain/),
+    ]);
   });
 
   it('reject fs, the broker client and the camera in src/pipeline', async () => {
@@ -47,9 +52,24 @@ describe('layer rules (eslint.layers.js, docs/architecture.md)', () => {
   });
 
   it('reject a pipeline import into a driver, and anything but errors into the domain', async () => {
-    expect(await restrictedImports('src/io/mqtt/example.ts', "import { InspectionLine } from '../../pipeline/inspection-line.js';\nvoid InspectionLine;\n")).toHaveLength(1);
-    expect(await restrictedImports('src/domain/example.ts', "import type { Config } from '../config/schema.js';\nexport type C = Config;\n")).toHaveLength(1);
-    expect(await restrictedImports('src/domain/example.ts', "import type { ErrorCode } from '../errors.js';\nexport type C = ErrorCode;\n")).toEqual([]);
+    expect(
+      await restrictedImports(
+        'src/io/mqtt/example.ts',
+        "import { InspectionLine } from '../../pipeline/inspection-line.js';\nvoid InspectionLine;\n",
+      ),
+    ).toHaveLength(1);
+    expect(
+      await restrictedImports(
+        'src/domain/example.ts',
+        "import type { Config } from '../config/schema.js';\nexport type C = Config;\n",
+      ),
+    ).toHaveLength(1);
+    expect(
+      await restrictedImports(
+        'src/domain/example.ts',
+        "import type { ErrorCode } from '../errors.js';\nexport type C = ErrorCode;\n",
+      ),
+    ).toEqual([]);
   });
 });
 
@@ -77,7 +97,9 @@ describe('module size (a newcomer reads each module in one sitting)', () => {
     .map((f) => path.join(ROOT, 'src', f));
 
   it('no file in src/ is longer than 400 lines', () => {
-    const long = files.map((f) => ({ f: path.relative(ROOT, f), lines: readFileSync(f, 'utf8').split('\n').length - 1 })).filter((x) => x.lines > 400);
+    const long = files
+      .map((f) => ({ f: path.relative(ROOT, f), lines: readFileSync(f, 'utf8').split('\n').length - 1 }))
+      .filter((x) => x.lines > 400);
     expect(long).toEqual([]);
   });
 

@@ -65,7 +65,10 @@ function crashed(code: number | null, stdout: string, stderr: string): Crash {
 
 /** Runs tests/unit/crashing-logger.ts with stdout read as it comes. */
 async function crash(mode: 'burst', env: NodeJS.ProcessEnv = {}): Promise<Crash> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, mode], { cwd: ROOT, env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, mode], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+  });
   const chunks: Buffer[] = [];
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => chunks.push(c));
@@ -84,7 +87,10 @@ async function crashIntoFullPipe(holdMs: number): Promise<Crash> {
   execFileSync('mkfifo', [fifo]);
   const readEnd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
   const writeEnd = openSync(fifo, constants.O_WRONLY);
-  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, 'full-pipe'], { cwd: ROOT, stdio: ['ignore', writeEnd, 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, 'full-pipe'], {
+    cwd: ROOT,
+    stdio: ['ignore', writeEnd, 'pipe'],
+  });
   closeSync(writeEnd);
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));

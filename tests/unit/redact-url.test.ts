@@ -9,7 +9,9 @@ describe('redactUrl', () => {
   });
 
   it('drops the query and the fragment, where cameras and gateways take passwords and tokens', () => {
-    expect(redactUrl('http://10.0.0.5:8080/cgi-bin/snapshot.cgi?user=admin&pwd=hunter2')).toBe('http://10.0.0.5:8080/cgi-bin/snapshot.cgi');
+    expect(redactUrl('http://10.0.0.5:8080/cgi-bin/snapshot.cgi?user=admin&pwd=hunter2')).toBe(
+      'http://10.0.0.5:8080/cgi-bin/snapshot.cgi',
+    );
     expect(redactUrl('wss://gw.example/mqtt?token=abc123#x')).toBe('wss://gw.example/mqtt');
   });
 

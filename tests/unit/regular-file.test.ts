@@ -43,13 +43,24 @@ describe('readRegularFile', () => {
   });
 
   it('refuses a directory and a character device, and reports a missing file', async () => {
-    await expect(readRegularFile(dir)).rejects.toMatchObject({ code: 'LS_FILE_UNREADABLE', message: expect.stringContaining('a directory') });
-    await expect(readRegularFile('/dev/zero')).rejects.toMatchObject({ code: 'LS_FILE_UNREADABLE', message: expect.stringContaining('a character device') });
-    await expect(readRegularFile(path.join(dir, 'nope.jpeg'))).rejects.toMatchObject({ code: 'LS_FILE_UNREADABLE', message: expect.stringContaining('ENOENT') });
+    await expect(readRegularFile(dir)).rejects.toMatchObject({
+      code: 'LS_FILE_UNREADABLE',
+      message: expect.stringContaining('a directory'),
+    });
+    await expect(readRegularFile('/dev/zero')).rejects.toMatchObject({
+      code: 'LS_FILE_UNREADABLE',
+      message: expect.stringContaining('a character device'),
+    });
+    await expect(readRegularFile(path.join(dir, 'nope.jpeg'))).rejects.toMatchObject({
+      code: 'LS_FILE_UNREADABLE',
+      message: expect.stringContaining('ENOENT'),
+    });
   });
 
   it('refuses a file over maxBytes unread, and stops when its signal aborts', async () => {
-    await expect(readRegularFile(path.join(dir, 'big.bin'), { maxBytes: 1024 * 1024 })).rejects.toMatchObject({ code: 'LS_IMAGE_TOO_LARGE' });
+    await expect(readRegularFile(path.join(dir, 'big.bin'), { maxBytes: 1024 * 1024 })).rejects.toMatchObject({
+      code: 'LS_IMAGE_TOO_LARGE',
+    });
     const aborted = AbortSignal.abort(new Error('deadline'));
     await expect(readRegularFile(image, { signal: aborted })).rejects.toMatchObject({ code: 'LS_FILE_UNREADABLE' });
   });

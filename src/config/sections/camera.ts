@@ -30,7 +30,9 @@ export const gphoto2Camera = z
     keep_on_camera: z
       .boolean()
       .default(false)
-      .describe('Leave each picture on the camera card after download; by default it is deleted so the card never fills.'),
+      .describe(
+        'Leave each picture on the camera card after download; by default it is deleted so the card never fills.',
+      ),
     timeout_ms: timeoutMs,
   })
   .describe('A USB/PTP camera through libgphoto2 (node-gphoto2).');
@@ -40,7 +42,9 @@ export const httpCamera = z
     type: z.literal('http'),
     url: z
       .url({ protocol: /^https?$/ })
-      .describe('Snapshot URL returning one JPEG/PNG per GET (http or https; credentials go in username/password_env).'),
+      .describe(
+        'Snapshot URL returning one JPEG/PNG per GET (http or https; credentials go in username/password_env).',
+      ),
     username: z.string().optional().describe('HTTP basic-auth user.'),
     password_env: z
       .string()

@@ -73,7 +73,9 @@ export const simGpio = z
 
 export const onoffGpio = z
   .strictObject({ type: z.literal('onoff') })
-  .describe('Legacy sysfs GPIO through onoff (kernel GPIO numbers). Not on Jetson JetPack 6 or Raspberry Pi 5 numbering.');
+  .describe(
+    'Legacy sysfs GPIO through onoff (kernel GPIO numbers). Not on Jetson JetPack 6 or Raspberry Pi 5 numbering.',
+  );
 
 export const gpiodGpio = z
   .strictObject({
@@ -87,7 +89,9 @@ export const gpiodGpio = z
       .min(10)
       .max(10_000)
       .default(150)
-      .describe('Milliseconds a newly started gpiomon/gpioset must stay alive to count as holding its line (1.6 tools print no ready signal).'),
+      .describe(
+        'Milliseconds a newly started gpiomon/gpioset must stay alive to count as holding its line (1.6 tools print no ready signal).',
+      ),
     restart_delay_ms: z
       .number()
       .int()

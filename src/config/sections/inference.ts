@@ -17,8 +17,17 @@ export const inferenceSection = z
       .min(1)
       .default(['cpu'])
       .describe('onnxruntime execution providers to try, in order. The one actually in use is detected and reported.'),
-    require_gpu: z.boolean().default(false).describe('Refuse to start (LS_EP_UNAVAILABLE) if only the CPU provider is in use.'),
-    intra_op_threads: z.number().int().min(1).max(64).default(1).describe('Threads onnxruntime uses inside one inference.'),
+    require_gpu: z
+      .boolean()
+      .default(false)
+      .describe('Refuse to start (LS_EP_UNAVAILABLE) if only the CPU provider is in use.'),
+    intra_op_threads: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(1)
+      .describe('Threads onnxruntime uses inside one inference.'),
     warmup_runs: z.number().int().min(0).max(100).default(3).describe('Inferences run on a blank image before arming.'),
     timeout_ms: z
       .number()

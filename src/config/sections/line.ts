@@ -3,22 +3,44 @@ import { inputLine, outputLine } from './common.js';
 
 export const triggerSection = inputLine
   .extend({
-    debounce_ms: z.number().min(0).max(1000).default(2).describe('Milliseconds: photo-eye edges closer than this are contact bounce.'),
+    debounce_ms: z
+      .number()
+      .min(0)
+      .max(1000)
+      .default(2)
+      .describe('Milliseconds: photo-eye edges closer than this are contact bounce.'),
     min_spacing_ms: z
       .number()
       .min(0)
       .max(60_000)
       .default(50)
-      .describe('Milliseconds: a trigger closer than this to the previous part is counted as a missed/double trigger and ignored.'),
+      .describe(
+        'Milliseconds: a trigger closer than this to the previous part is counted as a missed/double trigger and ignored.',
+      ),
   })
   .describe('The photo-eye that starts one inspection per part.');
 
 export const gateSection = outputLine
   .extend({
-    pulse_ms: z.number().min(1).max(10_000).default(80).describe('Milliseconds the reject gate stays active per reject.'),
-    min_gap_ms: z.number().min(0).max(10_000).default(20).describe('Milliseconds the gate stays inactive between two pulses.'),
+    pulse_ms: z
+      .number()
+      .min(1)
+      .max(10_000)
+      .default(80)
+      .describe('Milliseconds the reject gate stays active per reject.'),
+    min_gap_ms: z
+      .number()
+      .min(0)
+      .max(10_000)
+      .default(20)
+      .describe('Milliseconds the gate stays inactive between two pulses.'),
     merge: z.boolean().default(true).describe('Back-to-back rejects closer than pulse + gap become one longer pulse.'),
-    lead_ms: z.number().min(0).max(10_000).default(10).describe('Milliseconds the actuator needs: it is fired this early.'),
+    lead_ms: z
+      .number()
+      .min(0)
+      .max(10_000)
+      .default(10)
+      .describe('Milliseconds the actuator needs: it is fired this early.'),
     energised_position: z
       .enum(['reject', 'pass'])
       .default('reject')
@@ -92,7 +114,9 @@ export const trackingSection = z
         .number()
         .min(1)
         .default(60_000)
-        .describe('Milliseconds a part may wait for its verdict on a stopped belt before it is marked late (gate fires at arrival).'),
+        .describe(
+          'Milliseconds a part may wait for its verdict on a stopped belt before it is marked late (gate fires at arrival).',
+        ),
       stall_triggers: z
         .number()
         .int()
@@ -109,14 +133,29 @@ export const trackingSection = z
 
 export const confirmSection = inputLine
   .extend({
-    window_ms: z.number().min(1).max(60_000).default(500).describe('Milliseconds after the gate fires within which the confirm sensor must see the part.'),
+    window_ms: z
+      .number()
+      .min(1)
+      .max(60_000)
+      .default(500)
+      .describe('Milliseconds after the gate fires within which the confirm sensor must see the part.'),
   })
   .describe('Optional reject-confirm sensor (part seen in the reject bin/chute).');
 
 export const alarmsSection = z
   .strictObject({
-    consecutive_rejects: z.number().int().min(0).default(10).describe('Alarm after this many rejects in a row; 0 = off.'),
-    reject_rate_percent: z.number().min(0).max(100).default(0).describe('Alarm when rejects exceed this percentage of the rolling window; 0 = off.'),
+    consecutive_rejects: z
+      .number()
+      .int()
+      .min(0)
+      .default(10)
+      .describe('Alarm after this many rejects in a row; 0 = off.'),
+    reject_rate_percent: z
+      .number()
+      .min(0)
+      .max(100)
+      .default(0)
+      .describe('Alarm when rejects exceed this percentage of the rolling window; 0 = off.'),
     reject_rate_window: z.number().int().min(1).default(100).describe('Parts in the rolling reject-rate window.'),
     output: outputLine.optional().describe('Output driven while an alarm is active (stack light, line stop).'),
     bin_full: inputLine.optional().describe('Input that is active while the reject bin is full (raises an alarm).'),
@@ -126,14 +165,31 @@ export const alarmsSection = z
 
 export const heartbeatSection = outputLine
   .extend({
-    period_ms: z.number().min(10).max(60_000).default(500).describe('Milliseconds between toggles while the pipeline is healthy.'),
+    period_ms: z
+      .number()
+      .min(10)
+      .max(60_000)
+      .default(500)
+      .describe('Milliseconds between toggles while the pipeline is healthy.'),
   })
   .describe('Optional heartbeat output for a PLC or watchdog relay.');
 
 export const pipelineSection = z
   .strictObject({
-    max_in_flight: z.number().int().min(1).max(64).default(4).describe('Parts being captured/inspected at once; a trigger beyond it is an overrun (fail-safe reject).'),
-    drain_ms: z.number().int().min(0).max(60_000).default(3000).describe('Milliseconds to finish in-flight parts on shutdown before they are rejected fail-safe.'),
+    max_in_flight: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(4)
+      .describe('Parts being captured/inspected at once; a trigger beyond it is an overrun (fail-safe reject).'),
+    drain_ms: z
+      .number()
+      .int()
+      .min(0)
+      .max(60_000)
+      .default(3000)
+      .describe('Milliseconds to finish in-flight parts on shutdown before they are rejected fail-safe.'),
   })
   .default({ max_in_flight: 4, drain_ms: 3000 })
   .describe('Inspection pipeline bounds.');

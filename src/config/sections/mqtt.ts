@@ -1,7 +1,8 @@
 import { z } from 'zod';
 
 const BROKER_SCHEMES = ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'ws:', 'wss:'];
-const BROKER_URL_FORMS = 'must be "embedded" or a broker URL with scheme mqtt, mqtts, tcp, ssl, ws or wss and a host, e.g. mqtt://broker.local:1883';
+const BROKER_URL_FORMS =
+  'must be "embedded" or a broker URL with scheme mqtt, mqtts, tcp, ssl, ws or wss and a host, e.g. mqtt://broker.local:1883';
 
 /** Typos like `mqtt//host:1883` or `host:1883` would otherwise pass here and fail only when the client connects. */
 function isBrokerUrl(value: string): boolean {
@@ -21,7 +22,9 @@ export const mqttSection = z
       .min(1)
       .refine(isBrokerUrl, { message: BROKER_URL_FORMS })
       .default('embedded')
-      .describe('Broker URL with scheme mqtt, mqtts, tcp, ssl, ws or wss and a host (mqtt://broker.local:1883), or "embedded" for an in-process MQTT 3.1.1 broker.'),
+      .describe(
+        'Broker URL with scheme mqtt, mqtts, tcp, ssl, ws or wss and a host (mqtt://broker.local:1883), or "embedded" for an in-process MQTT 3.1.1 broker.',
+      ),
     embedded_port: z
       .number()
       .int()
@@ -29,37 +32,57 @@ export const mqttSection = z
       .max(65535)
       .default(1883)
       .describe('TCP port of the embedded broker on 127.0.0.1 (0 = any free port); only with url: embedded.'),
-    protocol_version: z.union([z.literal(4), z.literal(5)]).default(5).describe('MQTT 3.1.1 (4) or 5. The embedded broker speaks 4 only.'),
+    protocol_version: z
+      .union([z.literal(4), z.literal(5)])
+      .default(5)
+      .describe('MQTT 3.1.1 (4) or 5. The embedded broker speaks 4 only.'),
     client_id: z.string().min(1).optional().describe('MQTT client id; default lineside-<line_id>.'),
     username: z.string().optional().describe('Broker user name.'),
     password_env: z
       .string()
       .default('LINESIDE_MQTT_PASSWORD')
-      .describe('Environment variable holding the broker password; a systemd credential named mqtt_password wins. Empty is an error.'),
+      .describe(
+        'Environment variable holding the broker password; a systemd credential named mqtt_password wins. Empty is an error.',
+      ),
     topic_prefix: z
       .string()
       .regex(/^[^#+]+$/, 'must not contain MQTT wildcards')
       .optional()
       .describe('Topic prefix; default lineside/<line_id>.'),
-    qos: z.union([z.literal(1), z.literal(2)]).default(1).describe('QoS of verdict messages (at least once, or exactly once).'),
+    qos: z
+      .union([z.literal(1), z.literal(2)])
+      .default(1)
+      .describe('QoS of verdict messages (at least once, or exactly once).'),
     keepalive_s: z.number().int().min(1).max(3600).default(15).describe('Seconds between MQTT keep-alive pings.'),
-    reconnect_ms: z.number().int().min(100).max(600_000).default(2000).describe('Milliseconds between reconnect attempts.'),
+    reconnect_ms: z
+      .number()
+      .int()
+      .min(100)
+      .max(600_000)
+      .default(2000)
+      .describe('Milliseconds between reconnect attempts.'),
     outbox_dir: z
       .string()
       .min(1)
       .default('var/outbox')
-      .describe('Directory of the durable outbox; verdicts wait here until the broker acknowledges them. Relative to the config file.'),
+      .describe(
+        'Directory of the durable outbox; verdicts wait here until the broker acknowledges them. Relative to the config file.',
+      ),
     max_in_flight: z
       .number()
       .int()
       .min(1)
       .max(1000)
       .default(16)
-      .describe('Messages published but not yet acknowledged by the broker (PUBACK) at any time; later ones wait in the outbox.'),
+      .describe(
+        'Messages published but not yet acknowledged by the broker (PUBACK) at any time; later ones wait in the outbox.',
+      ),
     outbox_fsync: z
       .boolean()
       .default(true)
-      .describe('fsync each outbox write batch (one per ~20 ms at most): a power cut loses no enqueued verdict that reached the disk. Off trades that for less flash wear.'),
+      .describe(
+        'fsync each outbox write batch (one per ~20 ms at most): a power cut loses no enqueued verdict that reached the disk. Off trades that for less flash wear.',
+      ),
     outbox_max_mb: z
       .number()
       .min(1)

@@ -6,7 +6,15 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, readlinkSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { CELL, F64, FIRING, INT32_CELLS, type FromGateThread, type GateThreadInit, type Outcome } from './gate-thread-protocol.js';
+import {
+  CELL,
+  F64,
+  FIRING,
+  INT32_CELLS,
+  type FromGateThread,
+  type GateThreadInit,
+  type Outcome,
+} from './gate-thread-protocol.js';
 import { monotonicMinusPerfMs } from './line-core.js';
 
 const init = workerData as GateThreadInit;
@@ -70,7 +78,11 @@ function run(output: { write: (active: boolean) => void }): void {
     Atomics.store(cells, CELL.doneTicket, ticket);
     Atomics.store(cells, CELL.ticket, 0);
     Atomics.notify(cells, CELL.doneTicket);
-    post(failure === undefined ? { type: 'switched', ticket, timeMs: switchedMs } : { type: 'write_failed', ticket, message: failure });
+    post(
+      failure === undefined
+        ? { type: 'switched', ticket, timeMs: switchedMs }
+        : { type: 'write_failed', ticket, message: failure },
+    );
   }
 }
 

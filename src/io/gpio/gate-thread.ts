@@ -4,7 +4,15 @@ import { readFileSync } from 'node:fs';
 import { LinesideError, errorMessage } from '../../errors.js';
 import type { Lifecycle } from '../../domain/ports.js';
 import { siblingModule, startWorker } from '../../worker.js';
-import { CELL, F64, F64_CELLS, FIRING, INT32_CELLS, type FromGateThread, type GateThreadInit } from './gate-thread-protocol.js';
+import {
+  CELL,
+  F64,
+  F64_CELLS,
+  FIRING,
+  INT32_CELLS,
+  type FromGateThread,
+  type GateThreadInit,
+} from './gate-thread-protocol.js';
 import { monotonicMinusPerfMs } from './line-core.js';
 import type { DigitalOutput, PlannedSwitch, SwitchResult, TimedSwitch } from '../../domain/ports.js';
 
@@ -70,7 +78,9 @@ export class GateThread implements TimedSwitch, Lifecycle {
 
   /** Why real-time priority or CPU pinning was refused, if it was. */
   get refusal(): string | undefined {
-    return this.readies.flatMap((r) => [r.priority, r.pinned]).find((o): o is { ok: false; reason: string } => o !== null && !o.ok)?.reason;
+    return this.readies
+      .flatMap((r) => [r.priority, r.pinned])
+      .find((o): o is { ok: false; reason: string } => o !== null && !o.ok)?.reason;
   }
 
   /** CPUs the threads are pinned to (empty when not pinned). */
@@ -88,7 +98,10 @@ export class GateThread implements TimedSwitch, Lifecycle {
     const { output } = this.deps;
     const target = output.offThread?.();
     if (target === undefined) {
-      throw new LinesideError('LS_GPIO_UNAVAILABLE', `gpio output "${output.name}": this driver cannot switch it from the gate thread (use gate.timer: loop)`);
+      throw new LinesideError(
+        'LS_GPIO_UNAVAILABLE',
+        `gpio output "${output.name}": this driver cannot switch it from the gate thread (use gate.timer: loop)`,
+      );
     }
     const control = new SharedArrayBuffer(INT32_CELLS * 4 + F64_CELLS * 8);
     this.cells = new Int32Array(control, 0, INT32_CELLS);
@@ -108,7 +121,14 @@ export class GateThread implements TimedSwitch, Lifecycle {
     const url = this.deps.workerUrl ?? siblingModule(import.meta.url, 'gate-thread-worker');
     const starting = Array.from({ length: count }, (_, index) => {
       const cpu = count > 1 && cpus ? (cpus[cpus.length - 1 - index] ?? null) : null;
-      const init: GateThreadInit = { control, target, spinMs: this.deps.spinMs, loopMonotonicMinusPerfMs, rtPriority, cpu };
+      const init: GateThreadInit = {
+        control,
+        target,
+        spinMs: this.deps.spinMs,
+        loopMonotonicMinusPerfMs,
+        rtPriority,
+        cpu,
+      };
       const worker = startWorker(url, { workerData: init, name: `lineside-gate-${index}` });
       this.workers.push(worker);
       return untilReady(worker, signal);
@@ -119,7 +139,10 @@ export class GateThread implements TimedSwitch, Lifecycle {
       this.stopping = true;
       await Promise.all(this.workers.map((w) => w.terminate()));
       this.workers = [];
-      throw new LinesideError('LS_GPIO_UNAVAILABLE', `gpio output "${output.name}": the gate thread did not start: ${errorMessage(failed.reason)}`);
+      throw new LinesideError(
+        'LS_GPIO_UNAVAILABLE',
+        `gpio output "${output.name}": the gate thread did not start: ${errorMessage(failed.reason)}`,
+      );
     }
     this.readies = settled.map((r) => (r as PromiseFulfilledResult<Ready>).value);
     this.running = true;
@@ -175,7 +198,8 @@ export class GateThread implements TimedSwitch, Lifecycle {
 
   plan(active: boolean, dueMs: number, onSwitched: (result: SwitchResult | null) => void): PlannedSwitch {
     const { cells, f64 } = this;
-    if (!this.running || !cells || !f64) throw new LinesideError('LS_INTERNAL', 'gate thread: plan() while not running');
+    if (!this.running || !cells || !f64)
+      throw new LinesideError('LS_INTERNAL', 'gate thread: plan() while not running');
     this.withdraw();
     const plan: Plan = { ticket: this.takeTicket(), active, onSwitched, settled: false };
     f64[F64.dueMs] = dueMs;
@@ -227,7 +251,12 @@ export class GateThread implements TimedSwitch, Lifecycle {
       // Neither finished nor in flight: the thread died before taking it, so nothing switched.
       if (ticket !== FIRING) return null;
       if (performance.now() > deadline) {
-        return { error: new LinesideError('LS_GPIO_WRITE', `gpio output "${this.deps.output.name}": the gate thread did not finish a switch within ${FINISH_TIMEOUT_MS} ms`) };
+        return {
+          error: new LinesideError(
+            'LS_GPIO_WRITE',
+            `gpio output "${this.deps.output.name}": the gate thread did not finish a switch within ${FINISH_TIMEOUT_MS} ms`,
+          ),
+        };
       }
     }
     return this.result(plan);
@@ -236,7 +265,12 @@ export class GateThread implements TimedSwitch, Lifecycle {
   private result(plan: Plan): SwitchResult {
     const cells = this.cells!;
     if (Atomics.load(cells, CELL.ok) !== 1) {
-      return { error: new LinesideError('LS_GPIO_WRITE', `gpio output "${this.deps.output.name}": the gate thread's write failed`) };
+      return {
+        error: new LinesideError(
+          'LS_GPIO_WRITE',
+          `gpio output "${this.deps.output.name}": the gate thread's write failed`,
+        ),
+      };
     }
     const timeMs = this.f64![F64.switchedMs] ?? Number.NaN;
     this.deps.output.switchedOffThread?.(plan.active, timeMs);
@@ -253,7 +287,9 @@ export class GateThread implements TimedSwitch, Lifecycle {
       this.deps.output.switchedOffThread?.(plan.active, message.timeMs);
       plan.onSwitched({ timeMs: message.timeMs });
     } else {
-      plan.onSwitched({ error: new LinesideError('LS_GPIO_WRITE', `gpio output "${this.deps.output.name}": ${message.message}`) });
+      plan.onSwitched({
+        error: new LinesideError('LS_GPIO_WRITE', `gpio output "${this.deps.output.name}": ${message.message}`),
+      });
     }
   }
 
@@ -270,7 +306,11 @@ export class GateThread implements TimedSwitch, Lifecycle {
         : `gate thread ${why}: reject edges are timed on the event loop from now on (less precise under load)`,
     );
     // A thread that died in the middle of a switch leaves the plan taken: nobody else will make it.
-    const stuck = plan !== undefined && !plan.settled && Atomics.load(cells, CELL.ticket) === FIRING && Atomics.load(cells, CELL.doneTicket) !== plan.ticket;
+    const stuck =
+      plan !== undefined &&
+      !plan.settled &&
+      Atomics.load(cells, CELL.ticket) === FIRING &&
+      Atomics.load(cells, CELL.doneTicket) !== plan.ticket;
     if (left > 0 && !stuck) return;
     this.running = left > 0;
     if (!plan || plan.settled) return;
@@ -279,7 +319,12 @@ export class GateThread implements TimedSwitch, Lifecycle {
     if (Atomics.load(cells, CELL.doneTicket) === plan.ticket) plan.onSwitched(this.result(plan));
     else if (stuck) {
       Atomics.compareExchange(cells, CELL.ticket, FIRING, 0);
-      plan.onSwitched({ error: new LinesideError('LS_GPIO_WRITE', `gpio output "${this.deps.output.name}": a gate thread ${why} while switching it`) });
+      plan.onSwitched({
+        error: new LinesideError(
+          'LS_GPIO_WRITE',
+          `gpio output "${this.deps.output.name}": a gate thread ${why} while switching it`,
+        ),
+      });
     } else plan.onSwitched(null);
   }
 }

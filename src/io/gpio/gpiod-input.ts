@@ -2,7 +2,15 @@ import type { Logger } from 'pino';
 import { createInterface } from 'node:readline';
 import { LinesideError } from '../../errors.js';
 import { EdgeInputBase, describeCause } from './line-core.js';
-import { describeExit, endChild, exitWithin, spawnTool, tail, type GpiodLineHost, type Spawned } from './gpiod-tools.js';
+import {
+  describeExit,
+  endChild,
+  exitWithin,
+  spawnTool,
+  tail,
+  type GpiodLineHost,
+  type Spawned,
+} from './gpiod-tools.js';
 import type { LineConfig } from './types.js';
 
 /** What gpiomon prints per event: edge (1 rising, 0 falling), offset, seconds, nanoseconds. */
@@ -70,14 +78,21 @@ export class GpiodInput extends EdgeInputBase {
     try {
       spawned = await spawnTool(driver.config.gpiomon, this.args(), 'ignore', 'pipe');
     } catch (cause) {
-      throw new LinesideError('LS_GPIO_UNAVAILABLE', `${label}: cannot run ${driver.config.gpiomon} (${describeCause(cause)})`, { cause });
+      throw new LinesideError(
+        'LS_GPIO_UNAVAILABLE',
+        `${label}: cannot run ${driver.config.gpiomon} (${describeCause(cause)})`,
+        { cause },
+      );
     }
     const { child } = spawned;
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (text) => this.onLine(text));
     const early = await exitWithin(child, driver.config.start_check_ms, signal);
     if (early) {
-      throw new LinesideError('LS_GPIO_UNAVAILABLE', `${label}: gpiomon ${describeExit(early.code, early.signal)}: ${tail(spawned.stderr())}`);
+      throw new LinesideError(
+        'LS_GPIO_UNAVAILABLE',
+        `${label}: gpiomon ${describeExit(early.code, early.signal)}: ${tail(spawned.stderr())}`,
+      );
     }
     if (!this.started || signal?.aborted) {
       await endChild(child, 'sigterm');
@@ -92,7 +107,8 @@ export class GpiodInput extends EdgeInputBase {
         new LinesideError(
           'LS_GPIO_UNAVAILABLE',
           `${label}: gpiomon ${describeExit(code, sig)}: ${tail(spawned.stderr())}; edges are missed until it restarts in ${driver.config.restart_delay_ms} ms`,
-        ), this.deps.name,
+        ),
+        this.deps.name,
       );
       this.scheduleRestart();
     });
@@ -105,7 +121,12 @@ export class GpiodInput extends EdgeInputBase {
       this.launch().then(
         () => this.deps.logger.warn({ input: this.deps.name }, 'gpiomon restarted'),
         (err: unknown) => {
-          this.driver.reportError(err instanceof LinesideError ? err : new LinesideError('LS_GPIO_UNAVAILABLE', describeCause(err), { cause: err }), this.deps.name);
+          this.driver.reportError(
+            err instanceof LinesideError
+              ? err
+              : new LinesideError('LS_GPIO_UNAVAILABLE', describeCause(err), { cause: err }),
+            this.deps.name,
+          );
           if (this.started) this.scheduleRestart();
         },
       );

@@ -4,7 +4,15 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { LinesideError } from '../../errors.js';
 import { describeCause, electricalLevel, outputNotStarted } from './line-core.js';
-import { describeExit, endChild, exitWithin, spawnTool, tail, type GpiodLineHost, type Spawned } from './gpiod-tools.js';
+import {
+  describeExit,
+  endChild,
+  exitWithin,
+  spawnTool,
+  tail,
+  type GpiodLineHost,
+  type Spawned,
+} from './gpiod-tools.js';
 import type { DigitalOutput } from '../../domain/ports.js';
 import type { LineConfig } from './types.js';
 
@@ -90,7 +98,12 @@ export class GpiodOutput implements DigitalOutput {
   }
 
   /** Wait for `event`, the child's exit, an abort or the timeout, whichever comes first, leaving no timer behind. */
-  private async until(event: Promise<void>, child: ChildProcess, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  private async until(
+    event: Promise<void>,
+    child: ChildProcess,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<void> {
     const controller = new AbortController();
     const onAbort = (): void => controller.abort();
     signal.addEventListener('abort', onAbort, { once: true });
@@ -137,9 +150,18 @@ export class GpiodOutput implements DigitalOutput {
     const args = [supervisorScript(), driver.config.gpioset, driver.config.chip, String(line.line)];
     let spawned: Spawned;
     try {
-      spawned = await spawnTool(SUPERVISOR_SHELL, [...args, String(this.level(false)), String(this.level(this.desired))], 'pipe', 'pipe');
+      spawned = await spawnTool(
+        SUPERVISOR_SHELL,
+        [...args, String(this.level(false)), String(this.level(this.desired))],
+        'pipe',
+        'pipe',
+      );
     } catch (cause) {
-      throw new LinesideError('LS_GPIO_UNAVAILABLE', `${this.label}: cannot run ${SUPERVISOR_SHELL} (${describeCause(cause)})`, { cause });
+      throw new LinesideError(
+        'LS_GPIO_UNAVAILABLE',
+        `${this.label}: cannot run ${SUPERVISOR_SHELL} (${describeCause(cause)})`,
+        { cause },
+      );
     }
     this.supervisor = spawned;
     this.heldLevel = null;
@@ -175,7 +197,10 @@ export class GpiodOutput implements DigitalOutput {
       if (this.writeRequestedAtMs !== null && this.heldLevel === this.level(this.desired)) {
         this.lastSwitchMs = this.heldSinceMs - this.writeRequestedAtMs;
         this.writeRequestedAtMs = null;
-        this.deps.logger.debug({ output: this.deps.name, level: this.heldLevel, switchMs: this.lastSwitchMs }, 'gpioset switched');
+        this.deps.logger.debug(
+          { output: this.deps.name, level: this.heldLevel, switchMs: this.lastSwitchMs },
+          'gpioset switched',
+        );
       }
       this.pump();
     } else if (kind === 'died' && (level === '0' || level === '1')) {
@@ -196,11 +221,15 @@ export class GpiodOutput implements DigitalOutput {
           `${this.label}: ${status} ${fresh ? `before driving it to ${level}` : 'while holding it'}: ${tail(spawned.stderr())}; retrying in ${
             this.deps.driver.config.restart_delay_ms
           } ms`,
-        ), this.deps.name,
+        ),
+        this.deps.name,
       );
       this.scheduleRetry(() => this.pump());
     } else {
-      this.deps.logger.warn({ output: this.deps.name, text: text.slice(0, 200) }, 'unexpected gpioset supervisor output');
+      this.deps.logger.warn(
+        { output: this.deps.name, text: text.slice(0, 200) },
+        'unexpected gpioset supervisor output',
+      );
     }
   }
 
@@ -215,7 +244,8 @@ export class GpiodOutput implements DigitalOutput {
         `${this.label}: gpioset supervisor ${describeExit(code, signal)}: ${tail(spawned.stderr())}; the line is not held, restarting in ${
           this.deps.driver.config.restart_delay_ms
         } ms`,
-      ), this.deps.name,
+      ),
+      this.deps.name,
     );
     this.scheduleRetry(() => this.relaunch());
   }
@@ -224,7 +254,12 @@ export class GpiodOutput implements DigitalOutput {
     this.launch().then(
       () => this.deps.logger.warn({ output: this.deps.name }, 'gpioset supervisor restarted'),
       (err: unknown) => {
-        this.deps.driver.reportError(err instanceof LinesideError ? err : new LinesideError('LS_GPIO_UNAVAILABLE', describeCause(err), { cause: err }), this.deps.name);
+        this.deps.driver.reportError(
+          err instanceof LinesideError
+            ? err
+            : new LinesideError('LS_GPIO_UNAVAILABLE', describeCause(err), { cause: err }),
+          this.deps.name,
+        );
         this.scheduleRetry(() => this.relaunch());
       },
     );

@@ -43,7 +43,11 @@ export async function checkToolVersion(tool: string): Promise<void> {
   try {
     ({ stdout: version } = await execFileAsync(tool, ['--version'], { timeout: 5000 }));
   } catch (cause) {
-    throw new LinesideError('LS_GPIO_UNAVAILABLE', `cannot run ${tool} --version (${describeCause(cause)}); install the gpiod package (libgpiod 1.6 tools)`, { cause });
+    throw new LinesideError(
+      'LS_GPIO_UNAVAILABLE',
+      `cannot run ${tool} --version (${describeCause(cause)}); install the gpiod package (libgpiod 1.6 tools)`,
+      { cause },
+    );
   }
   const match = /v(\d+)\.(\d+)/.exec(version);
   if (!match || match[1] !== '1') {
@@ -72,7 +76,12 @@ export function tail(text: string): string {
 }
 
 /** Spawn a tool and resolve once exec succeeded (the 'spawn' event); rejects if exec fails (ENOENT, EACCES). */
-export function spawnTool(command: string, args: string[], stdin: 'pipe' | 'ignore', stdout: 'pipe' | 'ignore'): Promise<Spawned> {
+export function spawnTool(
+  command: string,
+  args: string[],
+  stdin: 'pipe' | 'ignore',
+  stdout: 'pipe' | 'ignore',
+): Promise<Spawned> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: [stdin, stdout, 'pipe'] });
     let stderr = '';

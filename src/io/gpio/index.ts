@@ -32,7 +32,10 @@ export function createGpio(config: GpioConfig, deps: GpioDeps): GpioDriver {
       return new GpiodGpio({ config, logger });
     default: {
       const type = (config as { type?: unknown }).type;
-      throw new LinesideError('LS_CONFIG_INVALID', `gpio.type: unknown driver ${JSON.stringify(type)} (valid: ${GPIO_TYPES.join(', ')})`);
+      throw new LinesideError(
+        'LS_CONFIG_INVALID',
+        `gpio.type: unknown driver ${JSON.stringify(type)} (valid: ${GPIO_TYPES.join(', ')})`,
+      );
     }
   }
 }

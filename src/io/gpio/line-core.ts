@@ -16,9 +16,7 @@ export class InputEdges {
   /** Logical level after the last edge seen (accepted or not). */
   level = false;
 
-  constructor(
-    private readonly deps: { name: string; line: LineConfig; logger: Logger },
-  ) {}
+  constructor(private readonly deps: { name: string; line: LineConfig; logger: Logger }) {}
 
   on(listener: (event: EdgeEvent) => void): () => void {
     this.listeners.add(listener);
@@ -155,7 +153,10 @@ export function outputNotStarted(name: string): LinesideError {
 }
 
 export function driverNotStarted(type: string, name: string): LinesideError {
-  return new LinesideError('LS_GPIO_UNAVAILABLE', `gpio line "${name}": the ${type} driver is not started (start the driver before its lines)`);
+  return new LinesideError(
+    'LS_GPIO_UNAVAILABLE',
+    `gpio line "${name}": the ${type} driver is not started (start the driver before its lines)`,
+  );
 }
 
 export function alreadyOpen(name: string): LinesideError {

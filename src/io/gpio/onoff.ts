@@ -15,7 +15,12 @@ import {
 import type { DigitalOutput, EdgeInput, OffThreadSwitch } from '../../domain/ports.js';
 import type { GpioDriver, LineConfig } from './types.js';
 
-type OnoffConstructor = (new (gpio: number, direction: Direction, edge?: OnoffEdge, options?: OnoffOptions) => OnoffLine) & {
+type OnoffConstructor = (new (
+  gpio: number,
+  direction: Direction,
+  edge?: OnoffEdge,
+  options?: OnoffOptions,
+) => OnoffLine) & {
   accessible: boolean;
 };
 
@@ -46,7 +51,8 @@ async function loadOnoff(): Promise<OnoffConstructor> {
     );
   }
   const ctor = mod.Gpio ?? mod.default?.Gpio;
-  if (typeof ctor !== 'function') throw new LinesideError('LS_GPIO_UNAVAILABLE', 'the onoff package does not export Gpio');
+  if (typeof ctor !== 'function')
+    throw new LinesideError('LS_GPIO_UNAVAILABLE', 'the onoff package does not export Gpio');
   return ctor;
 }
 
@@ -90,13 +96,20 @@ class OnoffInput extends EdgeInputBase {
     const { line } = this.deps;
     // Edges and values are logical in the kernel (sysfs active_low swaps rising/falling). The debounce is ours:
     // onoff's debounceTimeout is a trailing debounce that would delay every edge by debounce_ms.
-    const gpio = this.driver.open(this.deps.name, 'input', line.line, 'in', line.edge ?? 'both', { activeLow: line.active_low });
+    const gpio = this.driver.open(this.deps.name, 'input', line.line, 'in', line.edge ?? 'both', {
+      activeLow: line.active_low,
+    });
     this.gpio = gpio;
     this.edges.level = gpio.readSync() === 1;
     gpio.watch((err, value) => {
       if (err) {
         this.driver.reportError(
-          new LinesideError('LS_GPIO_UNAVAILABLE', `gpio input "${this.deps.name}": interrupt error (${describeCause(err)})`, { cause: err }), this.deps.name,
+          new LinesideError(
+            'LS_GPIO_UNAVAILABLE',
+            `gpio input "${this.deps.name}": interrupt error (${describeCause(err)})`,
+            { cause: err },
+          ),
+          this.deps.name,
         );
         return;
       }
@@ -131,7 +144,12 @@ class OnoffOutput implements DigitalOutput {
   offThread(): OffThreadSwitch {
     this.synchronous = true;
     const level = (active: boolean): string => (electricalLevel(active, this.deps.line) ? '1' : '0');
-    return { kind: 'file', path: `/sys/class/gpio/gpio${this.deps.line.line}/value`, activeText: level(true), inactiveText: level(false) };
+    return {
+      kind: 'file',
+      path: `/sys/class/gpio/gpio${this.deps.line.line}/value`,
+      activeText: level(true),
+      inactiveText: level(false),
+    };
   }
 
   switchedOffThread(active: boolean): void {
@@ -153,7 +171,9 @@ class OnoffOutput implements DigitalOutput {
     // 'high'/'low' set direction and level in one kernel call, raw (ignoring active_low), so the line never
     // passes through the active state. We invert in JS and keep the kernel's active_low off for outputs.
     const safeDirection = electricalLevel(false, this.deps.line) ? 'high' : 'low';
-    this.gpio = this.deps.driver.open(this.deps.name, 'output', this.deps.line.line, safeDirection, undefined, { activeLow: false });
+    this.gpio = this.deps.driver.open(this.deps.name, 'output', this.deps.line.line, safeDirection, undefined, {
+      activeLow: false,
+    });
     this.desired = false;
     this.applied = false;
   }
@@ -172,7 +192,11 @@ class OnoffOutput implements DigitalOutput {
       this.applied = active;
     } catch (err) {
       this.applied = null;
-      throw new LinesideError('LS_GPIO_WRITE', `gpio output "${this.deps.name}": write ${value} failed (${describeCause(err)})`, { cause: err });
+      throw new LinesideError(
+        'LS_GPIO_WRITE',
+        `gpio output "${this.deps.name}": write ${value} failed (${describeCause(err)})`,
+        { cause: err },
+      );
     }
   }
 
@@ -190,7 +214,11 @@ class OnoffOutput implements DigitalOutput {
       this.applied = false;
     } catch (err) {
       this.applied = null;
-      throw new LinesideError('LS_GPIO_WRITE', `gpio output "${this.deps.name}": could not force the safe state (${describeCause(err)})`, { cause: err });
+      throw new LinesideError(
+        'LS_GPIO_WRITE',
+        `gpio output "${this.deps.name}": could not force the safe state (${describeCause(err)})`,
+        { cause: err },
+      );
     }
   }
 
@@ -203,7 +231,12 @@ class OnoffOutput implements DigitalOutput {
       await gpio.write(electricalLevel(false, this.deps.line) ? 1 : 0);
     } catch (err) {
       this.deps.driver.reportError(
-        new LinesideError('LS_GPIO_WRITE', `gpio output "${this.deps.name}": could not force the safe state at stop (${describeCause(err)})`, { cause: err }), this.deps.name,
+        new LinesideError(
+          'LS_GPIO_WRITE',
+          `gpio output "${this.deps.name}": could not force the safe state at stop (${describeCause(err)})`,
+          { cause: err },
+        ),
+        this.deps.name,
       );
     }
     this.gpio = null;
@@ -219,21 +252,29 @@ class OnoffOutput implements DigitalOutput {
     if (!gpio || this.inFlight || this.applied === this.desired) return;
     const target = this.desired;
     const value: BinaryValue = electricalLevel(target, this.deps.line) ? 1 : 0;
-    this.inFlight = gpio.write(value).then(
-      () => {
-        this.applied = target;
-      },
-      (err: unknown) => {
-        this.applied = null;
-        this.deps.driver.reportError(
-          new LinesideError('LS_GPIO_WRITE', `gpio output "${this.deps.name}": write ${value} failed (${describeCause(err)})`, { cause: err }), this.deps.name,
-        );
-      },
-    ).finally(() => {
-      this.inFlight = null;
-      // A failed write is retried only by the next write() call, not in a tight loop.
-      if (this.applied !== null) this.pump();
-    });
+    this.inFlight = gpio
+      .write(value)
+      .then(
+        () => {
+          this.applied = target;
+        },
+        (err: unknown) => {
+          this.applied = null;
+          this.deps.driver.reportError(
+            new LinesideError(
+              'LS_GPIO_WRITE',
+              `gpio output "${this.deps.name}": write ${value} failed (${describeCause(err)})`,
+              { cause: err },
+            ),
+            this.deps.name,
+          );
+        },
+      )
+      .finally(() => {
+        this.inFlight = null;
+        // A failed write is retried only by the next write() call, not in a tight loop.
+        if (this.applied !== null) this.pump();
+      });
   }
 }
 
@@ -276,7 +317,14 @@ export class OnoffGpio implements GpioDriver {
     return this.errors.on(listener);
   }
 
-  open(name: string, kind: 'input' | 'output', gpio: number, direction: Direction, edge: OnoffEdge | undefined, options: OnoffOptions): OnoffLine {
+  open(
+    name: string,
+    kind: 'input' | 'output',
+    gpio: number,
+    direction: Direction,
+    edge: OnoffEdge | undefined,
+    options: OnoffOptions,
+  ): OnoffLine {
     const Gpio = this.Gpio;
     if (!Gpio) throw driverNotStarted('onoff', name);
     try {

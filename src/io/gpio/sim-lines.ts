@@ -89,7 +89,8 @@ export class SimOutput implements DigitalOutput {
 
   write(active: boolean): void {
     if (!this.started) throw outputNotStarted(this.deps.name);
-    if (this.failing) throw new LinesideError('LS_GPIO_WRITE', `gpio output "${this.deps.name}": simulated write fault`);
+    if (this.failing)
+      throw new LinesideError('LS_GPIO_WRITE', `gpio output "${this.deps.name}": simulated write fault`);
     this.set(active, 'write');
   }
 
@@ -99,6 +100,12 @@ export class SimOutput implements DigitalOutput {
   }
 
   private record(active: boolean, cause: OutputWrite['cause'], timeMs: number): void {
-    this.deps.world.recordWrite({ output: this.deps.name, active, level: electricalLevel(active, this.deps.line), timeMs, cause });
+    this.deps.world.recordWrite({
+      output: this.deps.name,
+      active,
+      level: electricalLevel(active, this.deps.line),
+      timeMs,
+      cause,
+    });
   }
 }

@@ -310,7 +310,8 @@ export class SimGpio implements SimGpioDriver, SimWorld {
     this.encoderTimer = setTimeout(() => {
       this.encoderTimer = null;
       this.emitEncoderEdgesUntil(performance.now());
-      if (this.started && this.hz > 0 && this.lines.inputs.get(SIM_INPUTS.encoder)?.started === true) this.scheduleEncoder();
+      if (this.started && this.hz > 0 && this.lines.inputs.get(SIM_INPUTS.encoder)?.started === true)
+        this.scheduleEncoder();
     }, delayUntil(wakeMs));
   }
 

@@ -57,9 +57,13 @@ export class EmbeddedBroker implements Lifecycle {
       });
     } catch (err) {
       await new Promise<void>((resolve) => broker.close(() => resolve()));
-      throw new LinesideError('LS_MQTT_CONNECT', `embedded MQTT broker could not listen on 127.0.0.1:${this.deps.port}: ${errorMessage(err)}`, {
-        cause: err,
-      });
+      throw new LinesideError(
+        'LS_MQTT_CONNECT',
+        `embedded MQTT broker could not listen on 127.0.0.1:${this.deps.port}: ${errorMessage(err)}`,
+        {
+          cause: err,
+        },
+      );
     }
     this.broker = broker;
     this.server = server;

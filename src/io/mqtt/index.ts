@@ -8,11 +8,28 @@ import type { Lifecycle } from '../../domain/ports.js';
 import type { PartRecord } from '../../domain/part.js';
 import { EmbeddedBroker } from './embedded-broker.js';
 import { Outbox } from './outbox.js';
-import { ALARM_NAME_RE, buildAlarmPayload, buildVerdictPayload, topicsFor, type AlarmEvent, type MqttCommand, type Topics } from './payload.js';
+import {
+  ALARM_NAME_RE,
+  buildAlarmPayload,
+  buildVerdictPayload,
+  topicsFor,
+  type AlarmEvent,
+  type MqttCommand,
+  type Topics,
+} from './payload.js';
 import { redactUrl } from '../../redact-url.js';
 import { MqttPublisher } from './publisher.js';
 
-export type { AlarmEvent, AlarmState, MqttCommand, AckCommand, Topics, VerdictPayload, AlarmPayload, StatusPayload } from './payload.js';
+export type {
+  AlarmEvent,
+  AlarmState,
+  MqttCommand,
+  AckCommand,
+  Topics,
+  VerdictPayload,
+  AlarmPayload,
+  StatusPayload,
+} from './payload.js';
 export { EmbeddedBroker } from './embedded-broker.js';
 export { Outbox } from './outbox.js';
 export { MqttPublisher } from './publisher.js';
@@ -75,7 +92,6 @@ export function createMqtt(config: MqttConfig, deps: MqttDeps): Mqtt {
   return new MqttService({ config, ...deps });
 }
 
-
 class MqttService implements Mqtt {
   readonly topics: Topics;
   readonly runId: string;
@@ -93,7 +109,9 @@ class MqttService implements Mqtt {
     this.log = deps.logger;
     this.runId = deps.runId ?? randomUUID();
     this.topics = topicsFor(deps.config.topic_prefix ?? `lineside/${deps.lineId}`);
-    const dir = isAbsolute(deps.config.outbox_dir) ? deps.config.outbox_dir : resolve(deps.baseDir, deps.config.outbox_dir);
+    const dir = isAbsolute(deps.config.outbox_dir)
+      ? deps.config.outbox_dir
+      : resolve(deps.baseDir, deps.config.outbox_dir);
     this.outbox = new Outbox({
       dir,
       maxBytes: Math.floor(deps.config.outbox_max_mb * 1024 * 1024),
@@ -109,7 +127,10 @@ class MqttService implements Mqtt {
     let url = config.url;
     let protocolVersion = config.protocol_version;
     if (config.url === 'embedded') {
-      const broker = new EmbeddedBroker({ port: config.embedded_port, logger: this.log.child({ part_of: 'embedded-broker' }) });
+      const broker = new EmbeddedBroker({
+        port: config.embedded_port,
+        logger: this.log.child({ part_of: 'embedded-broker' }),
+      });
       try {
         await broker.start(signal);
       } catch (err) {
@@ -134,7 +155,11 @@ class MqttService implements Mqtt {
       this.broker = undefined;
       await this.outbox.stop();
       if (isLinesideError(err)) throw err;
-      throw new LinesideError('LS_MQTT_CONNECT', `MQTT client could not start for ${redactUrl(url)}: ${errorMessage(err)}`, { cause: err });
+      throw new LinesideError(
+        'LS_MQTT_CONNECT',
+        `MQTT client could not start for ${redactUrl(url)}: ${errorMessage(err)}`,
+        { cause: err },
+      );
     }
   }
 
@@ -178,13 +203,22 @@ class MqttService implements Mqtt {
     let alarm = event.alarm;
     if (!ALARM_NAME_RE.test(alarm)) {
       alarm = alarm.replace(/[^A-Za-z0-9_-]/g, '_') || 'alarm';
-      this.log.warn({ alarm: event.alarm, topicLevel: alarm }, 'alarm name is not a valid topic level; characters replaced');
+      this.log.warn(
+        { alarm: event.alarm, topicLevel: alarm },
+        'alarm name is not a valid topic level; characters replaced',
+      );
     }
-    const payload = JSON.stringify(buildAlarmPayload({ ...event, alarm }, { runId: this.runId, lineId: this.deps.lineId }));
+    const payload = JSON.stringify(
+      buildAlarmPayload({ ...event, alarm }, { runId: this.runId, lineId: this.deps.lineId }),
+    );
     this.outbox.enqueue({ topic: this.topics.alarm, payload, retain: false });
     // Retained per-kind state: a client subscribing to <prefix>/alarm/state/+ sees exactly the open alarms.
     // An alarm stays open until acknowledged (or cleared); the empty retained message then deletes its state.
-    this.outbox.enqueue({ topic: this.topics.alarmState(alarm), payload: event.state === 'raised' ? payload : '', retain: true });
+    this.outbox.enqueue({
+      topic: this.topics.alarmState(alarm),
+      payload: event.state === 'raised' ? payload : '',
+      retain: true,
+    });
   }
 
   onCommand(listener: (command: MqttCommand) => void): () => void {

@@ -111,12 +111,20 @@ export class SegmentFiles {
         const torn = tornTail && i === lines.length - 1;
         this.deps.logger.warn(
           { code: 'LS_MQTT_OUTBOX', file: name, line: i + 1 },
-          torn ? 'outbox: skipped a torn last line (the process stopped mid-write)' : 'outbox: skipped an unreadable line',
+          torn
+            ? 'outbox: skipped a torn last line (the process stopped mid-write)'
+            : 'outbox: skipped an unreadable line',
         );
         continue;
       }
       segment.maxN = Math.max(segment.maxN, parsed.n);
-      entries.push({ n: parsed.n, topic: parsed.t, payload: parsed.p, retain: parsed.r, bytes: Buffer.byteLength(line) + 1 });
+      entries.push({
+        n: parsed.n,
+        topic: parsed.t,
+        payload: parsed.p,
+        retain: parsed.r,
+        bytes: Buffer.byteLength(line) + 1,
+      });
     }
     return entries;
   }
@@ -134,7 +142,10 @@ export class SegmentFiles {
     } catch (err) {
       // Resending everything still on disk is the safe reading of a damaged mark: duplicates, never loss.
       this.skippedLines++;
-      this.deps.logger.warn({ code: 'LS_MQTT_OUTBOX', err: errorMessage(err) }, 'outbox: unreadable ack.json; every stored message will be sent again');
+      this.deps.logger.warn(
+        { code: 'LS_MQTT_OUTBOX', err: errorMessage(err) },
+        'outbox: unreadable ack.json; every stored message will be sent again',
+      );
       return 0;
     }
   }

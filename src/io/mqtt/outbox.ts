@@ -75,7 +75,15 @@ export class Outbox implements Lifecycle {
   private readonly listeners = new Set<() => void>();
   private notifyPending = false;
   private lifecycle: 'new' | 'running' | 'stopped' = 'new';
-  private readonly counters = { pending: 0, acked: 0, dropped: 0, rejected: 0, diskErrors: 0, pendingBytes: 0, lostAtStop: 0 };
+  private readonly counters = {
+    pending: 0,
+    acked: 0,
+    dropped: 0,
+    rejected: 0,
+    diskErrors: 0,
+    pendingBytes: 0,
+    lostAtStop: 0,
+  };
   private diskOk = true;
   private readonly diskErrorLog = new LogThrottle(DISK_ERROR_LOG_INTERVAL_MS);
   private readonly dropLog = new LogThrottle(DROP_LOG_INTERVAL_MS);
@@ -84,7 +92,12 @@ export class Outbox implements Lifecycle {
   constructor(deps: OutboxDeps) {
     this.deps = deps;
     this.log = deps.logger;
-    this.files = new SegmentFiles({ dir: deps.dir, fsync: deps.fsync, segmentMaxBytes: this.segmentMaxBytes, logger: deps.logger });
+    this.files = new SegmentFiles({
+      dir: deps.dir,
+      fsync: deps.fsync,
+      segmentMaxBytes: this.segmentMaxBytes,
+      logger: deps.logger,
+    });
   }
 
   get segmentMaxBytes(): number {
@@ -96,7 +109,9 @@ export class Outbox implements Lifecycle {
     this.stopped = false;
     this.lifecycle = 'running';
     // Anything enqueued before start is numbered after what earlier runs left, so delivery order stays enqueue order.
-    const early = [...this.inFlight.values(), ...this.queue.clear()].map((slot) => slot.entry).sort((a, b) => a.n - b.n);
+    const early = [...this.inFlight.values(), ...this.queue.clear()]
+      .map((slot) => slot.entry)
+      .sort((a, b) => a.n - b.n);
     this.inFlight.clear();
     this.unwritten.clear();
     this.counters.pendingBytes = 0;
@@ -107,12 +122,18 @@ export class Outbox implements Lifecycle {
       // With a healthy broker nothing may be written for hours: find out now, not in the first outage.
       await this.files.probe();
     } catch (err) {
-      this.diskError('MQTT outbox directory cannot be written; messages are held in memory until it can (lost if the daemon stops first)', err);
+      this.diskError(
+        'MQTT outbox directory cannot be written; messages are held in memory until it can (lost if the daemon stops first)',
+        err,
+      );
     }
     for (const entry of early) this.enqueue({ topic: entry.topic, payload: entry.payload, retain: entry.retain });
     this.enforceLimit();
     if (this.counters.pending > 0) {
-      this.log.info({ pending: this.counters.pending, bytes: this.counters.pendingBytes }, 'outbox holds unsent messages from an earlier run');
+      this.log.info(
+        { pending: this.counters.pending, bytes: this.counters.pendingBytes },
+        'outbox holds unsent messages from an earlier run',
+      );
       this.notify();
     }
   }
@@ -141,7 +162,10 @@ export class Outbox implements Lifecycle {
   /** Adds a message; returns at once (the write happens in a later batch). Drops the oldest unsent entries when full. */
   enqueue(message: OutboxMessage): OutboxEntry {
     if (this.lifecycle === 'stopped') {
-      this.log.warn({ code: 'LS_MQTT_OUTBOX', topic: message.topic }, 'outbox: message enqueued after stop is not persisted; stop MQTT after the pipeline');
+      this.log.warn(
+        { code: 'LS_MQTT_OUTBOX', topic: message.topic },
+        'outbox: message enqueued after stop is not persisted; stop MQTT after the pipeline',
+      );
     }
     const n = this.nextN++;
     const bytes = Buffer.byteLength(entryLine(n, message));
@@ -257,7 +281,12 @@ export class Outbox implements Lifecycle {
     const line = this.dropLog.due(droppedNow);
     if (line) {
       this.log.error(
-        { code: 'LS_MQTT_OUTBOX_FULL', dropped: line.count, droppedTotal: this.counters.dropped, maxBytes: this.deps.maxBytes },
+        {
+          code: 'LS_MQTT_OUTBOX_FULL',
+          dropped: line.count,
+          droppedTotal: this.counters.dropped,
+          maxBytes: this.deps.maxBytes,
+        },
         'MQTT outbox full: oldest unsent messages dropped',
       );
     }
@@ -340,7 +369,10 @@ export class Outbox implements Lifecycle {
     this.diskOk = false;
     this.storageError = errorMessage(err);
     if (this.diskErrorLog.due()) {
-      this.log.error({ code: 'LS_MQTT_OUTBOX', dir: this.deps.dir, err: errorMessage(err), diskErrors: this.counters.diskErrors }, message);
+      this.log.error(
+        { code: 'LS_MQTT_OUTBOX', dir: this.deps.dir, err: errorMessage(err), diskErrors: this.counters.diskErrors },
+        message,
+      );
     }
     this.scheduleFlush();
   }

@@ -57,21 +57,32 @@ export const verdictPayloadSchema = z.strictObject({
     inference: z.number().nullable(),
   }),
   verdict_latency_ms: z.number().nullable().describe('Trigger to verdict (or to the fail-safe decision).'),
-  failsafe_reason: z.enum(failsafeReasons).nullable().describe('Why the part was rejected without (or despite) a verdict.'),
+  failsafe_reason: z
+    .enum(failsafeReasons)
+    .nullable()
+    .describe('Why the part was rejected without (or despite) a verdict.'),
   error_code: z.enum(errorCodes).nullable(),
   error_message: z.string().nullable(),
-  label: z.enum(['ok', 'defective']).nullable().describe('Ground truth when the source knows it (simulator, folder camera).'),
+  label: z
+    .enum(['ok', 'defective'])
+    .nullable()
+    .describe('Ground truth when the source knows it (simulator, folder camera).'),
   source: z.string().nullable(),
   tracking: z.strictObject({
     mode: z.enum(['time', 'encoder']),
     due_ms: z.number().nullable().describe('Time mode: monotonic ms at which the part was due at the gate.'),
     due_count: z.number().nullable().describe('Encoder mode: encoder count at which the part was due at the gate.'),
     fired: z.boolean().describe('The gate was driven for this part.'),
-    confirmed: z.boolean().nullable().describe('Reject-confirm sensor result; null without a sensor or for a passed part.'),
+    confirmed: z
+      .boolean()
+      .nullable()
+      .describe('Reject-confirm sensor result; null without a sensor or for a passed part.'),
     outcome: z
       .enum(['fired', 'fired_late', 'passed', 'held_reject', 'safe_state', 'not_fired'])
       .nullable()
-      .describe('What happened at the gate: fired, fired_late (after gate.max_lateness_ms: the part may have passed), passed, held_reject (gate held in reject: encoder stalled), safe_state (daemon stopped before the part reached the gate), not_fired (the write that should have opened the gate failed: the part may have passed).'),
+      .describe(
+        'What happened at the gate: fired, fired_late (after gate.max_lateness_ms: the part may have passed), passed, held_reject (gate held in reject: encoder stalled), safe_state (daemon stopped before the part reached the gate), not_fired (the write that should have opened the gate failed: the part may have passed).',
+      ),
   }),
 });
 
@@ -144,8 +155,17 @@ export interface AlarmEvent {
  */
 export function alarmEvent(alarm: AlarmRecord, state: 'raised' | 'acknowledged', by?: string): AlarmEvent {
   const base = { alarm: alarm.kind, id: alarm.id, state, message: alarm.message };
-  if (state === 'raised') return { ...base, at: new Date(alarm.raisedAt), details: { part_id: alarm.partId ?? null, repeats: alarm.repeats } };
-  return { ...base, ...(alarm.acknowledgedAt === undefined ? {} : { at: new Date(alarm.acknowledgedAt) }), ...(by === undefined ? {} : { by }) };
+  if (state === 'raised')
+    return {
+      ...base,
+      at: new Date(alarm.raisedAt),
+      details: { part_id: alarm.partId ?? null, repeats: alarm.repeats },
+    };
+  return {
+    ...base,
+    ...(alarm.acknowledgedAt === undefined ? {} : { at: new Date(alarm.acknowledgedAt) }),
+    ...(by === undefined ? {} : { by }),
+  };
 }
 
 export const ALARM_NAME_RE = /^[A-Za-z0-9_-]+$/;
@@ -153,7 +173,10 @@ export const ALARM_NAME_RE = /^[A-Za-z0-9_-]+$/;
 export const alarmPayloadSchema = z.strictObject({
   schema: z.literal(PAYLOAD_SCHEMA_VERSION),
   alarm: z.string().regex(ALARM_NAME_RE).describe('Alarm kind; also the last level of the retained state topic.'),
-  id: z.string().nullable().describe('This occurrence of the alarm; name it in an ack command to acknowledge just this one.'),
+  id: z
+    .string()
+    .nullable()
+    .describe('This occurrence of the alarm; name it in an ack command to acknowledge just this one.'),
   state: z.enum(['raised', 'cleared', 'acknowledged']),
   message: z.string(),
   code: z.enum(errorCodes),
@@ -185,11 +208,18 @@ export function buildAlarmPayload(event: AlarmEvent, ids: { runId: string; lineI
 export const statusPayloadSchema = z.strictObject({
   schema: z.literal(PAYLOAD_SCHEMA_VERSION),
   state: z.enum(['online', 'offline']),
-  reason: z.enum(['connected', 'stopped', 'connection_lost']).describe('connection_lost is the last will, published by the broker.'),
+  reason: z
+    .enum(['connected', 'stopped', 'connection_lost'])
+    .describe('connection_lost is the last will, published by the broker.'),
   run_id: z.string(),
   line_id: z.string(),
   at: z.string().describe('When the client sent it; for the last will, when the connection it belongs to was opened.'),
-  last_seq: z.number().int().min(0).nullable().describe('On a clean stop: the last part seq of this run (0 when none).'),
+  last_seq: z
+    .number()
+    .int()
+    .min(0)
+    .nullable()
+    .describe('On a clean stop: the last part seq of this run (0 when none).'),
 });
 
 export type StatusPayload = z.infer<typeof statusPayloadSchema>;
@@ -244,7 +274,8 @@ export function parseAckCommand(payload: Buffer): AckCommand | { error: string }
     return { error: 'payload is not JSON' };
   }
   const result = ackCommandSchema.safeParse(json);
-  if (!result.success) return { error: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
+  if (!result.success)
+    return { error: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
   const { id, alarm, by } = result.data;
   return { type: 'ack', ...(id ? { id } : {}), ...(alarm ? { alarm } : {}), ...(by ? { by } : {}) };
 }

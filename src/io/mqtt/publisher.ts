@@ -5,6 +5,7 @@ import { LogThrottle } from '../../log-throttle.js';
 import { redactUrl } from '../../redact-url.js';
 import type { Lifecycle } from '../../domain/ports.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
+import { Refusals, reasonCodeOf } from './refusals.js';
 import { buildStatusPayload, parseAckCommand, type MqttCommand, type Topics } from './payload.js';
 
 export interface PublisherDeps {
@@ -34,11 +35,6 @@ export interface PublisherDeps {
   maxRefusals?: number;
 }
 
-/**
- * MQTT 5 PUBACK/PUBREC reason codes that say the broker will never take this message as it is (not authorised,
- * topic name invalid, packet too large, payload format invalid, retain or QoS not supported). Retrying cannot help.
- */
-const PERMANENT_REFUSALS = new Set([0x87, 0x90, 0x95, 0x99, 0x9a, 0x9b]);
 const REJECT_LOG_INTERVAL_MS = 60_000;
 
 export interface PublisherState {
@@ -75,7 +71,7 @@ export class MqttPublisher implements Lifecycle {
   /** One line when the broker is lost or unreachable, then a reminder per interval: never one per retry. */
   private readonly downLog: LogThrottle;
   /** Refusals so far per outbox entry number, for refusal codes that may be transient (quota exceeded...). */
-  private readonly refusals = new Map<number, number>();
+  private readonly refusals: Refusals;
   private readonly rejectLog = new LogThrottle(REJECT_LOG_INTERVAL_MS);
   private readonly state: PublisherState = {
     connected: false,
@@ -88,6 +84,7 @@ export class MqttPublisher implements Lifecycle {
   };
 
   constructor(deps: PublisherDeps) {
+    this.refusals = new Refusals(deps.maxRefusals ?? 5);
     this.deps = deps;
     this.log = deps.logger;
     this.downLog = new LogThrottle(deps.reminderIntervalMs ?? 60_000);
@@ -118,7 +115,12 @@ export class MqttPublisher implements Lifecycle {
       },
     };
     this.log.info(
-      { url: redactUrl(this.deps.url), protocolVersion: this.deps.protocolVersion, clientId: this.deps.clientId, username: this.deps.username ?? null },
+      {
+        url: redactUrl(this.deps.url),
+        protocolVersion: this.deps.protocolVersion,
+        clientId: this.deps.clientId,
+        username: this.deps.username ?? null,
+      },
       'MQTT connecting in the background',
     );
     const client = connect(this.deps.url, options);
@@ -139,11 +141,19 @@ export class MqttPublisher implements Lifecycle {
     if (client.connected) {
       await this.waitForDrain(deadlineMs);
       this.stopping = true;
-      const payload = JSON.stringify(buildStatusPayload('offline', 'stopped', { ...this.ids(), lastSeq: this.deps.lastSeq() }));
+      const payload = JSON.stringify(
+        buildStatusPayload('offline', 'stopped', { ...this.ids(), lastSeq: this.deps.lastSeq() }),
+      );
       try {
-        await withTimeout(client.publishAsync(this.deps.topics.status, payload, { qos: 1, retain: true }), deadlineMs - Date.now());
+        await withTimeout(
+          client.publishAsync(this.deps.topics.status, payload, { qos: 1, retain: true }),
+          deadlineMs - Date.now(),
+        );
       } catch (err) {
-        this.log.warn({ code: 'LS_MQTT_CONNECT', err: errorMessage(err) }, 'MQTT offline status not confirmed before stop');
+        this.log.warn(
+          { code: 'LS_MQTT_CONNECT', err: errorMessage(err) },
+          'MQTT offline status not confirmed before stop',
+        );
       }
     }
     this.stopping = true;
@@ -161,7 +171,11 @@ export class MqttPublisher implements Lifecycle {
   }
 
   snapshot(): PublisherState {
-    return { ...this.state, lastError: this.state.lastError ? { ...this.state.lastError } : null, inFlight: this.inFlight };
+    return {
+      ...this.state,
+      lastError: this.state.lastError ? { ...this.state.lastError } : null,
+      inFlight: this.inFlight,
+    };
   }
 
   private ids(): { runId: string; lineId: string } {
@@ -181,7 +195,13 @@ export class MqttPublisher implements Lifecycle {
     this.state.connects++;
     this.state.connectedSince = new Date().toISOString();
     this.log.info(
-      { code: 'LS_MQTT_CONNECT', url: redactUrl(this.deps.url), failedAttempts: this.failedAttempts, downMs, queued: this.deps.outbox.stats().pending },
+      {
+        code: 'LS_MQTT_CONNECT',
+        url: redactUrl(this.deps.url),
+        failedAttempts: this.failedAttempts,
+        downMs,
+        queued: this.deps.outbox.stats().pending,
+      },
       this.state.connects === 1 ? 'MQTT connected' : 'MQTT reconnected',
     );
     this.downSinceMs = undefined;
@@ -192,7 +212,11 @@ export class MqttPublisher implements Lifecycle {
       if (err) this.recordError(err);
     });
     client.subscribe(this.deps.topics.cmdAck, { qos: 1 }, (err) => {
-      if (err) this.log.warn({ code: 'LS_MQTT_CONNECT', topic: this.deps.topics.cmdAck, err: errorMessage(err) }, 'MQTT could not subscribe to commands');
+      if (err)
+        this.log.warn(
+          { code: 'LS_MQTT_CONNECT', topic: this.deps.topics.cmdAck, err: errorMessage(err) },
+          'MQTT could not subscribe to commands',
+        );
     });
     this.pump();
   }
@@ -206,7 +230,11 @@ export class MqttPublisher implements Lifecycle {
       if (!this.stopping) {
         this.downLog.due(); // this line opens the outage; reminders follow
         this.log.warn(
-          { code: 'LS_MQTT_CONNECT', lastError: this.state.lastError?.message ?? null, queued: this.deps.outbox.stats().pending },
+          {
+            code: 'LS_MQTT_CONNECT',
+            lastError: this.state.lastError?.message ?? null,
+            queued: this.deps.outbox.stats().pending,
+          },
           'MQTT connection lost; verdicts queue in the outbox',
         );
       }
@@ -217,7 +245,12 @@ export class MqttPublisher implements Lifecycle {
     const line = this.downLog.due();
     if (line?.first) {
       this.log.warn(
-        { code: 'LS_MQTT_CONNECT', url: redactUrl(this.deps.url), err: this.state.lastError?.message ?? null, retryMs: this.deps.reconnectMs },
+        {
+          code: 'LS_MQTT_CONNECT',
+          url: redactUrl(this.deps.url),
+          err: this.state.lastError?.message ?? null,
+          retryMs: this.deps.reconnectMs,
+        },
         'MQTT broker unreachable; retrying in the background, verdicts queue in the outbox',
       );
     } else if (line) {
@@ -254,7 +287,10 @@ export class MqttPublisher implements Lifecycle {
       this.log.warn({ topic, err: parsed.error }, 'MQTT ignored an invalid ack command');
       return;
     }
-    this.log.info({ topic, id: parsed.id ?? null, alarm: parsed.alarm ?? (parsed.id ? null : 'all'), by: parsed.by ?? null }, 'MQTT ack command received');
+    this.log.info(
+      { topic, id: parsed.id ?? null, alarm: parsed.alarm ?? (parsed.id ? null : 'all'), by: parsed.by ?? null },
+      'MQTT ack command received',
+    );
     try {
       this.deps.onCommand(parsed);
     } catch (err) {
@@ -280,11 +316,11 @@ export class MqttPublisher implements Lifecycle {
       client.publish(entry.topic, entry.payload, { qos: this.deps.qos, retain: entry.retain }, (err) => {
         this.inFlight--;
         if (!err) {
-          this.refusals.delete(entry.n);
+          this.refusals.forget(entry.n);
           this.deps.outbox.ack(entry.n);
           this.state.sent++;
-        } else if (this.isRejected(entry.n, err)) {
-          this.refusals.delete(entry.n);
+        } else if (this.refusals.isFinal(entry.n, err)) {
+          this.refusals.forget(entry.n);
           this.deps.outbox.reject(entry.n);
           this.recordError(err);
           this.logRejected(entry, err);
@@ -296,26 +332,6 @@ export class MqttPublisher implements Lifecycle {
         this.pump();
       });
     }
-  }
-
-  /**
-   * A message the broker refuses for good would otherwise block every later one: it is dropped at once for a
-   * permanent reason code, or after `maxRefusals` refusals for one that might pass (quota exceeded, unspecified).
-   * Errors without a reason code (connection trouble) never drop a message.
-   */
-  private isRejected(n: number, err: unknown): boolean {
-    const reasonCode = reasonCodeOf(err);
-    if (reasonCode === undefined || reasonCode < 0x80) return false;
-    if (PERMANENT_REFUSALS.has(reasonCode)) return true;
-    const count = (this.refusals.get(n) ?? 0) + 1;
-    if (count >= (this.deps.maxRefusals ?? 5)) return true;
-    this.refusals.set(n, count);
-    // Entries dropped from the outbox while waiting leave their count behind: keep the map small.
-    if (this.refusals.size > 1000) {
-      const oldest = this.refusals.keys().next();
-      if (!oldest.done) this.refusals.delete(oldest.value);
-    }
-    return false;
   }
 
   /** Error level (the message is lost for SCADA), at most one line a minute with the count since the last one. */
@@ -338,7 +354,10 @@ export class MqttPublisher implements Lifecycle {
   /** The broker refused a publish (v5 reason code) or the client failed it: retry later instead of spinning. */
   private pauseAfterError(err: unknown): void {
     if (this.stopping || this.pauseTimer) return;
-    this.log.warn({ code: 'LS_MQTT_CONNECT', err: errorMessage(err), retryMs: this.deps.reconnectMs }, 'MQTT publish failed; it stays in the outbox and is retried');
+    this.log.warn(
+      { code: 'LS_MQTT_CONNECT', err: errorMessage(err), retryMs: this.deps.reconnectMs },
+      'MQTT publish failed; it stays in the outbox and is retried',
+    );
     this.pausedUntilMs = Date.now() + this.deps.reconnectMs;
     this.pauseTimer = setTimeout(() => {
       this.pauseTimer = undefined;
@@ -349,19 +368,16 @@ export class MqttPublisher implements Lifecycle {
   }
 }
 
-/** The MQTT 5 reason code mqtt.js attaches to a refused publish (ErrorWithReasonCode.code), if any. */
-function reasonCodeOf(err: unknown): number | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'number' ? code : undefined;
-}
-
 async function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
       promise,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${Math.max(0, timeoutMs)} ms`)), Math.max(0, timeoutMs));
+        timer = setTimeout(
+          () => reject(new Error(`timed out after ${Math.max(0, timeoutMs)} ms`)),
+          Math.max(0, timeoutMs),
+        );
       }),
     ]);
   } finally {

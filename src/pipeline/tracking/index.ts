@@ -23,6 +23,7 @@ export interface TrackerDeps {
 export function createTracker(deps: TrackerDeps): Tracker {
   const { config, encoder, leadMs, clock, coarse, host } = deps;
   if (config.mode === 'time') return new TimeTracker({ config, leadMs, coarse, host });
-  if (encoder === undefined) throw new LinesideError('LS_CONFIG_INVALID', 'tracking.mode: encoder needs an encoder input');
+  if (encoder === undefined)
+    throw new LinesideError('LS_CONFIG_INVALID', 'tracking.mode: encoder needs an encoder input');
   return new EncoderTracker({ config, encoder, leadMs, clock, coarse, host });
 }

@@ -41,7 +41,10 @@ describe('StageRunner', () => {
     const { events, stage } = journal();
     const busy = new LinesideError('LS_GPIO_UNAVAILABLE', 'line 17 busy');
     const log = captureLogger();
-    const runner = new StageRunner([stage('a'), stage('b'), stage('c', { start: () => Promise.reject(busy) }), stage('d')], log);
+    const runner = new StageRunner(
+      [stage('a'), stage('b'), stage('c', { start: () => Promise.reject(busy) }), stage('d')],
+      log,
+    );
     await expect(runner.start(never)).rejects.toBe(busy);
     // The failing stage cleaned up after itself; the one after it never started.
     expect(events).toEqual(['start a', 'start b', 'stop b', 'stop a']);
@@ -60,7 +63,9 @@ describe('StageRunner', () => {
     await runner.start(never);
     await expect(runner.stop()).resolves.toBeUndefined();
     expect(events).toEqual(['start a', 'start b', 'start c', 'stop c', 'stop a']);
-    expect(log.errors()).toEqual([expect.objectContaining({ stage: 'b', code: 'LS_GPIO_WRITE', msg: 'error while stopping b' })]);
+    expect(log.errors()).toEqual([
+      expect.objectContaining({ stage: 'b', code: 'LS_GPIO_WRITE', msg: 'error while stopping b' }),
+    ]);
   });
 
   it('a stop that throws during a rollback does not hide the start error', async () => {
@@ -131,13 +136,23 @@ describe('stageGroup', () => {
     const inputs = stageGroup('inputs', () => [stage('trigger'), confirm, stage('bin_full')], log);
     const runner = new StageRunner([stage('outputs'), stage('line'), inputs], log);
     await expect(runner.start(never)).rejects.toBe(busy);
-    expect(events).toEqual(['start outputs', 'start line', 'start trigger', 'stop trigger', 'stop line', 'stop outputs']);
+    expect(events).toEqual([
+      'start outputs',
+      'start line',
+      'start trigger',
+      'stop trigger',
+      'stop line',
+      'stop outputs',
+    ]);
   });
 
   it('stops its parts in reverse with the rest', async () => {
     const { events, stage } = journal();
     const log = captureLogger();
-    const runner = new StageRunner([stage('gpio'), stageGroup('outputs', () => [stage('gate'), stage('heartbeat')], log)], log);
+    const runner = new StageRunner(
+      [stage('gpio'), stageGroup('outputs', () => [stage('gate'), stage('heartbeat')], log)],
+      log,
+    );
     await runner.start(never);
     await runner.stop();
     expect(events).toEqual(['start gpio', 'start gate', 'start heartbeat', 'stop heartbeat', 'stop gate', 'stop gpio']);

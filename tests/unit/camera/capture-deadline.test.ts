@@ -34,7 +34,10 @@ describe('withCaptureDeadline', () => {
     await vi.advanceTimersByTimeAsync(249);
     expect(settled).not.toHaveBeenCalled();
     await vi.advanceTimersByTimeAsync(1);
-    await expect(result).rejects.toMatchObject({ code: 'LS_CAMERA_TIMEOUT', message: 'test camera: no image within 250 ms' });
+    await expect(result).rejects.toMatchObject({
+      code: 'LS_CAMERA_TIMEOUT',
+      message: 'test camera: no image within 250 ms',
+    });
     expect(workSignal?.aborted).toBe(true);
   });
 
@@ -55,7 +58,9 @@ describe('withCaptureDeadline', () => {
     const caller = new AbortController();
     caller.abort();
     const work = vi.fn(() => Promise.resolve('image'));
-    await expect(withCaptureDeadline(work, { timeoutMs: 100, signal: caller.signal, what: 'cam' })).rejects.toMatchObject({
+    await expect(
+      withCaptureDeadline(work, { timeoutMs: 100, signal: caller.signal, what: 'cam' }),
+    ).rejects.toMatchObject({
       code: 'LS_CAMERA_TIMEOUT',
       message: 'cam: capture aborted by the caller',
     });
@@ -65,7 +70,11 @@ describe('withCaptureDeadline', () => {
   it('passes the work error through unchanged', async () => {
     const err = new LinesideError('LS_CAMERA_ERROR', 'broken');
     await expect(
-      withCaptureDeadline(() => Promise.reject(err), { timeoutMs: 100, signal: new AbortController().signal, what: 'cam' }),
+      withCaptureDeadline(() => Promise.reject(err), {
+        timeoutMs: 100,
+        signal: new AbortController().signal,
+        what: 'cam',
+      }),
     ).rejects.toBe(err);
   });
 });

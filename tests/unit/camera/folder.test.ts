@@ -127,7 +127,10 @@ describe('folder camera over a generated folder', () => {
     const cam = camera({ path: path.join(dir, 'onlyok') });
     await cam.start(never);
     expect(cam.imageCount).toBe(1);
-    expect(await cam.capture(never)).toMatchObject({ label: 'ok', source: path.join(dir, 'onlyok', 'ok_front', 'x.jpg') });
+    expect(await cam.capture(never)).toMatchObject({
+      label: 'ok',
+      source: path.join(dir, 'onlyok', 'ok_front', 'x.jpg'),
+    });
   });
 
   it('loops back to the start when loop is on', async () => {
@@ -145,7 +148,10 @@ describe('folder camera over a generated folder', () => {
     const sources = await captureSources(cam, 3);
     expect(new Set(sources).size).toBe(3);
     expect(cam.exhausted).toBe(true);
-    await expect(cam.capture(never)).rejects.toMatchObject({ code: 'LS_CAMERA_ERROR', message: expect.stringContaining('loop is off') });
+    await expect(cam.capture(never)).rejects.toMatchObject({
+      code: 'LS_CAMERA_ERROR',
+      message: expect.stringContaining('loop is off'),
+    });
   });
 
   it('resolves a relative path against baseDir', async () => {
@@ -201,13 +207,18 @@ describe('folder camera over a generated folder', () => {
       fifos.push(fifo);
       // Linked in, as recorded runs are assembled: the scan takes links, and only the read can tell.
       symlinkSync(fifo, path.join(run, `${i}-b-pipe.jpeg`));
-      if (i < real.length) copyFileSync(path.join(DATASET_DIR, 'ok_front', real[i]!), path.join(run, `${i}-a-image.jpeg`));
+      if (i < real.length)
+        copyFileSync(path.join(DATASET_DIR, 'ok_front', real[i]!), path.join(run, `${i}-a-image.jpeg`));
     }
     // And one image replaced by a FIFO after start (a file can change under a running replay).
     copyFileSync(path.join(DATASET_DIR, 'ok_front', real[0]!), path.join(run, '9-late.jpeg'));
     const logFile = path.join(dir, 'fifo-run.log');
     const destination = pino.destination({ dest: logFile, sync: false });
-    const cam = new FolderCamera({ config: config({ path: run, order: 'sequential', timeout_ms: 1000 }), logger: pino(destination), baseDir: '/' });
+    const cam = new FolderCamera({
+      config: config({ path: run, order: 'sequential', timeout_ms: 1000 }),
+      logger: pino(destination),
+      baseDir: '/',
+    });
     await cam.start(never);
     unlinkSync(path.join(run, '9-late.jpeg'));
     fifos.push(makeFifo(path.join(run, '9-late.jpeg')));
@@ -215,14 +226,28 @@ describe('folder camera over a generated folder', () => {
       const outcomes: string[] = [];
       for (let i = 0; i < cam.imageCount; i++) {
         const result = await within(cam.capture(never), 10_000, `capture ${i}`).then(
-          (image) => `image ${path.basename(image.source)} ${image.data.equals(readFileSync(image.source)) ? 'bytes ok' : 'bytes differ'}`,
-          (err: unknown) => `${(err as { code?: string }).code} ${String((err as Error).message).includes('not a regular file (a FIFO)') ? 'FIFO refused' : (err as Error).message}`,
+          (image) =>
+            `image ${path.basename(image.source)} ${image.data.equals(readFileSync(image.source)) ? 'bytes ok' : 'bytes differ'}`,
+          (err: unknown) =>
+            `${(err as { code?: string }).code} ${String((err as Error).message).includes('not a regular file (a FIFO)') ? 'FIFO refused' : (err as Error).message}`,
         );
         outcomes.push(result);
       }
       const images = real.map((_, i) => `image ${i}-a-image.jpeg bytes ok`);
       const refused = 'LS_CAMERA_ERROR FIFO refused';
-      expect(outcomes).toEqual([images[0], refused, images[1], refused, images[2], refused, images[3], refused, refused, refused, refused]);
+      expect(outcomes).toEqual([
+        images[0],
+        refused,
+        images[1],
+        refused,
+        images[2],
+        refused,
+        images[3],
+        refused,
+        refused,
+        refused,
+        refused,
+      ]);
       // Logging (pino's asynchronous writes on the same pool) still reaches the file.
       pino(destination).info('still logging');
       await waitFor(() => readFileSync(logFile, 'utf8').includes('still logging'), 10_000, 'the log line in the file');

@@ -24,7 +24,15 @@ describe.skipIf(!canMountPrivately())('gphoto2 camera against the real libgphoto
     const probeTmp = mkdtempSync(path.join(tmpdir(), 'lineside-gphoto2-tmp-'));
     const run = spawnSync(
       'unshare',
-      ['-m', 'sh', '-c', 'mount -t tmpfs lineside-gphoto2 "$1" && exec node --import tsx "$2" "$1"', 'sh', mountDir, probe],
+      [
+        '-m',
+        'sh',
+        '-c',
+        'mount -t tmpfs lineside-gphoto2 "$1" && exec node --import tsx "$2" "$1"',
+        'sh',
+        mountDir,
+        probe,
+      ],
       { cwd: PROJECT_ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, TMPDIR: probeTmp } },
     );
     expect(run.status, run.stderr).toBe(0);
@@ -36,7 +44,8 @@ describe.skipIf(!canMountPrivately())('gphoto2 camera against the real libgphoto
       selected: `"Mass Storage Camera" on disk:${mountDir}`,
       capture: {
         code: 'LS_CAMERA_ERROR',
-        message: 'capture: GP_ERROR_NOT_SUPPORTED (-6): not supported by this camera (it may not support remote capture)',
+        message:
+          'capture: GP_ERROR_NOT_SUPPORTED (-6): not supported by this camera (it may not support remote capture)',
         result: -6,
       },
     });

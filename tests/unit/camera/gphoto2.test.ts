@@ -72,7 +72,11 @@ describe('gphoto2 camera: selection and start', () => {
   const all = () => [nikon, canon1, canon2];
 
   it('takes the first detected camera when neither model nor port is set', async () => {
-    const cam = new Gphoto2Camera({ config: config(), logger: memoryLogger().logger, loadModule: () => fakeModule(all) });
+    const cam = new Gphoto2Camera({
+      config: config(),
+      logger: memoryLogger().logger,
+      loadModule: () => fakeModule(all),
+    });
     await cam.start(never);
     expect(cam.selected).toBe('"Nikon DSC D5300" on usb:001,004');
   });
@@ -109,9 +113,15 @@ describe('gphoto2 camera: selection and start', () => {
     });
     await expect(cam.start(never)).rejects.toMatchObject({
       code: 'LS_CAMERA_NOT_FOUND',
-      message: expect.stringMatching(/model "Nikon DSC D5300" on port usb:002,001 not found \(detected: "Nikon DSC D5300" on usb:001,004,/),
+      message: expect.stringMatching(
+        /model "Nikon DSC D5300" on port usb:002,001 not found \(detected: "Nikon DSC D5300" on usb:001,004,/,
+      ),
     });
-    const none = new Gphoto2Camera({ config: config(), logger: memoryLogger().logger, loadModule: () => fakeModule(() => []) });
+    const none = new Gphoto2Camera({
+      config: config(),
+      logger: memoryLogger().logger,
+      loadModule: () => fakeModule(() => []),
+    });
     await expect(none.start(never)).rejects.toMatchObject({
       code: 'LS_CAMERA_NOT_FOUND',
       message: expect.stringContaining('no camera detected'),
@@ -121,9 +131,16 @@ describe('gphoto2 camera: selection and start', () => {
   it('opens the camera at start: a claimed USB device fails start with GP_ERROR_IO_USB_CLAIM', async () => {
     const claimed = new FakeNativeCamera('Nikon DSC D5300', 'usb:001,004');
     claimed.configResult = -53;
-    const cam = new Gphoto2Camera({ config: config(), logger: memoryLogger().logger, loadModule: () => fakeModule(() => [claimed]) });
+    const cam = new Gphoto2Camera({
+      config: config(),
+      logger: memoryLogger().logger,
+      loadModule: () => fakeModule(() => [claimed]),
+    });
     const err: unknown = await cam.start(never).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'LS_CAMERA_NOT_FOUND', message: expect.stringContaining('GP_ERROR_IO_USB_CLAIM (-53)') });
+    expect(err).toMatchObject({
+      code: 'LS_CAMERA_NOT_FOUND',
+      message: expect.stringContaining('GP_ERROR_IO_USB_CLAIM (-53)'),
+    });
     expect((err as Error).cause).toBeInstanceOf(Gphoto2ResultError);
     expect(claimed.configCalls).toBe(1);
   });
@@ -131,7 +148,11 @@ describe('gphoto2 camera: selection and start', () => {
   it('a camera without settings (GP_ERROR_NOT_SUPPORTED from getConfig) still opens', async () => {
     const mass = new FakeNativeCamera('Mass Storage Camera', 'disk:/media/card');
     mass.configResult = -6;
-    const cam = new Gphoto2Camera({ config: config(), logger: memoryLogger().logger, loadModule: () => fakeModule(() => [mass]) });
+    const cam = new Gphoto2Camera({
+      config: config(),
+      logger: memoryLogger().logger,
+      loadModule: () => fakeModule(() => [mass]),
+    });
     await cam.start(never);
     expect(cam.selected).toBe('"Mass Storage Camera" on disk:/media/card');
   });
@@ -159,7 +180,11 @@ describe('gphoto2 camera: selection and start', () => {
 describe('gphoto2 camera: capture', () => {
   it('downloads into memory: download true, keep per config, never a targetPath or socket (no temp files)', async () => {
     const native = new FakeNativeCamera('Nikon DSC D5300', 'usb:001,004');
-    const cam = new Gphoto2Camera({ config: config(), logger: memoryLogger().logger, loadModule: () => fakeModule(() => [native]) });
+    const cam = new Gphoto2Camera({
+      config: config(),
+      logger: memoryLogger().logger,
+      loadModule: () => fakeModule(() => [native]),
+    });
     await cam.start(never);
     const image = await cam.capture(never);
     expect(image.data.toString('latin1')).toBe('\xff\xd8 image from usb:001,004');
@@ -196,7 +221,13 @@ describe('gphoto2 camera: capture', () => {
     });
     await cam.start(never);
     const images = await Promise.all([1, 2, 3, 4, 5].map(() => cam.capture(never)));
-    expect(images.map((image) => image.data.toString())).toEqual(['image 1', 'image 2', 'image 3', 'image 4', 'image 5']);
+    expect(images.map((image) => image.data.toString())).toEqual([
+      'image 1',
+      'image 2',
+      'image 3',
+      'image 4',
+      'image 5',
+    ]);
     expect(native.maxInFlight).toBe(1);
   });
 
@@ -212,7 +243,11 @@ describe('gphoto2 camera: capture', () => {
   ])('maps libgphoto2 result %i to %s as %s', async (result, name, code) => {
     const native = new FakeNativeCamera('Nikon DSC D5300', 'usb:001,004');
     native.take = (_options, callback) => setImmediate(() => callback(result));
-    const cam = new Gphoto2Camera({ config: config(), logger: memoryLogger().logger, loadModule: () => fakeModule(() => [native]) });
+    const cam = new Gphoto2Camera({
+      config: config(),
+      logger: memoryLogger().logger,
+      loadModule: () => fakeModule(() => [native]),
+    });
     await cam.start(never);
     const err: unknown = await cam.capture(never).catch((e: unknown) => e);
     expect(err).toMatchObject({ code, message: expect.stringContaining(`capture: ${name} (${result})`) });
@@ -222,7 +257,11 @@ describe('gphoto2 camera: capture', () => {
   it('empty data (node-gphoto2 then passes the camera path string) is LS_CAMERA_ERROR, not an empty image', async () => {
     const native = new FakeNativeCamera('Nikon DSC D5300', 'usb:001,004');
     native.take = (_options, callback) => setImmediate(() => callback(undefined, '/capt0000.jpg'));
-    const cam = new Gphoto2Camera({ config: config(), logger: memoryLogger().logger, loadModule: () => fakeModule(() => [native]) });
+    const cam = new Gphoto2Camera({
+      config: config(),
+      logger: memoryLogger().logger,
+      loadModule: () => fakeModule(() => [native]),
+    });
     await cam.start(never);
     await expect(cam.capture(never)).rejects.toMatchObject({
       code: 'LS_CAMERA_ERROR',
@@ -239,9 +278,15 @@ describe('gphoto2 camera: capture', () => {
     before.take = (_options, callback) => setImmediate(() => callback(-52));
     const log = memoryLogger();
     const module = fakeModule(() => detected);
-    const cam = new Gphoto2Camera({ config: config({ model: 'Nikon DSC D5300' }), logger: log.logger, loadModule: () => module });
+    const cam = new Gphoto2Camera({
+      config: config({ model: 'Nikon DSC D5300' }),
+      logger: log.logger,
+      loadModule: () => module,
+    });
     await cam.start(never);
-    await expect(cam.capture(never)).rejects.toMatchObject({ message: expect.stringContaining('GP_ERROR_IO_USB_FIND') });
+    await expect(cam.capture(never)).rejects.toMatchObject({
+      message: expect.stringContaining('GP_ERROR_IO_USB_FIND'),
+    });
     expect(cam.selected).toBeNull();
     detected = [];
     await expect(cam.capture(never)).rejects.toMatchObject({
@@ -267,7 +312,11 @@ describe('gphoto2 camera: capture', () => {
 
   it('capture before start and after stop is LS_CAMERA_ERROR', async () => {
     const native = new FakeNativeCamera('Nikon DSC D5300', 'usb:001,004');
-    const cam = new Gphoto2Camera({ config: config(), logger: memoryLogger().logger, loadModule: () => fakeModule(() => [native]) });
+    const cam = new Gphoto2Camera({
+      config: config(),
+      logger: memoryLogger().logger,
+      loadModule: () => fakeModule(() => [native]),
+    });
     await expect(cam.capture(never)).rejects.toMatchObject({ code: 'LS_CAMERA_ERROR' });
     await cam.start(never);
     await cam.stop();
@@ -331,7 +380,9 @@ describe('gphoto2 camera: a hung native call', () => {
     ]);
     // Still only the one native call: nothing piled up behind it in the thread pool.
     expect(hung).toHaveLength(1);
-    expect(log.entries().filter((e) => e.msg === 'gphoto2 call has not returned; captures time out behind it until it does')).toHaveLength(1);
+    expect(
+      log.entries().filter((e) => e.msg === 'gphoto2 call has not returned; captures time out behind it until it does'),
+    ).toHaveLength(1);
 
     // Later captures keep timing out (not piling up) until the native call returns...
     const fifth = cam.capture(never).catch((e: unknown) => e);

@@ -168,7 +168,12 @@ describe('http camera against a local server', () => {
       answer = false;
       const codes: string[] = [];
       for (let i = 0; i < 6; i++) {
-        codes.push(await cam.capture(never).then(() => 'ok', (err: { code: string }) => err.code));
+        codes.push(
+          await cam.capture(never).then(
+            () => 'ok',
+            (err: { code: string }) => err.code,
+          ),
+        );
       }
       expect(codes).toEqual(Array.from({ length: 6 }, () => 'LS_CAMERA_TIMEOUT'));
       // fetch destroys an aborted request's socket (undici may keep one spare idle connection per origin).
@@ -183,8 +188,12 @@ describe('http camera against a local server', () => {
 
   it('refuses snapshots over max_bytes, by content-length and while streaming', async () => {
     for (const pathname of ['/big', '/big-chunked']) {
-      const err: unknown = await camera({ url: `${base}${pathname}`, max_bytes: 2048 }).start(never).catch((e: unknown) => e);
-      expect(err).toMatchObject({ cause: { code: 'LS_CAMERA_ERROR', message: expect.stringContaining('max_bytes (2048)') } });
+      const err: unknown = await camera({ url: `${base}${pathname}`, max_bytes: 2048 })
+        .start(never)
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({
+        cause: { code: 'LS_CAMERA_ERROR', message: expect.stringContaining('max_bytes (2048)') },
+      });
     }
   });
 
@@ -231,7 +240,10 @@ describe('http camera credentials', () => {
   });
 
   it('a wrong password is LS_CAMERA_NOT_FOUND at start (HTTP 401) and the message carries no password', async () => {
-    const err: unknown = await camera({ url: `${base}/auth`, username: 'operator' }, { LINESIDE_CAMERA_PASSWORD: 'wrong-one' })
+    const err: unknown = await camera(
+      { url: `${base}/auth`, username: 'operator' },
+      { LINESIDE_CAMERA_PASSWORD: 'wrong-one' },
+    )
       .start(never)
       .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'LS_CAMERA_NOT_FOUND', message: expect.stringContaining('HTTP 401') });
@@ -252,7 +264,9 @@ describe('http camera credentials', () => {
   });
 
   it('an empty password fails start with LS_CONFIG_INVALID naming the variable, not a 401 later', async () => {
-    await expect(camera({ url: `${base}/auth`, username: 'operator', password_env: 'EMPTY_PW' }, { EMPTY_PW: '' }).start(never)).rejects.toMatchObject({
+    await expect(
+      camera({ url: `${base}/auth`, username: 'operator', password_env: 'EMPTY_PW' }, { EMPTY_PW: '' }).start(never),
+    ).rejects.toMatchObject({
       code: 'LS_CONFIG_INVALID',
       message: expect.stringMatching(/camera\.password_env: .*environment variable EMPTY_PW is empty/),
     });
@@ -261,7 +275,10 @@ describe('http camera credentials', () => {
   it('refuses a credential that is not a regular file (a FIFO) at once, instead of blocking a pool thread on it', async () => {
     const fifo = makeFifo(path.join(credentials, 'fifo_pw'));
     try {
-      const read = readSecret(cameraPasswordSource({ password_env: 'FIFO_PW' }), { CREDENTIALS_DIRECTORY: credentials, FIFO_PW: 'from-env' });
+      const read = readSecret(cameraPasswordSource({ password_env: 'FIFO_PW' }), {
+        CREDENTIALS_DIRECTORY: credentials,
+        FIFO_PW: 'from-env',
+      });
       await expect(within(read, 10_000, 'credential read')).rejects.toMatchObject({
         code: 'LS_CONFIG_INVALID',
         message: expect.stringContaining('not a regular file (a FIFO)'),
@@ -273,7 +290,9 @@ describe('http camera credentials', () => {
   });
 
   it('username without any password fails start with LS_CAMERA_NOT_FOUND naming both places', async () => {
-    await expect(camera({ url: `${base}/auth`, username: 'operator', password_env: 'NOPE_PW' }).start(never)).rejects.toMatchObject({
+    await expect(
+      camera({ url: `${base}/auth`, username: 'operator', password_env: 'NOPE_PW' }).start(never),
+    ).rejects.toMatchObject({
       code: 'LS_CAMERA_NOT_FOUND',
       message: expect.stringMatching(/set env NOPE_PW or the systemd credential nope_pw/),
     });
@@ -283,7 +302,10 @@ describe('http camera credentials', () => {
     const err: unknown = await camera({ url: `http://admin:${PASSWORD}@127.0.0.1:1/snap.jpg` })
       .start(never)
       .catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'LS_CAMERA_NOT_FOUND', message: expect.stringContaining('must not carry user:password') });
+    expect(err).toMatchObject({
+      code: 'LS_CAMERA_NOT_FOUND',
+      message: expect.stringContaining('must not carry user:password'),
+    });
     expect(String((err as Error).message)).not.toContain(PASSWORD);
   });
 

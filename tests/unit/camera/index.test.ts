@@ -28,7 +28,10 @@ describe('camera registry', () => {
   it('resolves the folder path against baseDir and captures a labelled dataset image', async () => {
     const camera = createCamera(cameraSection.parse({ type: 'folder', path: 'train', order: 'sequential' }), deps);
     await camera.start(never);
-    expect(await camera.capture(never)).toMatchObject({ label: 'defective', source: path.join(DATASET_DIR, 'def_front', 'cast_def_0_0.jpeg') });
+    expect(await camera.capture(never)).toMatchObject({
+      label: 'defective',
+      source: path.join(DATASET_DIR, 'def_front', 'cast_def_0_0.jpeg'),
+    });
     await camera.stop();
   });
 
@@ -55,7 +58,10 @@ describe('camera registry', () => {
         },
       }),
     });
-    await expect(camera.start(never)).rejects.toMatchObject({ code: 'LS_CAMERA_NOT_FOUND', message: expect.stringContaining('no camera detected') });
+    await expect(camera.start(never)).rejects.toMatchObject({
+      code: 'LS_CAMERA_NOT_FOUND',
+      message: expect.stringContaining('no camera detected'),
+    });
   });
 });
 
@@ -69,7 +75,11 @@ describe('camera config section', () => {
       loop: true,
       timeout_ms: 2000,
     });
-    expect(cameraSection.parse({ type: 'gphoto2' })).toEqual({ type: 'gphoto2', keep_on_camera: false, timeout_ms: 2000 });
+    expect(cameraSection.parse({ type: 'gphoto2' })).toEqual({
+      type: 'gphoto2',
+      keep_on_camera: false,
+      timeout_ms: 2000,
+    });
     expect(cameraSection.parse({ type: 'http', url: 'https://cam.local/snap.jpg' })).toEqual({
       type: 'http',
       url: 'https://cam.local/snap.jpg',

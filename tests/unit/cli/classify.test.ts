@@ -50,7 +50,14 @@ describe('lineside classify', () => {
     const records = jsonLines(stdout());
     expect(records).toHaveLength(12);
     for (const record of records) {
-      expect(Object.keys(record).sort()).toEqual(['defect_score', 'file', 'inference_ms', 'preprocess_ms', 'threshold', 'verdict']);
+      expect(Object.keys(record).sort()).toEqual([
+        'defect_score',
+        'file',
+        'inference_ms',
+        'preprocess_ms',
+        'threshold',
+        'verdict',
+      ]);
       expect(record.verdict).toBe((record.defect_score as number) >= (record.threshold as number) ? 'defective' : 'ok');
       expect(path.dirname(record.file as string)).toBe(goodDir);
     }
@@ -66,7 +73,9 @@ describe('lineside classify', () => {
     expect(status).toBe(2);
     const records = jsonLines(stdout());
     const errors = Object.fromEntries(
-      records.filter((r) => 'error' in r).map((r) => [path.basename(r.file as string), (r.error as { code: string }).code]),
+      records
+        .filter((r) => 'error' in r)
+        .map((r) => [path.basename(r.file as string), (r.error as { code: string }).code]),
     );
     expect(errors).toEqual({ ...badFiles, 'no-such-file.jpeg': 'LS_FILE_UNREADABLE' });
     expect(records.filter((r) => 'verdict' in r)).toHaveLength(1);

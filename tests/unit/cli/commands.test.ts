@@ -41,7 +41,8 @@ function codeOf(file: string, text: string): string[] {
 }
 
 /** `lineside WORD` where lineside is the program run: at the start, or after $, sudo [-u USER], npx, node, a path. */
-const INVOCATION = /(?:^\s*|[;&|]\s*|\$\s+|npx\s+|sudo\s+(?:-u\s+\S+\s+)?|node\s+)(?:\S*\/)?lineside(?:\.js)?\s+([a-z][a-z0-9-]*)/g;
+const INVOCATION =
+  /(?:^\s*|[;&|]\s*|\$\s+|npx\s+|sudo\s+(?:-u\s+\S+\s+)?|node\s+)(?:\S*\/)?lineside(?:\.js)?\s+([a-z][a-z0-9-]*)/g;
 
 function invocations(lines: readonly string[]): string[] {
   return lines.flatMap((line) => [...line.matchAll(INVOCATION)].map((m) => m[1]!));
@@ -59,17 +60,27 @@ describe('the commands the docs tell the operator to run', () => {
         '$ lineside ack',
       ]),
     ).toEqual(['doctor', 'doctor', 'run', 'validate-config', 'safe-outputs', 'ack']);
-    expect(invocations(['journalctl -u lineside -f', 'useradd --shell /usr/sbin/nologin lineside', 'mkdir /var/lib/lineside'])).toEqual([]);
+    expect(
+      invocations([
+        'journalctl -u lineside -f',
+        'useradd --shell /usr/sbin/nologin lineside',
+        'mkdir /var/lib/lineside',
+      ]),
+    ).toEqual([]);
   });
 
   it('every `lineside <command>` in the docs, the unit file and the error table exists in src/cli/commands.ts', () => {
     const found: { file: string; command: string }[] = [];
     for (const file of documents()) {
-      for (const command of invocations(codeOf(file, readFileSync(path.join(root, file), 'utf8')))) found.push({ file, command });
+      for (const command of invocations(codeOf(file, readFileSync(path.join(root, file), 'utf8'))))
+        found.push({ file, command });
     }
-    for (const command of invocations(codeOf('errors.md', renderErrorsDoc()))) found.push({ file: 'src/errors.ts', command });
+    for (const command of invocations(codeOf('errors.md', renderErrorsDoc())))
+      found.push({ file: 'src/errors.ts', command });
     // The docs do name commands (a scanner that finds nothing checks nothing).
-    expect(found.map((f) => f.command)).toEqual(expect.arrayContaining(['run', 'validate-config', 'doctor', 'safe-outputs']));
+    expect(found.map((f) => f.command)).toEqual(
+      expect.arrayContaining(['run', 'validate-config', 'doctor', 'safe-outputs']),
+    );
     expect(found.filter((f) => !known.has(f.command))).toEqual([]);
   });
 

@@ -25,7 +25,8 @@ async function linkSubset(root: string): Promise<void> {
     ['ok', 'ok_front'],
   ] as const) {
     await mkdir(path.join(root, folder), { recursive: true });
-    for (const file of datasetImages(label, PER_CLASS)) await symlink(file, path.join(root, folder, path.basename(file)));
+    for (const file of datasetImages(label, PER_CLASS))
+      await symlink(file, path.join(root, folder, path.basename(file)));
   }
 }
 

@@ -10,7 +10,10 @@ describe('parseCommandLine', () => {
   const options = { config: { type: 'string' }, json: { type: 'boolean' } } as const;
 
   it('takes --flag value, --flag=value and booleans, and keeps positionals in order when allowed', () => {
-    expect(parseCommandLine(['--config', 'a.yaml', '--json'], options)).toEqual({ values: { config: 'a.yaml', json: true }, positionals: [] });
+    expect(parseCommandLine(['--config', 'a.yaml', '--json'], options)).toEqual({
+      values: { config: 'a.yaml', json: true },
+      positionals: [],
+    });
     expect(parseCommandLine(['x', '--config=b.yaml', 'y'], options, { positionals: true })).toEqual({
       values: { config: 'b.yaml' },
       positionals: ['x', 'y'],
@@ -33,14 +36,29 @@ describe('parseCommandLine', () => {
 });
 
 describe('usage errors of the commands', () => {
-  const cases: [string, (argv: string[], io: ReturnType<typeof captureIo>['io']) => Promise<number>, string[], RegExp][] = [
+  const cases: [
+    string,
+    (argv: string[], io: ReturnType<typeof captureIo>['io']) => Promise<number>,
+    string[],
+    RegExp,
+  ][] = [
     ['run', runDaemon, [], /--config FILE is required\nusage: lineside run --config FILE/],
     ['run', runDaemon, ['--config', 'x.yaml', '--bogus'], /Unknown option '--bogus'\nusage: lineside run/],
-    ['run', runDaemon, ['--config', 'x.yaml', '--max-parts', '0'], /--max-parts: must be a positive integer \(got '0'\)/],
+    [
+      'run',
+      runDaemon,
+      ['--config', 'x.yaml', '--max-parts', '0'],
+      /--max-parts: must be a positive integer \(got '0'\)/,
+    ],
     ['run', runDaemon, ['x.yaml'], /Unexpected argument 'x\.yaml'/],
     ['safe-outputs', runSafeOutputs, ['--config'], /'--config <value>' argument missing\nusage: lineside safe-outputs/],
     ['doctor', runDoctor, ['--jsn'], /Unknown option '--jsn'\nusage: lineside doctor/],
-    ['validate-config', runValidateConfig, ['a.yaml', 'b.yaml'], /unexpected argument: b\.yaml\nusage: lineside validate-config FILE/],
+    [
+      'validate-config',
+      runValidateConfig,
+      ['a.yaml', 'b.yaml'],
+      /unexpected argument: b\.yaml\nusage: lineside validate-config FILE/,
+    ],
     ['validate-config', runValidateConfig, ['--strict', 'a.yaml'], /Unknown option '--strict'/],
   ];
   for (const [name, command, argv, message] of cases) {

@@ -50,7 +50,9 @@ describe('config schema', () => {
     expect(configError({ ...minimal, gpio: { type: 'sim', part_interval_ms: 30 } }).message).toBe(
       'gpio.part_interval_ms: must be >= gpio.part_length_ms (got 30 < 40)',
     );
-    expect(parseConfig({ ...minimal, gpio: { type: 'sim', part_interval_ms: 20, part_length_ms: 20 } }).gpio).toMatchObject({ part_interval_ms: 20 });
+    expect(
+      parseConfig({ ...minimal, gpio: { type: 'sim', part_interval_ms: 20, part_length_ms: 20 } }).gpio,
+    ).toMatchObject({ part_interval_ms: 20 });
   });
 
   it('rejects unknown keys at any depth', () => {
@@ -112,7 +114,10 @@ describe('loadConfig', () => {
 
   it('still expands a config that uses a few aliases', () => {
     const file = path.join(dir, 'aliases.yaml');
-    writeFileSync(file, 'camera: { type: folder, path: /data }\ngpio: { type: sim }\ntrigger: &eye { line: 17 }\ngate: { line: 27 }\nconfirm: *eye\n');
+    writeFileSync(
+      file,
+      'camera: { type: folder, path: /data }\ngpio: { type: sim }\ntrigger: &eye { line: 17 }\ngate: { line: 27 }\nconfirm: *eye\n',
+    );
     expect(loadConfig(file).config.confirm?.line).toBe(17);
   });
 });
@@ -133,7 +138,11 @@ describe('generated docs', () => {
 
 describe('config errors never echo credentials', () => {
   it('redacts user:password in a URL value it reports', () => {
-    const err = configError({ ...minimal, mqtt: { url: 'mqtt://plant:s3cret@broker:1883', qos: 7 }, camera: { type: 'http', url: 'ftp://cam:pw@10.0.0.9/snap' } });
+    const err = configError({
+      ...minimal,
+      mqtt: { url: 'mqtt://plant:s3cret@broker:1883', qos: 7 },
+      camera: { type: 'http', url: 'ftp://cam:pw@10.0.0.9/snap' },
+    });
     expect(err.message).not.toContain('s3cret');
     expect(err.message).not.toContain(':pw@');
     expect(err.message).toContain('camera.url');

@@ -34,7 +34,9 @@ describe('readSecret', () => {
   it('an empty secret is LS_CONFIG_INVALID naming its source, from a file or from the environment', async () => {
     await expect(readSecret(source, { CREDENTIALS_DIRECTORY: empty, PW: 'env' })).rejects.toMatchObject({
       code: 'LS_CONFIG_INVALID',
-      message: expect.stringContaining(`mqtt.password_env: the secret in credential file ${path.join(empty, 'mqtt_password')} is empty`),
+      message: expect.stringContaining(
+        `mqtt.password_env: the secret in credential file ${path.join(empty, 'mqtt_password')} is empty`,
+      ),
     });
     await expect(readSecret(source, { PW: '' })).rejects.toMatchObject({
       code: 'LS_CONFIG_INVALID',
@@ -48,7 +50,9 @@ describe('readSecret', () => {
     try {
       await expect(readSecret(source, { CREDENTIALS_DIRECTORY: dir, PW: 'env' })).rejects.toMatchObject({
         code: 'LS_CONFIG_INVALID',
-        message: expect.stringMatching(/credential file .*mqtt_password cannot be read \(not a regular file \(a directory\)\)/),
+        message: expect.stringMatching(
+          /credential file .*mqtt_password cannot be read \(not a regular file \(a directory\)\)/,
+        ),
       });
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -28,7 +28,11 @@ describe('listFiles', () => {
   it('expands folders recursively in name order, skips dot-files, keeps explicit files, reports missing paths', async () => {
     const missing = path.join(dir, 'missing');
     const { files, failures } = await listFiles([path.join(dir, 'b'), path.join(dir, 'a.jpeg'), missing]);
-    expect(files).toEqual([path.join(dir, 'b', 'c.jpeg'), path.join(dir, 'b', 'deeper', 'd.png'), path.join(dir, 'a.jpeg')]);
+    expect(files).toEqual([
+      path.join(dir, 'b', 'c.jpeg'),
+      path.join(dir, 'b', 'deeper', 'd.png'),
+      path.join(dir, 'a.jpeg'),
+    ]);
     expect(failures).toEqual([expect.objectContaining({ file: missing, code: 'LS_FILE_UNREADABLE' })]);
     const all = await listFiles([dir]);
     expect(all.files.map((f) => path.relative(dir, f))).toEqual(['a.jpeg', 'b/c.jpeg', 'b/deeper/d.png', 'sparse.bin']);
@@ -79,10 +83,19 @@ class DelayInspector implements Inspector {
 describe('judgeFiles', () => {
   it('reports every file once, in input order, with bounded concurrency, and a failure never stops the rest', async () => {
     await writeFile(path.join(dir, 'bad.jpeg'), 'bad');
-    const files = [path.join(dir, 'a.jpeg'), path.join(dir, 'bad.jpeg'), path.join(dir, 'nope.jpeg'), path.join(dir, 'b', 'c.jpeg')];
+    const files = [
+      path.join(dir, 'a.jpeg'),
+      path.join(dir, 'bad.jpeg'),
+      path.join(dir, 'nope.jpeg'),
+      path.join(dir, 'b', 'c.jpeg'),
+    ];
     const inspector = new DelayInspector();
     const seen: [number, Judgement][] = [];
-    await judgeFiles(inspector, files, { concurrency: 2, maxFileBytes: 1024, onJudgement: (j, i) => seen.push([i, j]) });
+    await judgeFiles(inspector, files, {
+      concurrency: 2,
+      maxFileBytes: 1024,
+      onJudgement: (j, i) => seen.push([i, j]),
+    });
     expect(seen.map(([i, j]) => [i, j.file])).toEqual(files.map((f, i) => [i, f]));
     expect(seen.map(([, j]) => ('failure' in j ? j.failure.code : j.inspection.verdict))).toEqual([
       'ok',
@@ -98,21 +111,31 @@ describe('judgeFiles', () => {
     const files = [path.join(dir, 'a.jpeg'), ...fifos, path.join(dir, 'b', 'c.jpeg')];
     const seen: Judgement[] = [];
     try {
-      await within(judgeFiles(new DelayInspector(), files, { concurrency: 4, maxFileBytes: 1024, onJudgement: (j) => seen.push(j) }), 10_000, 'judgeFiles');
+      await within(
+        judgeFiles(new DelayInspector(), files, {
+          concurrency: 4,
+          maxFileBytes: 1024,
+          onJudgement: (j) => seen.push(j),
+        }),
+        10_000,
+        'judgeFiles',
+      );
     } finally {
       for (const fifo of fifos) releaseFifo(fifo);
       await Promise.all(fifos.map((fifo) => rm(fifo)));
     }
-    expect(seen.map((j) => ('failure' in j ? `${j.failure.code}: ${j.failure.message}` : j.inspection.verdict))).toEqual([
-      'ok',
-      ...fifos.map(() => 'LS_FILE_UNREADABLE: not a regular file (a FIFO)'),
-      'ok',
-    ]);
+    expect(
+      seen.map((j) => ('failure' in j ? `${j.failure.code}: ${j.failure.message}` : j.inspection.verdict)),
+    ).toEqual(['ok', ...fifos.map(() => 'LS_FILE_UNREADABLE: not a regular file (a FIFO)'), 'ok']);
   });
 
   it('refuses a file over maxFileBytes unread', async () => {
     const seen: Judgement[] = [];
-    await judgeFiles(new DelayInspector(), [path.join(dir, 'sparse.bin')], { concurrency: 1, maxFileBytes: 1024 * 1024, onJudgement: (j) => seen.push(j) });
+    await judgeFiles(new DelayInspector(), [path.join(dir, 'sparse.bin')], {
+      concurrency: 1,
+      maxFileBytes: 1024 * 1024,
+      onJudgement: (j) => seen.push(j),
+    });
     expect(seen.map((j) => ('failure' in j ? j.failure.code : j.inspection.verdict))).toEqual(['LS_IMAGE_TOO_LARGE']);
   });
 

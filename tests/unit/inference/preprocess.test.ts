@@ -6,7 +6,12 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { LinesideError } from '../../../src/errors.js';
 import { loadBundle } from '../../../src/inference/bundle.js';
-import { preprocess, preprocessSpecSchema, toInputTensorData, type PreprocessSpec } from '../../../src/inference/preprocess.js';
+import {
+  preprocess,
+  preprocessSpecSchema,
+  toInputTensorData,
+  type PreprocessSpec,
+} from '../../../src/inference/preprocess.js';
 import { rejection } from './helpers.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -71,7 +76,9 @@ describe('preprocess', () => {
       expected[i] = v;
       rgb.fill(v, 3 * i, 3 * i + 3);
     }
-    const png = await sharp(rgb, { raw: { width, height, channels: 3 } }).png().toBuffer();
+    const png = await sharp(rgb, { raw: { width, height, channels: 3 } })
+      .png()
+      .toBuffer();
     const out = await preprocess(png, { ...spec128, width, height, resize_kernel: 'nearest' }, limits);
     expect(Array.from(out.pixels)).toEqual(Array.from(expected));
   });
@@ -82,7 +89,9 @@ describe('preprocess', () => {
     const height = 100;
     const rgb = Buffer.alloc(width * height * 3);
     for (let y = 0; y < height; y++) rgb.fill(255, 3 * (y * width + width / 2), 3 * (y * width + width));
-    const png = await sharp(rgb, { raw: { width, height, channels: 3 } }).png().toBuffer();
+    const png = await sharp(rgb, { raw: { width, height, channels: 3 } })
+      .png()
+      .toBuffer();
     const out = await preprocess(png, { ...spec128, width: 20, height: 20, resize_kernel: 'nearest' }, limits);
     for (let y = 0; y < 20; y++) {
       expect(out.pixels[y * 20 + 0]).toBe(0);
@@ -93,7 +102,9 @@ describe('preprocess', () => {
   });
 
   it('drops an (opaque) alpha channel rather than returning two channels', async () => {
-    const png = await sharp({ create: { width: 32, height: 32, channels: 4, background: { r: 90, g: 90, b: 90, alpha: 1 } } })
+    const png = await sharp({
+      create: { width: 32, height: 32, channels: 4, background: { r: 90, g: 90, b: 90, alpha: 1 } },
+    })
       .png()
       .toBuffer();
     const out = await preprocess(png, { ...spec128, width: 16, height: 16 }, limits);
@@ -117,7 +128,9 @@ describe('preprocess', () => {
   });
 
   it('rejects a format a camera does not deliver (GIF) with LS_IMAGE_DECODE', async () => {
-    const gif = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } }).gif().toBuffer();
+    const gif = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } })
+      .gif()
+      .toBuffer();
     const err = await rejection(preprocess(gif, spec128, limits));
     expect(err.code).toBe('LS_IMAGE_DECODE');
     expect(err.message).toMatch(/gif/);
@@ -136,7 +149,9 @@ describe('preprocess', () => {
 
   it('applies the configured limit: the same header passes the size check under a larger limit', async () => {
     // Proves the refusal above came from max_input_pixels: with room for it, sharp tries and fails on the fake data.
-    const err = await rejection(preprocess(pngHeaderDeclaring(20_000, 20_000), spec128, { maxInputPixels: 400_000_000 }));
+    const err = await rejection(
+      preprocess(pngHeaderDeclaring(20_000, 20_000), spec128, { maxInputPixels: 400_000_000 }),
+    );
     expect(err.code).toBe('LS_IMAGE_DECODE');
     const small = await rejection(preprocess(realJpeg, spec128, { maxInputPixels: 300 * 300 - 1 }));
     expect(small.code).toBe('LS_IMAGE_TOO_LARGE');

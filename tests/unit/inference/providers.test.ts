@@ -25,7 +25,9 @@ function opener(working: readonly ProviderName[]) {
   const open = (provider: ProviderName): Promise<string> => {
     tried.push(provider);
     if (working.includes(provider)) return Promise.resolve(`session-on-${provider}`);
-    return Promise.reject(new Error(`OrtSessionOptionsAppendExecutionProvider_${provider}: Failed to load shared library`));
+    return Promise.reject(
+      new Error(`OrtSessionOptionsAppendExecutionProvider_${provider}: Failed to load shared library`),
+    );
   };
   return { tried, open };
 }
@@ -33,7 +35,12 @@ function opener(working: readonly ProviderName[]) {
 describe('selectExecutionProvider', () => {
   it('uses the first requested provider that opens, trying them one at a time in order', async () => {
     const { tried, open } = opener(['cuda', 'cpu']);
-    const selection = await selectExecutionProvider({ requested: ['tensorrt', 'cuda', 'cpu'], registered: LINUX_X64, requireGpu: false, open });
+    const selection = await selectExecutionProvider({
+      requested: ['tensorrt', 'cuda', 'cpu'],
+      registered: LINUX_X64,
+      requireGpu: false,
+      open,
+    });
     expect(selection.provider).toBe('cuda');
     expect(selection.session).toBe('session-on-cuda');
     expect(tried).toEqual(['tensorrt', 'cuda']);
@@ -47,15 +54,27 @@ describe('selectExecutionProvider', () => {
 
   it('falls back to cpu when a registered GPU provider fails hard at session creation', async () => {
     const { tried, open } = opener(['cpu']);
-    const selection = await selectExecutionProvider({ requested: ['cuda', 'cpu'], registered: LINUX_X64, requireGpu: false, open });
+    const selection = await selectExecutionProvider({
+      requested: ['cuda', 'cpu'],
+      registered: LINUX_X64,
+      requireGpu: false,
+      open,
+    });
     expect(selection.provider).toBe('cpu');
     expect(tried).toEqual(['cuda', 'cpu']);
-    expect(describeAttempts(selection.attempts)).toMatch(/^cuda: failed \(.*Failed to load shared library\); cpu: opened$/);
+    expect(describeAttempts(selection.attempts)).toMatch(
+      /^cuda: failed \(.*Failed to load shared library\); cpu: opened$/,
+    );
   });
 
   it('never passes an unregistered provider to onnxruntime (which would silently run it on CPU)', async () => {
     const { tried, open } = opener(['cuda', 'cpu']);
-    const selection = await selectExecutionProvider({ requested: ['cuda', 'cpu'], registered: LINUX_ARM64, requireGpu: false, open });
+    const selection = await selectExecutionProvider({
+      requested: ['cuda', 'cpu'],
+      registered: LINUX_ARM64,
+      requireGpu: false,
+      open,
+    });
     expect(tried).toEqual(['cpu']);
     expect(selection.provider).toBe('cpu');
     expect(selection.attempts[0]).toMatchObject({ provider: 'cuda', outcome: 'not-registered' });
@@ -64,7 +83,9 @@ describe('selectExecutionProvider', () => {
 
   it('refuses with LS_EP_UNAVAILABLE when nothing requested can be used', async () => {
     const { open } = opener([]);
-    const err = await rejection(selectExecutionProvider({ requested: ['cuda', 'webgpu'], registered: LINUX_X64, requireGpu: false, open }));
+    const err = await rejection(
+      selectExecutionProvider({ requested: ['cuda', 'webgpu'], registered: LINUX_X64, requireGpu: false, open }),
+    );
     expect(err.code).toBe('LS_EP_UNAVAILABLE');
     expect(err.message).toContain('cuda: failed');
     expect(err.message).toContain('webgpu: failed');
@@ -72,7 +93,9 @@ describe('selectExecutionProvider', () => {
 
   it('with require_gpu, never tries cpu and refuses when no GPU provider opens', async () => {
     const { tried, open } = opener(['cpu']);
-    const err = await rejection(selectExecutionProvider({ requested: ['cuda', 'cpu'], registered: LINUX_X64, requireGpu: true, open }));
+    const err = await rejection(
+      selectExecutionProvider({ requested: ['cuda', 'cpu'], registered: LINUX_X64, requireGpu: true, open }),
+    );
     expect(err.code).toBe('LS_EP_UNAVAILABLE');
     expect(err.message).toContain('require_gpu');
     expect(tried).toEqual(['cuda']);
@@ -80,19 +103,31 @@ describe('selectExecutionProvider', () => {
 
   it('with require_gpu, accepts a GPU provider that opens', async () => {
     const { open } = opener(['webgpu']);
-    const selection = await selectExecutionProvider({ requested: ['cuda', 'webgpu', 'cpu'], registered: LINUX_X64, requireGpu: true, open });
+    const selection = await selectExecutionProvider({
+      requested: ['cuda', 'webgpu', 'cpu'],
+      registered: LINUX_X64,
+      requireGpu: true,
+      open,
+    });
     expect(selection.provider).toBe('webgpu');
   });
 
   it('blames the model, not the provider, when even cpu cannot load it', async () => {
     const { open } = opener([]);
-    const err = await rejection(selectExecutionProvider({ requested: ['cpu'], registered: LINUX_X64, requireGpu: false, open }));
+    const err = await rejection(
+      selectExecutionProvider({ requested: ['cpu'], registered: LINUX_X64, requireGpu: false, open }),
+    );
     expect(err.code).toBe('LS_MODEL_INVALID');
   });
 
   it('tries a provider listed twice only once', async () => {
     const { tried, open } = opener(['cpu']);
-    await selectExecutionProvider({ requested: ['cuda', 'cuda', 'cpu'], registered: LINUX_X64, requireGpu: false, open });
+    await selectExecutionProvider({
+      requested: ['cuda', 'cuda', 'cpu'],
+      registered: LINUX_X64,
+      requireGpu: false,
+      open,
+    });
     expect(tried).toEqual(['cuda', 'cpu']);
   });
 });
@@ -118,7 +153,9 @@ describe('nodeCountsFromProfile', () => {
 
 describe('reportedProvider', () => {
   it('reports the GPU provider that ran the graph even when onnxruntime put a few small nodes on CPU', () => {
-    expect(reportedProvider({ opened: 'cuda', nodeCounts: { cuda: 10, cpu: 2 }, requireGpu: true })).toEqual({ provider: 'cuda' });
+    expect(reportedProvider({ opened: 'cuda', nodeCounts: { cuda: 10, cpu: 2 }, requireGpu: true })).toEqual({
+      provider: 'cuda',
+    });
   });
 
   it('reports cpu, with a warning, when the opened GPU provider accepted no node', () => {

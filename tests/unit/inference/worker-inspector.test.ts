@@ -11,7 +11,9 @@ import {
   datasetImages,
   inferenceConfig,
   tempDir,
-  writeBadFiles, rejection } from './helpers.js';
+  writeBadFiles,
+  rejection,
+} from './helpers.js';
 
 const FAULTY_WORKER = new URL('./fixtures/faulty-worker.ts', import.meta.url);
 const never = new AbortController().signal;
@@ -55,7 +57,8 @@ describe('WorkerInspector on the shipped model and real images', () => {
   });
 
   it('judges real defective and good castings: no escapes, verdicts at the bundle threshold', async () => {
-    const judge = (files: string[]): Promise<Inspection[]> => Promise.all(files.map(async (f) => inspector.inspect(await readFile(f))));
+    const judge = (files: string[]): Promise<Inspection[]> =>
+      Promise.all(files.map(async (f) => inspector.inspect(await readFile(f))));
     const defective = await judge(datasetImages('defective', 12));
     const ok = await judge(datasetImages('ok', 12));
     for (const inspection of [...defective, ...ok]) {
@@ -156,7 +159,10 @@ describe('WorkerInspector refusing to arm', () => {
   });
 
   it('refuses a missing bundle (LS_MODEL_MISSING)', async () => {
-    const inspector = new WorkerInspector({ bundleDir: path.join(BUNDLE_DIR, 'no-such-bundle'), inference: inferenceConfig() });
+    const inspector = new WorkerInspector({
+      bundleDir: path.join(BUNDLE_DIR, 'no-such-bundle'),
+      inference: inferenceConfig(),
+    });
     expect((await rejection(inspector.start(never))).code).toBe('LS_MODEL_MISSING');
   });
 
@@ -164,7 +170,9 @@ describe('WorkerInspector refusing to arm', () => {
     const dir = await corruptBundleCopy();
     try {
       const metadataPath = path.join(dir, 'model.json');
-      const meta = JSON.parse(await readFile(metadataPath, 'utf8')) as { onnx: { file: string; sha256: string; bytes: number } };
+      const meta = JSON.parse(await readFile(metadataPath, 'utf8')) as {
+        onnx: { file: string; sha256: string; bytes: number };
+      };
       const garbage = Buffer.from('definitely not a protobuf model '.repeat(8));
       await writeFile(path.join(dir, meta.onnx.file), garbage);
       const { createHash } = await import('node:crypto');
@@ -218,7 +226,10 @@ describe('WorkerInspector execution providers on this machine', () => {
   });
 
   it('refuses when the only provider asked for cannot be used (LS_EP_UNAVAILABLE)', async () => {
-    const inspector = new WorkerInspector({ bundleDir: BUNDLE_DIR, inference: inferenceConfig({ execution_providers: ['tensorrt'] }) });
+    const inspector = new WorkerInspector({
+      bundleDir: BUNDLE_DIR,
+      inference: inferenceConfig({ execution_providers: ['tensorrt'] }),
+    });
     expect((await rejection(inspector.start(never))).code).toBe('LS_EP_UNAVAILABLE');
   });
 });
@@ -256,7 +267,9 @@ describe('WorkerInspector supervision', () => {
     expect(hung.message).toContain('timeout_ms');
     // Queued behind the hung call: times out too (fail-safe), it is not lost.
     expect((await rejection(inspector.inspect(image))).code).toBe('LS_INFERENCE_FAILED');
-    await expect.poll(() => log.lines.some((l) => l.msg === 'inference worker restarted'), { timeout: 10_000 }).toBe(true);
+    await expect
+      .poll(() => log.lines.some((l) => l.msg === 'inference worker restarted'), { timeout: 10_000 })
+      .toBe(true);
     expect(log.lines.find((l) => l.code === 'LS_INFERENCE_WORKER_DIED')?.reason).toContain('hung');
     expect((await inspector.inspect(image)).defectScore).toBe(reference);
   });
@@ -275,7 +288,9 @@ describe('WorkerInspector supervision', () => {
       expect(result.status).toBe('rejected');
       expect((result as PromiseRejectedResult).reason).toMatchObject({ code: 'LS_INFERENCE_WORKER_DIED' });
     }
-    await expect.poll(async () => (await inspector.inspect(image).catch(() => undefined))?.defectScore, { timeout: 10_000 }).toBe(reference);
+    await expect
+      .poll(async () => (await inspector.inspect(image).catch(() => undefined))?.defectScore, { timeout: 10_000 })
+      .toBe(reference);
   });
 
   it('stop() ends the worker; later requests are refused rather than lost', async () => {

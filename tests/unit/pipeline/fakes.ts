@@ -12,8 +12,20 @@ import {
 } from '../../../src/config/sections/line.js';
 import { LinesideError, type ErrorCode } from '../../../src/errors.js';
 import type { Inspection } from '../../../src/domain/ports.js';
-import type { DigitalOutput, Edge, EdgeEvent, EdgeInput, PlannedSwitch, SwitchResult, TimedSwitch } from '../../../src/domain/ports.js';
-import { InspectionLine, type InspectionLineConfig, type InspectionLineDeps } from '../../../src/pipeline/inspection-line.js';
+import type {
+  DigitalOutput,
+  Edge,
+  EdgeEvent,
+  EdgeInput,
+  PlannedSwitch,
+  SwitchResult,
+  TimedSwitch,
+} from '../../../src/domain/ports.js';
+import {
+  InspectionLine,
+  type InspectionLineConfig,
+  type InspectionLineDeps,
+} from '../../../src/pipeline/inspection-line.js';
 import type { AlarmRecord } from '../../../src/pipeline/alarms.js';
 import type { PartRecord } from '../../../src/domain/part.js';
 
@@ -102,7 +114,8 @@ export class FakeTimedSwitch implements TimedSwitch {
   reportDelayMs = 2;
   failWrites = false;
   plans = 0;
-  private current: { onSwitched: (result: SwitchResult | null) => void; settled: boolean; result?: SwitchResult } | undefined;
+  private current:
+    { onSwitched: (result: SwitchResult | null) => void; settled: boolean; result?: SwitchResult } | undefined;
 
   constructor(private readonly output: FakeOutput) {}
 
@@ -110,20 +123,23 @@ export class FakeTimedSwitch implements TimedSwitch {
     this.plans++;
     const entry: NonNullable<FakeTimedSwitch['current']> = { onSwitched, settled: false };
     this.current = entry;
-    const switchTimer = setTimeout(() => {
-      const timeMs = performance.now();
-      if (this.failWrites) entry.result = { error: new LinesideError('LS_GPIO_WRITE', 'gate thread write failed') };
-      else {
-        this.output.active = active;
-        this.output.writes.push({ level: active, timeMs });
-        entry.result = { timeMs };
-      }
-      setTimeout(() => {
-        if (entry.settled || entry.result === undefined) return;
-        entry.settled = true;
-        onSwitched(entry.result);
-      }, this.reportDelayMs);
-    }, dueMs + this.switchLateMs - performance.now());
+    const switchTimer = setTimeout(
+      () => {
+        const timeMs = performance.now();
+        if (this.failWrites) entry.result = { error: new LinesideError('LS_GPIO_WRITE', 'gate thread write failed') };
+        else {
+          this.output.active = active;
+          this.output.writes.push({ level: active, timeMs });
+          entry.result = { timeMs };
+        }
+        setTimeout(() => {
+          if (entry.settled || entry.result === undefined) return;
+          entry.settled = true;
+          onSwitched(entry.result);
+        }, this.reportDelayMs);
+      },
+      dueMs + this.switchLateMs - performance.now(),
+    );
     return {
       cancel: () => {
         if (entry.settled) return null;
@@ -246,7 +262,11 @@ export function makeRig(opts: RigOptions = {}): Rig {
       await delay(s.captureMs ?? 20);
       if (s.captureError === 'plain') throw new Error('usb gone');
       if (s.captureError !== undefined) throw new LinesideError(s.captureError, 'camera failed');
-      return { data: Buffer.from(String(index)), source: `part-${index}.jpg`, ...(s.label === undefined ? {} : { label: s.label }) };
+      return {
+        data: Buffer.from(String(index)),
+        source: `part-${index}.jpg`,
+        ...(s.label === undefined ? {} : { label: s.label }),
+      };
     },
     inspect: async (image, signal): Promise<Inspection> => {
       inspectSignals.push(signal);
@@ -255,7 +275,13 @@ export function makeRig(opts: RigOptions = {}): Rig {
       await delay(s.inspectMs ?? 30);
       if (s.inspectError !== undefined) throw new LinesideError(s.inspectError, 'inspect failed');
       const verdict = s.verdict ?? 'ok';
-      return { verdict, defectScore: verdict === 'defective' ? 0.9 : 0.1, threshold: 0.5, preprocessMs: 2, inferenceMs: 10 };
+      return {
+        verdict,
+        defectScore: verdict === 'defective' ? 0.9 : 0.1,
+        threshold: 0.5,
+        preprocessMs: 2,
+        inferenceMs: 10,
+      };
     },
     modelReady: () => ready.value,
     modelInfo: () => ({ version: '1.2.3', executionProvider: 'cpu' }),

@@ -89,12 +89,21 @@ describe('gate thread: a provisional reject for every undecided part', () => {
 
   it("an undecided part's edge is switched by the thread on time and the part is recorded 'late'", async () => {
     const gateScheduler = countingScheduler();
-    const rig = await started({ withGateThread: true, deps: { gateScheduler }, script: () => ({ inspectMs: 600 }), inspectTimeoutMs: 2000 });
+    const rig = await started({
+      withGateThread: true,
+      deps: { gateScheduler },
+      script: () => ({ inspectMs: 600 }),
+      inspectTimeoutMs: 2000,
+    });
     const t0 = performance.now();
     rig.trigger.fire('rising', t0);
     await advance(1000);
     expect(rig.gate.pulses()).toEqual([{ startMs: t0 + 490, endMs: t0 + 570 }]);
-    expect(rig.records[0]).toMatchObject({ decision: 'reject', failsafeReason: 'late', tracking: { fired: true, firedMs: t0 + 490, outcome: 'fired' } });
+    expect(rig.records[0]).toMatchObject({
+      decision: 'reject',
+      failsafeReason: 'late',
+      tracking: { fired: true, firedMs: t0 + 490, outcome: 'fired' },
+    });
     expect(gateScheduler.calls).toBe(0);
   });
 
@@ -112,7 +121,9 @@ describe('gate thread: a provisional reject for every undecided part', () => {
     rig.trigger.fire('rising', performance.now());
     await advance(1000);
     expect(rig.gate.pulses()).toEqual([{ startMs: t0 + 490, endMs: t0 + 620 }]);
-    expect(rig.records.map((r) => [r.seq, r.verdict, r.decision, r.failsafeReason ?? null, r.tracking.outcome])).toEqual([
+    expect(
+      rig.records.map((r) => [r.seq, r.verdict, r.decision, r.failsafeReason ?? null, r.tracking.outcome]),
+    ).toEqual([
       [1, 'defective', 'reject', null, 'fired'],
       [2, 'ok', 'reject', 'late', 'fired'],
     ]);

@@ -90,7 +90,10 @@ describe('InspectionLine: time tracking', () => {
   });
 
   it('a burst of overlapping defective parts 30 ms apart makes one merged gate pulse covering all of them', async () => {
-    const rig = await started({ script: () => ({ verdict: 'defective', captureMs: 40 }), trigger: { min_spacing_ms: 10 } });
+    const rig = await started({
+      script: () => ({ verdict: 'defective', captureMs: 40 }),
+      trigger: { min_spacing_ms: 10 },
+    });
     const t0 = performance.now();
     for (let i = 0; i < 4; i++) {
       rig.trigger.fire('rising', performance.now());
@@ -198,7 +201,13 @@ describe('InspectionLine: fail-safe reasons', () => {
     await advance(2000);
     expect(maxInFlight).toBe(2);
     expect(rig.captureSignals).toHaveLength(2);
-    expect(rig.records.map((r) => r.failsafeReason ?? r.decision)).toEqual(['pass', 'pass', 'overrun', 'overrun', 'overrun']);
+    expect(rig.records.map((r) => r.failsafeReason ?? r.decision)).toEqual([
+      'pass',
+      'pass',
+      'overrun',
+      'overrun',
+      'overrun',
+    ]);
     expect(rig.records[2]?.errorCode).toBe('LS_PIPELINE_OVERRUN');
     expect(rig.line.summary().failsafe.overrun).toBe(3);
     // A slot frees up once a part is decided: the next trigger is inspected again.
@@ -212,7 +221,12 @@ describe('InspectionLine: encoder tracking', () => {
   const encoder = { mode: 'encoder', counts_to_gate: 400, encoder: { line: 5 }, max_wait_ms: 10_000 };
 
   /** Runs the belt: one encoder edge every periodMs, `edges` times. */
-  async function belt(rig: ReturnType<typeof makeRig>, periodMs: number, edges: number, onEdge?: (count: number) => void) {
+  async function belt(
+    rig: ReturnType<typeof makeRig>,
+    periodMs: number,
+    edges: number,
+    onEdge?: (count: number) => void,
+  ) {
     for (let i = 0; i < edges; i++) {
       await advance(periodMs);
       rig.encoder.fire();
@@ -231,7 +245,12 @@ describe('InspectionLine: encoder tracking', () => {
         if (countAtFire === undefined && rig.gate.active) countAtFire = i + 1;
       });
       const expectedLead = Math.ceil(10 / periodMs);
-      expect(rig.records[0]?.tracking).toMatchObject({ mode: 'encoder', dueCount: 410, leadCounts: expectedLead, fired: true });
+      expect(rig.records[0]?.tracking).toMatchObject({
+        mode: 'encoder',
+        dueCount: 410,
+        leadCounts: expectedLead,
+        fired: true,
+      });
       expect(countAtFire).toBe(400 - expectedLead);
       vi.useRealTimers();
     }
@@ -300,8 +319,9 @@ describe('InspectionLine: encoder tracking', () => {
       [2, 'pass', 'passed'],
     ]);
   });
-  it("triggers with no encoder count between them: encoder_stalled alarm, gate held in reject, every part completed, memory bounded", async () => {
-    const script = (i: number): PartScript => (i === 1 ? { verdict: 'defective' } : i === 2 ? { inspectHangs: true } : { verdict: 'ok' });
+  it('triggers with no encoder count between them: encoder_stalled alarm, gate held in reject, every part completed, memory bounded', async () => {
+    const script = (i: number): PartScript =>
+      i === 1 ? { verdict: 'defective' } : i === 2 ? { inspectHangs: true } : { verdict: 'ok' };
     const rig = await started({ tracking: encoder, gate: { lead_ms: 0 }, script, inspectTimeoutMs: 60_000 });
     await belt(rig, 1, 10);
     rig.trigger.fire();
@@ -334,9 +354,18 @@ describe('InspectionLine: encoder tracking', () => {
     }
     await advance(0);
     expect(rig.records).toHaveLength(24);
-    expect(rig.records[23]).toMatchObject({ decision: 'reject', failsafeReason: 'encoder_stalled', tracking: { outcome: 'held_reject' } });
+    expect(rig.records[23]).toMatchObject({
+      decision: 'reject',
+      failsafeReason: 'encoder_stalled',
+      tracking: { outcome: 'held_reject' },
+    });
     expect(rig.line.inFlightCount).toBe(0);
-    expect(rig.line.summary()).toMatchObject({ parts: 24, reject: 24, failsafe: { encoder_stalled: 23 }, alarms: { byKind: { encoder_stalled: 1 } } });
+    expect(rig.line.summary()).toMatchObject({
+      parts: 24,
+      reject: 24,
+      failsafe: { encoder_stalled: 23 },
+      alarms: { byKind: { encoder_stalled: 1 } },
+    });
     expect(rig.line.activeAlarms()[0]?.repeats).toBe(0);
     // The encoder comes back: the gate stays in reject until the last held part (due at count 60 + 400) is past.
     await belt(rig, 1, 399);
@@ -398,7 +427,12 @@ describe('InspectionLine: reject confirmation and alarms', () => {
     await advance(2);
     expect(rig.records[0]?.tracking.confirmed).toBe(false);
     expect(rig.alarms).toHaveLength(1);
-    expect(rig.alarms[0]).toMatchObject({ id: 'run1-A1', kind: 'reject_not_confirmed', partId: 'run1-1', acknowledged: false });
+    expect(rig.alarms[0]).toMatchObject({
+      id: 'run1-A1',
+      kind: 'reject_not_confirmed',
+      partId: 'run1-1',
+      acknowledged: false,
+    });
     expect(rig.alarms[0]?.raisedMs).toBe(t0 + 790);
     expect(rig.alarmOut.active).toBe(true);
     expect(rig.line.activeAlarms().map((a) => a.id)).toEqual(['run1-A1']);
@@ -420,7 +454,17 @@ describe('InspectionLine: reject confirmation and alarms', () => {
   });
 
   it('N consecutive rejects raise one alarm; a repeat while unacknowledged does not flood; a pass resets the count', async () => {
-    const verdicts = ['defective', 'defective', 'ok', 'defective', 'defective', 'defective', 'defective', 'defective', 'defective'];
+    const verdicts = [
+      'defective',
+      'defective',
+      'ok',
+      'defective',
+      'defective',
+      'defective',
+      'defective',
+      'defective',
+      'defective',
+    ];
     const rig = await started({
       alarms: { consecutive_rejects: 3 },
       script: (i) => ({ verdict: (verdicts[i] ?? 'defective') === 'defective' ? 'defective' : 'ok' }),
@@ -477,7 +521,11 @@ describe('InspectionLine: reject confirmation and alarms', () => {
     rig.gate.failWrites = true;
     rig.trigger.fire();
     await advance(1000);
-    expect(rig.records[0]).toMatchObject({ decision: 'reject', errorCode: 'LS_GPIO_WRITE', tracking: { fired: false } });
+    expect(rig.records[0]).toMatchObject({
+      decision: 'reject',
+      errorCode: 'LS_GPIO_WRITE',
+      tracking: { fired: false },
+    });
     expect(rig.alarms.map((a) => a.kind)).toContain('gate_write_failed');
     expect(rig.line.progress()).toBe(false);
     rig.gate.failWrites = false;
@@ -507,14 +555,19 @@ describe('InspectionLine: reject confirmation and alarms', () => {
   it("a gate activation more than gate.max_lateness_ms late is recorded 'fired_late', counted, and raises gate_late", async () => {
     for (const maxLatenessMs of [20, 100]) {
       vi.useFakeTimers();
-      const rig = await started({ gate: { merge: false, max_lateness_ms: maxLatenessMs }, script: () => ({ verdict: 'defective' }) });
+      const rig = await started({
+        gate: { merge: false, max_lateness_ms: maxLatenessMs },
+        script: () => ({ verdict: 'defective' }),
+      });
       const t0 = performance.now();
       rig.trigger.fire();
       await advance(30);
       rig.trigger.fire();
       await advance(1000);
       // Part 2 is due at 520 but the first pulse (490..570) and min_gap (20) hold it until 590: 70 ms late.
-      expect(rig.records.map((r) => [r.seq, r.tracking.firedMs! - t0, r.tracking.gateLatenessMs, r.tracking.outcome])).toEqual([
+      expect(
+        rig.records.map((r) => [r.seq, r.tracking.firedMs! - t0, r.tracking.gateLatenessMs, r.tracking.outcome]),
+      ).toEqual([
         [1, 490, 0, 'fired'],
         [2, 590, 70, maxLatenessMs === 20 ? 'fired_late' : 'fired'],
       ]);
@@ -620,10 +673,12 @@ describe('InspectionLine: shutdown', () => {
     expect(rig.records).toHaveLength(0);
     await advance(1);
     await stopped;
-    expect(rig.records.map((r) => [r.seq, r.decision, r.failsafeReason, r.tracking.outcome, r.tracking.fired])).toEqual([
-      [1, 'pass', undefined, 'safe_state', false],
-      [2, 'reject', 'shutdown', 'safe_state', false],
-    ]);
+    expect(rig.records.map((r) => [r.seq, r.decision, r.failsafeReason, r.tracking.outcome, r.tracking.fired])).toEqual(
+      [
+        [1, 'pass', undefined, 'safe_state', false],
+        [2, 'reject', 'shutdown', 'safe_state', false],
+      ],
+    );
     expect(rig.inspectSignals[1]?.aborted).toBe(true);
     expect(rig.line.summary()).toMatchObject({
       failsafe: { shutdown: 1 },
@@ -632,7 +687,7 @@ describe('InspectionLine: shutdown', () => {
     expect(rig.gate.active).toBe(false);
   });
 
-  it("with a fail-safe diverter (energised = pass) the gate is held active while running and dropped at stop", async () => {
+  it('with a fail-safe diverter (energised = pass) the gate is held active while running and dropped at stop', async () => {
     const rig = await started({ gate: { energised_position: 'pass' }, pipeline: { drain_ms: 0 } });
     expect(rig.gate.active).toBe(true);
     rig.trigger.fire();

@@ -3,13 +3,20 @@ import { Part, PartTable, newPartRecord } from '../../../src/pipeline/part.js';
 
 function part(seq: number): Part {
   const wallNowMs = 1_700_000_000_000;
-  return new Part(newPartRecord({ runId: 'run1', seq, mode: 'time', triggerMs: 1000, nowMs: 1500, wallNowMs, model: undefined }));
+  return new Part(
+    newPartRecord({ runId: 'run1', seq, mode: 'time', triggerMs: 1000, nowMs: 1500, wallNowMs, model: undefined }),
+  );
 }
 
 describe('Part and PartTable', () => {
   it('a new record is a reject until decided, dated at its trigger in wall-clock time', () => {
     const p = part(7);
-    expect(p.record).toMatchObject({ seq: 7, id: 'run1-7', decision: 'reject', tracking: { mode: 'time', fired: false, confirmed: null } });
+    expect(p.record).toMatchObject({
+      seq: 7,
+      id: 'run1-7',
+      decision: 'reject',
+      tracking: { mode: 'time', fired: false, confirmed: null },
+    });
     expect(p.record.triggeredAt).toBe(new Date(1_700_000_000_000 - 500).toISOString());
     expect(p.phase).toBe('new');
     expect(p.undecided).toBe(true);

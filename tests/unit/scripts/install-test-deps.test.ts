@@ -1,5 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -100,7 +109,9 @@ describe('scripts/install-test-deps.sh', () => {
     rmSync(log);
     // npm left the optional addon out (its build failed without libgphoto2-dev): install it again.
     mkdirSync(path.join(root, 'node_modules'));
-    expect(run({ MISSING: 'libgphoto2-dev' }).calls.filter((c) => c.startsWith('npm'))).toEqual([`npm install --no-audit --no-fund (in ${root})`]);
+    expect(run({ MISSING: 'libgphoto2-dev' }).calls.filter((c) => c.startsWith('npm'))).toEqual([
+      `npm install --no-audit --no-fund (in ${root})`,
+    ]);
     rmSync(log);
     // Present but unbuilt: rebuild it.
     mkdirSync(path.join(root, 'node_modules', 'gphoto2'));

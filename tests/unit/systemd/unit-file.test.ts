@@ -26,13 +26,13 @@ describe('systemd/lineside.service', () => {
     expect(setting('DeviceAllow')).toEqual(expect.arrayContaining(['char-gpiochip rw']));
   });
 
-  it('lets the daemon\'s own stop limit act before TimeoutStopSec\'s SIGKILL, even at the largest pipeline.drain_ms', () => {
+  it("lets the daemon's own stop limit act before TimeoutStopSec's SIGKILL, even at the largest pipeline.drain_ms", () => {
     const largest = pipelineSection.parse({ drain_ms: 60_000 });
     expect(() => pipelineSection.parse({ drain_ms: 60_001 })).toThrow();
     expect(Number(setting('TimeoutStopSec')[0]) * 1000).toBeGreaterThan(stopLimitMs(largest));
   });
 
-  it('lets the gate thread, and only up to gate.rt_priority\'s default, run real-time', () => {
+  it("lets the gate thread, and only up to gate.rt_priority's default, run real-time", () => {
     expect(setting('RestrictRealtime')).toEqual(['no']);
     expect(setting('LimitRTPRIO')).toEqual([String(gateSection.parse({ line: 1 }).rt_priority)]);
     // chrt needs sched_setscheduler, which is in @resources: the deny list must not drop it.

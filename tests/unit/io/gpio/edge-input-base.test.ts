@@ -31,7 +31,11 @@ class TestInput extends EdgeInputBase {
 }
 
 function input(debounceMs = 0): TestInput {
-  return new TestInput({ name: 'trigger', line: { line: 17, active_low: false, debounce_ms: debounceMs }, logger: captureLogger().logger });
+  return new TestInput({
+    name: 'trigger',
+    line: { line: 17, active_low: false, debounce_ms: debounceMs },
+    logger: captureLogger().logger,
+  });
 }
 
 async function started(i: TestInput): Promise<TestInput> {
@@ -54,7 +58,10 @@ describe('EdgeInputBase', () => {
     offA();
     expect(i.edges.push('rising', 120)).toBe(true);
     expect(a).toEqual([{ edge: 'rising', timeMs: 100 }]);
-    expect(b).toEqual([{ edge: 'rising', timeMs: 100 }, { edge: 'rising', timeMs: 120 }]);
+    expect(b).toEqual([
+      { edge: 'rising', timeMs: 100 },
+      { edge: 'rising', timeMs: 120 },
+    ]);
     expect(i.name).toBe('trigger');
   });
 

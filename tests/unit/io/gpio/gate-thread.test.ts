@@ -50,7 +50,8 @@ class WiredOutput implements DigitalOutput {
 function blockLoopUntil(done: () => boolean, timeoutMs = 10_000): void {
   const until = performance.now() + timeoutMs;
   while (!done()) {
-    if (performance.now() > until) throw new Error(`the event loop stayed blocked ${timeoutMs} ms and nothing switched`);
+    if (performance.now() > until)
+      throw new Error(`the event loop stayed blocked ${timeoutMs} ms and nothing switched`);
   }
 }
 
@@ -82,7 +83,11 @@ describe('GateThread', () => {
     return { thread, logs };
   }
 
-  function planned(thread: GateThread, active: boolean, dueMs: number): { results: (SwitchResult | null)[]; cancel: () => SwitchResult | null; next: Promise<SwitchResult | null> } {
+  function planned(
+    thread: GateThread,
+    active: boolean,
+    dueMs: number,
+  ): { results: (SwitchResult | null)[]; cancel: () => SwitchResult | null; next: Promise<SwitchResult | null> } {
     const results: (SwitchResult | null)[] = [];
     let resolveNext!: (r: SwitchResult | null) => void;
     const next = new Promise<SwitchResult | null>((resolve) => {
@@ -159,7 +164,7 @@ describe('GateThread', () => {
     expect(output.switched.map((s) => s.active)).toEqual([true, false]);
   });
 
-  it('writes the driver\'s text for each level into a file target (a sysfs value file), active-low included', async () => {
+  it("writes the driver's text for each level into a file target (a sysfs value file), active-low included", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'lineside-gate-'));
     const file = path.join(dir, 'value');
     writeFileSync(file, '1');
@@ -173,16 +178,34 @@ describe('GateThread', () => {
   });
 
   it('a target it cannot open fails start with LS_GPIO_UNAVAILABLE and the reason', async () => {
-    const output = new WiredOutput({ kind: 'file', path: '/nonexistent/gpio4242/value', activeText: '1', inactiveText: '0' });
+    const output = new WiredOutput({
+      kind: 'file',
+      path: '/nonexistent/gpio4242/value',
+      activeText: '1',
+      inactiveText: '0',
+    });
     const thread = new GateThread({ output, logger: captureLogger().logger, spinMs: 1 });
-    await expect(thread.start(signal)).rejects.toMatchObject({ code: 'LS_GPIO_UNAVAILABLE', message: expect.stringContaining('ENOENT') as string });
+    await expect(thread.start(signal)).rejects.toMatchObject({
+      code: 'LS_GPIO_UNAVAILABLE',
+      message: expect.stringContaining('ENOENT') as string,
+    });
     expect(thread.usable).toBe(false);
   });
 
   it('an output whose driver cannot switch it from a thread fails start with LS_GPIO_UNAVAILABLE', async () => {
-    const plain: DigitalOutput = { name: 'gate', active: false, start: () => Promise.resolve(), stop: () => Promise.resolve(), write: () => undefined, forceSafe: () => undefined };
+    const plain: DigitalOutput = {
+      name: 'gate',
+      active: false,
+      start: () => Promise.resolve(),
+      stop: () => Promise.resolve(),
+      write: () => undefined,
+      forceSafe: () => undefined,
+    };
     const thread = new GateThread({ output: plain, logger: captureLogger().logger, spinMs: 1 });
-    await expect(thread.start(signal)).rejects.toMatchObject({ code: 'LS_GPIO_UNAVAILABLE', message: expect.stringContaining('gate.timer: loop') as string });
+    await expect(thread.start(signal)).rejects.toMatchObject({
+      code: 'LS_GPIO_UNAVAILABLE',
+      message: expect.stringContaining('gate.timer: loop') as string,
+    });
   });
 
   it('a crashed thread hands its outstanding plan back (null), turns unusable and logs an error', async () => {
@@ -211,7 +234,7 @@ describe('GateThread', () => {
     expect(output.active).toBe(true);
   });
 
-  it('an impossible priority is refused with chrt\'s reason, and the thread runs at normal priority', async () => {
+  it("an impossible priority is refused with chrt's reason, and the thread runs at normal priority", async () => {
     const output = new WiredOutput();
     const { thread, logs } = await started(output, undefined, 100);
     expect(thread.realtime).toBe(false);
@@ -238,11 +261,27 @@ describe('GateThread', () => {
     }
     // The losing thread of each race must not report too: stop() returns after every message was handled.
     await thread.stop();
-    expect(output.switched.map((s) => s.active)).toEqual([true, false, true, false, true, false, true, false, true, false]);
+    expect(output.switched.map((s) => s.active)).toEqual([
+      true,
+      false,
+      true,
+      false,
+      true,
+      false,
+      true,
+      false,
+      true,
+      false,
+    ]);
   });
 
   it('leaves one CPU to inference and the event loop by default, and says so when it caps gate.threads', async () => {
-    expect([gateThreadCount(2, 2, 1), gateThreadCount(2, 4, 1), gateThreadCount(3, 1, 1), gateThreadCount(1, 8, 1)]).toEqual([1, 2, 1, 1]);
+    expect([
+      gateThreadCount(2, 2, 1),
+      gateThreadCount(2, 4, 1),
+      gateThreadCount(3, 1, 1),
+      gateThreadCount(1, 8, 1),
+    ]).toEqual([1, 2, 1, 1]);
     const cpus = allowedCpus() ?? [];
     const { thread, logs } = await started(new WiredOutput(), undefined, 0, cpus.length);
     expect(thread.threadCount).toBe(Math.max(1, cpus.length - 1));

@@ -22,7 +22,9 @@ describe('the gpioset supervisor script', () => {
   });
 
   it('is found from src/ (tsx) and from where `npm run build` puts the module (dist/)', () => {
-    const build = JSON.parse(readFileSync(path.join(root, 'tsconfig.build.json'), 'utf8')) as { compilerOptions: { rootDir: string; outDir: string } };
+    const build = JSON.parse(readFileSync(path.join(root, 'tsconfig.build.json'), 'utf8')) as {
+      compilerOptions: { rootDir: string; outDir: string };
+    };
     const { rootDir, outDir } = build.compilerOptions;
     for (const dir of [rootDir, outDir]) {
       const moduleUrl = pathToFileURL(path.join(root, dir, 'io/gpio/gpiod.js'));

@@ -124,7 +124,9 @@ function starts(): string[] {
 
 /** The pid of the gpioset process holding `args` most recently. */
 function holderPid(args: string): number {
-  const call = gpiosetCalls().filter((c) => c.what === 'start' && c.args === args).at(-1);
+  const call = gpiosetCalls()
+    .filter((c) => c.what === 'start' && c.args === args)
+    .at(-1);
   if (!call) throw new Error(`no gpioset ${args}`);
   return call.pid;
 }
@@ -189,9 +191,15 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
 
   it('refuses libgpiod 2.x tools and missing tools with LS_GPIO_UNAVAILABLE', async () => {
     build({ gpiomon: fakeGpiomon([], 'v2.1.3'), gpioset: fakeGpioset() });
-    await expect(driver.start(signal)).rejects.toMatchObject({ code: 'LS_GPIO_UNAVAILABLE', message: expect.stringMatching(/2\.x/) as unknown });
+    await expect(driver.start(signal)).rejects.toMatchObject({
+      code: 'LS_GPIO_UNAVAILABLE',
+      message: expect.stringMatching(/2\.x/) as unknown,
+    });
     build({ gpiomon: join(dir, 'nope'), gpioset: fakeGpioset() });
-    await expect(driver.start(signal)).rejects.toMatchObject({ code: 'LS_GPIO_UNAVAILABLE', message: expect.stringMatching(/install the gpiod package/) as unknown });
+    await expect(driver.start(signal)).rejects.toMatchObject({
+      code: 'LS_GPIO_UNAVAILABLE',
+      message: expect.stringMatching(/install the gpiod package/) as unknown,
+    });
   });
 
   it('monitors one line per gpiomon, line-buffered, asking the kernel for the electrical edge', async () => {
@@ -201,7 +209,9 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     await driver.input('bin_full', { line: 5, active_low: true, edge: 'rising', debounce_ms: 0 }).start(signal);
     await driver.input('confirm', { line: 6, active_low: false, edge: 'both', debounce_ms: 0 }).start(signal);
     await waitFor(() => expect(logLines().filter((l) => l.startsWith('gpiomon start'))).toHaveLength(3));
-    const starts = logLines().filter((l) => l.startsWith('gpiomon start')).map((l) => JSON.parse(l.split(' ').slice(3).join(' ')) as string[]);
+    const starts = logLines()
+      .filter((l) => l.startsWith('gpiomon start'))
+      .map((l) => JSON.parse(l.split(' ').slice(3).join(' ')) as string[]);
     // The three monitors start concurrently: the order their start lines reach the log is not fixed.
     const byLine = (argv: string[]): number => Number(argv.at(-1));
     expect(starts.sort((a, b) => byLine(a) - byLine(b))).toEqual([
@@ -234,7 +244,11 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     expect(eye.read()).toBe(false);
     // The fake stamped each edge atMs (20, 30) after its start on CLOCK_MONOTONIC, as the kernel would: where
     // its start lies on this process's performance.now() base follows from one reading of both clocks here.
-    const gpiomonStartNs = BigInt(logLines().find((l) => l.startsWith('gpiomon base '))!.split(' ')[2]!);
+    const gpiomonStartNs = BigInt(
+      logLines()
+        .find((l) => l.startsWith('gpiomon base '))!
+        .split(' ')[2]!,
+    );
     const beforeMs = performance.now();
     const nowNs = process.hrtime.bigint();
     const afterMs = performance.now();
@@ -274,7 +288,14 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
 
   it('logs unparsable gpiomon output and carries on', async () => {
     build({
-      gpiomon: fakeGpiomon([{ events: [{ afterMs: 30, rising: true, atMs: 0, raw: 'garbage' }, { afterMs: 40, rising: true, atMs: 1 }] }]),
+      gpiomon: fakeGpiomon([
+        {
+          events: [
+            { afterMs: 30, rising: true, atMs: 0, raw: 'garbage' },
+            { afterMs: 40, rising: true, atMs: 1 },
+          ],
+        },
+      ]),
       gpioset: fakeGpioset(),
     });
     await driver.start(signal);
@@ -288,7 +309,9 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
 
   it('fails start with LS_GPIO_UNAVAILABLE and gpiomon stderr when the line cannot be requested', async () => {
     build({
-      gpiomon: fakeGpiomon([{ exitAfterMs: 0, exitCode: 1, stderr: 'gpiomon: unable to request lines: Device or resource busy\n' }]),
+      gpiomon: fakeGpiomon([
+        { exitAfterMs: 0, exitCode: 1, stderr: 'gpiomon: unable to request lines: Device or resource busy\n' },
+      ]),
       gpioset: fakeGpioset(),
       // The start check ends as soon as gpiomon exits: the longest window costs nothing and leaves a loaded
       // machine all the time it needs to start node for the fake.
@@ -298,7 +321,9 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     const eye = driver.input('trigger', { line: 17, active_low: false, edge: 'rising', debounce_ms: 0 });
     await expect(eye.start(signal)).rejects.toMatchObject({
       code: 'LS_GPIO_UNAVAILABLE',
-      message: expect.stringMatching(/"trigger" \(gpiochip0 line 17\): gpiomon exit code 1: gpiomon: unable to request lines: Device or resource busy/) as unknown,
+      message: expect.stringMatching(
+        /"trigger" \(gpiochip0 line 17\): gpiomon exit code 1: gpiomon: unable to request lines: Device or resource busy/,
+      ) as unknown,
     });
   });
 
@@ -317,7 +342,9 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     await eye.start(signal);
     await waitFor(() => expect(errors).toHaveLength(1));
     expect(errors[0]!.code).toBe('LS_GPIO_UNAVAILABLE');
-    expect(errors[0]!.message).toMatch(/gpiomon exit code 1: gpiomon: error waiting for events: No such device; edges are missed/);
+    expect(errors[0]!.message).toMatch(
+      /gpiomon exit code 1: gpiomon: error waiting for events: No such device; edges are missed/,
+    );
     expect(log.errors().some((l) => l.code === 'LS_GPIO_UNAVAILABLE')).toBe(true);
     // Restarted after restart_delay_ms, and the new monitor's edges arrive.
     await waitFor(() => expect(events).toHaveLength(1));
@@ -395,8 +422,16 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     expect(children()).toBe(childrenBefore);
     // The driver sees the last level written held; the holder it started logs its start a moment later (the first
     // 22=0 is the safe level held since start). A holder replaced at once may be killed before it logs anything.
-    await waitFor(() => log.lines.some((l) => l.msg === 'gpioset switched'), 15_000, 'the last level written to be held');
-    await waitFor(() => starts().filter((a) => a === '--mode=signal gpiochip0 22=0').length >= 2, 15_000, 'the new holder');
+    await waitFor(
+      () => log.lines.some((l) => l.msg === 'gpioset switched'),
+      15_000,
+      'the last level written to be held',
+    );
+    await waitFor(
+      () => starts().filter((a) => a === '--mode=signal gpiochip0 22=0').length >= 2,
+      15_000,
+      'the new holder',
+    );
     // Stopping closes the supervisor's stdin: it handles every level it was sent, then drives the safe level.
     await driver.stop();
     const held = starts().filter((a) => a.startsWith('--mode=signal'));
@@ -417,7 +452,9 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     gate.write(true);
     await waitFor(() => expect(errors.length).toBeGreaterThanOrEqual(1));
     expect(errors[0]!.code).toBe('LS_GPIO_WRITE');
-    expect(errors[0]!.message).toMatch(/gpioset exit status 1 before driving it to 1: gpioset: error setting the GPIO line values: Device or resource busy/);
+    expect(errors[0]!.message).toMatch(
+      /gpioset exit status 1 before driving it to 1: gpioset: error setting the GPIO line values: Device or resource busy/,
+    );
     rmSync(join(dir, 'gpioset.fail'));
     await waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=1'));
   });
@@ -432,7 +469,11 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     await waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=1'));
     // A holder dying within start_check_ms of its start never took the line (LS_GPIO_WRITE); this one dies
     // start_check_ms after the driver learnt it was held, so the line was let go.
-    await waitFor(() => log.lines.some((l) => l.msg === 'gpioset switched'), 15_000, 'the driver to learn the line is held');
+    await waitFor(
+      () => log.lines.some((l) => l.msg === 'gpioset switched'),
+      15_000,
+      'the driver to learn the line is held',
+    );
     await elapsed(performance.now(), startCheckMs);
     process.kill(holderPid('--mode=signal gpiochip0 22=1'), 'SIGKILL');
     await waitFor(() => expect(errors).toHaveLength(1));
@@ -450,7 +491,8 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     await waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=1'));
     const holder = holderPid('--mode=signal gpiochip0 22=1');
     // gpioset's parent is the holder subshell, whose parent is the supervisor.
-    const parentOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    const parentOf = (pid: number): number =>
+      Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
     const supervisorPid = parentOf(parentOf(holder));
     process.kill(supervisorPid, 'SIGKILL');
     await waitFor(() => expect(errors).toHaveLength(1));
@@ -467,15 +509,22 @@ describe('gpiod gpio driver with fake libgpiod 1.6 tools', () => {
     await driver.start(signal);
     writeFileSync(join(dir, 'gpioset.fail'), '');
     const gate = driver.output('gate', { line: 22, active_low: false });
-    await expect(gate.start(signal)).rejects.toMatchObject({ code: 'LS_GPIO_UNAVAILABLE', message: expect.stringMatching(/Device or resource busy/) as unknown });
+    await expect(gate.start(signal)).rejects.toMatchObject({
+      code: 'LS_GPIO_UNAVAILABLE',
+      message: expect.stringMatching(/Device or resource busy/) as unknown,
+    });
     expect(() => gate.write(true)).toThrow(expect.objectContaining({ code: 'LS_GPIO_WRITE' }));
     expect(errors).toHaveLength(0);
   });
 
   it('refuses to open lines before the driver has started', async () => {
     build({ gpiomon: fakeGpiomon([]), gpioset: fakeGpioset() });
-    await expect(driver.input('trigger', { line: 1, active_low: false }).start(signal)).rejects.toMatchObject({ code: 'LS_GPIO_UNAVAILABLE' });
-    await expect(driver.output('gate', { line: 2, active_low: false }).start(signal)).rejects.toMatchObject({ code: 'LS_GPIO_UNAVAILABLE' });
+    await expect(driver.input('trigger', { line: 1, active_low: false }).start(signal)).rejects.toMatchObject({
+      code: 'LS_GPIO_UNAVAILABLE',
+    });
+    await expect(driver.output('gate', { line: 2, active_low: false }).start(signal)).rejects.toMatchObject({
+      code: 'LS_GPIO_UNAVAILABLE',
+    });
     expect(logLines()).toEqual([]);
   });
 
@@ -498,7 +547,10 @@ gate.write(true);
 setInterval(() => {}, 1000);
 `,
     );
-    const daemon = spawn(process.execPath, ['--import', 'tsx', script], { cwd: fileURLToPath(new URL('../../../..', import.meta.url)), stdio: 'ignore' });
+    const daemon = spawn(process.execPath, ['--import', 'tsx', script], {
+      cwd: fileURLToPath(new URL('../../../..', import.meta.url)),
+      stdio: 'ignore',
+    });
     try {
       await waitFor(() => expect(starts().at(-1)).toBe('--mode=signal gpiochip0 22=1'), 15_000);
       const activePid = holderPid('--mode=signal gpiochip0 22=1');

@@ -10,7 +10,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '../../../..');
 /** The real guard, in a real worker thread: tsx's loader is registered inside the worker to load our TypeScript. */
 function startOnoffInWorker(): Promise<{ code?: string; message?: string; ok?: boolean; onoffLoaded: boolean }> {
   const tsxPackage = require.resolve('tsx/package.json');
-  const tsxExports = (require('tsx/package.json') as { exports: Record<string, { import: { default: string } }> }).exports;
+  const tsxExports = (require('tsx/package.json') as { exports: Record<string, { import: { default: string } }> })
+    .exports;
   const tsxApi = pathToFileURL(join(dirname(tsxPackage), tsxExports['./esm/api']!.import.default)).href;
   const code = `
 const { parentPort, workerData } = require('node:worker_threads');

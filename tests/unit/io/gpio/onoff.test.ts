@@ -22,7 +22,12 @@ const fake = vi.hoisted(() => {
     pendingWrites: (() => void)[] = [];
     holdWrites = false;
 
-    constructor(gpio: number, direction: string, edge?: string, options?: { activeLow?: boolean; debounceTimeout?: number }) {
+    constructor(
+      gpio: number,
+      direction: string,
+      edge?: string,
+      options?: { activeLow?: boolean; debounceTimeout?: number },
+    ) {
       if (FakeGpio.constructorError) throw FakeGpio.constructorError;
       this.args = [gpio, direction, edge, options];
       // sysfs 'high'/'low' directions set the raw level.
@@ -268,7 +273,7 @@ describe('onoff gpio driver (sysfs), with onoff mocked', () => {
 
   it('maps an open failure to LS_GPIO_UNAVAILABLE naming the line and a hint', async () => {
     await driver.start(signal);
-    FakeGpio.constructorError = Object.assign(new Error("EINVAL: invalid argument, write"), { code: 'EINVAL' });
+    FakeGpio.constructorError = Object.assign(new Error('EINVAL: invalid argument, write'), { code: 'EINVAL' });
     const eye = driver.input('trigger', { line: 17, active_low: false, edge: 'rising', debounce_ms: 0 });
     const err = await eye.start(signal).then(
       () => null,
@@ -283,7 +288,10 @@ describe('onoff gpio driver (sysfs), with onoff mocked', () => {
 
   it('refuses to start when /sys/class/gpio is not usable', async () => {
     FakeGpio.accessible = false;
-    await expect(driver.start(signal)).rejects.toMatchObject({ code: 'LS_GPIO_UNAVAILABLE', message: expect.stringMatching(/gpiod/) as unknown });
+    await expect(driver.start(signal)).rejects.toMatchObject({
+      code: 'LS_GPIO_UNAVAILABLE',
+      message: expect.stringMatching(/gpiod/) as unknown,
+    });
   });
 
   it('refuses to open lines before the driver has started (onoff not loaded yet)', async () => {
@@ -296,7 +304,12 @@ describe('onoff gpio driver (sysfs), with onoff mocked', () => {
     const gate = driver.output('gate', { line: 529, active_low: true });
     await gate.start(signal);
     const gpio = lastGpio();
-    expect(gate.offThread?.()).toEqual({ kind: 'file', path: '/sys/class/gpio/gpio529/value', activeText: '0', inactiveText: '1' });
+    expect(gate.offThread?.()).toEqual({
+      kind: 'file',
+      path: '/sys/class/gpio/gpio529/value',
+      activeText: '0',
+      inactiveText: '1',
+    });
     // The thread switched it to active: the driver's own state follows, and the next write is not queued.
     gate.switchedOffThread?.(true, performance.now());
     expect(gate.active).toBe(true);

@@ -1,6 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { simGpio, type SimGpioConfig } from '../../../../src/config/sections/gpio.js';
-import { createGpio, isSimGpio, type EdgeEvent, type LineConfig, type SimGpioDriver } from '../../../../src/io/gpio/index.js';
+import {
+  createGpio,
+  isSimGpio,
+  type EdgeEvent,
+  type LineConfig,
+  type SimGpioDriver,
+} from '../../../../src/io/gpio/index.js';
 import { captureLogger, signal } from './helpers.js';
 
 const RISING: LineConfig = { line: 0, active_low: false, edge: 'rising', debounce_ms: 0 };
@@ -25,7 +31,13 @@ function record(input: { onEdge(l: (e: EdgeEvent) => void): () => void }): EdgeE
  * gate output and confirm input, and the confirm sensor's recorded edges. Part i is at the eye at t0 + 50 i.
  */
 async function startBelt(overrides: Partial<SimGpioConfig>, gateLine: LineConfig = OUT) {
-  const sim = makeSim({ part_interval_ms: 50, part_length_ms: 20, gate_transit_ms: 300, confirm_delay_ms: 40, ...overrides });
+  const sim = makeSim({
+    part_interval_ms: 50,
+    part_length_ms: 20,
+    gate_transit_ms: 300,
+    confirm_delay_ms: 40,
+    ...overrides,
+  });
   const gate = sim.output('gate', gateLine);
   const confirm = sim.input('confirm', BOTH);
   const trigger = sim.input('trigger', RISING);
@@ -427,13 +439,27 @@ describe('gpio registry', () => {
 
   it('rejects an unknown driver type with the list of valid ones', () => {
     const { logger } = captureLogger();
-    expect(() => createGpio({ type: 'bogus' } as never, { logger })).toThrow(/gpio\.type: unknown driver "bogus" \(valid: sim, onoff, gpiod\)/);
+    expect(() => createGpio({ type: 'bogus' } as never, { logger })).toThrow(
+      /gpio\.type: unknown driver "bogus" \(valid: sim, onoff, gpiod\)/,
+    );
   });
 
   it('builds each configured driver without touching hardware', () => {
     const { logger } = captureLogger();
     expect(createGpio({ type: 'onoff' }, { logger }).type).toBe('onoff');
-    expect(createGpio({ type: 'gpiod', chip: 'gpiochip0', gpiomon: 'gpiomon', gpioset: 'gpioset', start_check_ms: 150, restart_delay_ms: 1000 }, { logger }).type).toBe('gpiod');
+    expect(
+      createGpio(
+        {
+          type: 'gpiod',
+          chip: 'gpiochip0',
+          gpiomon: 'gpiomon',
+          gpioset: 'gpioset',
+          start_check_ms: 150,
+          restart_delay_ms: 1000,
+        },
+        { logger },
+      ).type,
+    ).toBe('gpiod');
     expect(isSimGpio(createGpio({ type: 'onoff' }, { logger }))).toBe(false);
   });
 });

@@ -159,9 +159,16 @@ export class Observer {
   private constructor(readonly client: MqttClient) {}
 
   static async connect(url: string, topic: string, protocolVersion: 4 | 5 = 5): Promise<Observer> {
-    const client = await connectAsync(url, { protocolVersion, reconnectPeriod: 0, clean: true, clientId: `observer-${Math.random().toString(16).slice(2)}` });
+    const client = await connectAsync(url, {
+      protocolVersion,
+      reconnectPeriod: 0,
+      clean: true,
+      clientId: `observer-${Math.random().toString(16).slice(2)}`,
+    });
     const observer = new Observer(client);
-    client.on('message', (t, payload, packet) => observer.messages.push({ topic: t, payload: payload.toString(), retain: packet.retain }));
+    client.on('message', (t, payload, packet) =>
+      observer.messages.push({ topic: t, payload: payload.toString(), retain: packet.retain }),
+    );
     await client.subscribeAsync(topic, { qos: 1 });
     return observer;
   }
@@ -197,7 +204,11 @@ export class Observer {
 }
 
 /** A pino logger whose JSON lines land in `lines` (and nowhere else). */
-export function captureLogger(level: pino.Level = 'debug'): { logger: Logger; lines: string[]; records: () => Record<string, unknown>[] } {
+export function captureLogger(level: pino.Level = 'debug'): {
+  logger: Logger;
+  lines: string[];
+  records: () => Record<string, unknown>[];
+} {
   const lines: string[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _enc, done) {

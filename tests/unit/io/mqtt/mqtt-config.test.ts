@@ -5,14 +5,27 @@ import { createMqtt } from '../../../../src/io/mqtt/index.js';
 import { captureLogger, makeRecord, tempDir } from './helpers.js';
 
 describe('mqtt config section', () => {
-  it.each(['embedded', 'mqtt://broker.local:1883', 'mqtts://user:pw@broker.local:8883', 'tcp://10.0.0.5', 'ssl://broker', 'ws://broker/mqtt', 'wss://broker:443/mqtt'])(
-    'accepts url %s',
-    (url) => {
-      expect(mqttSection.parse({ url }).url).toBe(url);
-    },
-  );
+  it.each([
+    'embedded',
+    'mqtt://broker.local:1883',
+    'mqtts://user:pw@broker.local:8883',
+    'tcp://10.0.0.5',
+    'ssl://broker',
+    'ws://broker/mqtt',
+    'wss://broker:443/mqtt',
+  ])('accepts url %s', (url) => {
+    expect(mqttSection.parse({ url }).url).toBe(url);
+  });
 
-  it.each(['mqtt//broker:1883', 'broker.local:1883', 'broker.local', 'http://broker:1883', 'mqtt://', 'mqtt:///path', 'embeded'])('rejects url %s, naming the accepted forms', (url) => {
+  it.each([
+    'mqtt//broker:1883',
+    'broker.local:1883',
+    'broker.local',
+    'http://broker:1883',
+    'mqtt://',
+    'mqtt:///path',
+    'embeded',
+  ])('rejects url %s, naming the accepted forms', (url) => {
     const result = mqttSection.safeParse({ url });
     expect(result.success).toBe(false);
     const issue = result.error?.issues[0];
@@ -42,7 +55,9 @@ describe('createMqtt start failure', () => {
       expect(isLinesideError(error) && error.code).toBe('LS_MQTT_CONNECT');
       // A stopped outbox says so when something is still enqueued.
       mqtt.publishPart(makeRecord(1));
-      expect(records().some((r) => r.code === 'LS_MQTT_OUTBOX' && r.level === 40 && String(r.msg).includes('after stop'))).toBe(true);
+      expect(
+        records().some((r) => r.code === 'LS_MQTT_OUTBOX' && r.level === 40 && String(r.msg).includes('after stop')),
+      ).toBe(true);
     } finally {
       await dir.remove();
     }

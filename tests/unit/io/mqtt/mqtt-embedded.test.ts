@@ -37,7 +37,9 @@ describe('MQTT with the embedded aedes broker (url: embedded)', () => {
     const observer = await Observer.connect(url, 'lineside/demo/#', 4);
     for (let seq = 1; seq <= 100; seq++) mqtt.publishPart(makeRecord(seq, 'run-e'));
     await waitFor(() => observer.on('lineside/demo/verdict').length >= 100, 10_000, '100 verdicts');
-    expect(observer.json<VerdictPayload>('lineside/demo/verdict').map((v) => v.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(observer.json<VerdictPayload>('lineside/demo/verdict').map((v) => v.seq)).toEqual(
+      Array.from({ length: 100 }, (_, i) => i + 1),
+    );
     await waitFor(() => mqtt!.state().queued === 0, 5000, 'outbox empty');
     expect(mqtt.state()).toMatchObject({ connected: true, sent: 100, dropped: 0 });
 
@@ -80,7 +82,12 @@ describe('MQTT with the embedded aedes broker (url: embedded)', () => {
   });
 
   it('a verdict published before the broker exists still arrives (queued in the outbox)', async () => {
-    mqtt = createMqtt(mqttSection.parse({ url: 'embedded', embedded_port: 0 }), { logger: silentLogger(), lineId: 'demo', baseDir: dir.path, env: {} });
+    mqtt = createMqtt(mqttSection.parse({ url: 'embedded', embedded_port: 0 }), {
+      logger: silentLogger(),
+      lineId: 'demo',
+      baseDir: dir.path,
+      env: {},
+    });
     mqtt.publishPart(makeRecord(1, mqtt.runId));
     await mqtt.start(signal);
     const observer = await Observer.connect(mqtt.state().brokerUrl!, 'lineside/demo/verdict', 4);

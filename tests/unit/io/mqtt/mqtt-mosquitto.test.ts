@@ -5,7 +5,12 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mqttSection, type MqttConfig } from '../../../../src/config/sections/mqtt.js';
 import { createMqtt, type Mqtt, type MqttCommand } from '../../../../src/io/mqtt/index.js';
-import { statusPayloadSchema, verdictPayloadSchema, alarmPayloadSchema, type VerdictPayload } from '../../../../src/io/mqtt/payload.js';
+import {
+  statusPayloadSchema,
+  verdictPayloadSchema,
+  alarmPayloadSchema,
+  type VerdictPayload,
+} from '../../../../src/io/mqtt/payload.js';
 import { waitFor, yieldTurns } from '../../../wait.js';
 import { GatedProxy, Mosquitto, Observer, captureLogger, makeRecord, silentLogger, tempDir } from './helpers.js';
 
@@ -33,7 +38,12 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
   });
 
   function config(overrides: Partial<MqttConfig> = {}): MqttConfig {
-    return mqttSection.parse({ url: broker.url, reconnect_ms: 100, outbox_dir: `outbox-${++outboxCount}`, ...overrides });
+    return mqttSection.parse({
+      url: broker.url,
+      reconnect_ms: 100,
+      outbox_dir: `outbox-${++outboxCount}`,
+      ...overrides,
+    });
   }
 
   async function started(cfg: MqttConfig, deps: Partial<Parameters<typeof createMqtt>[1]> = {}): Promise<Mqtt> {
@@ -70,7 +80,14 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
       expect(message.retain).toBe(false);
     }
     const third = observer.json<VerdictPayload>(`${PREFIX}/verdict`)[2]!;
-    expect(third).toMatchObject({ id: 'run-test-3', seq: 3, run_id: 'run-test', line_id: LINE, decision: 'reject', verdict: 'defective' });
+    expect(third).toMatchObject({
+      id: 'run-test-3',
+      seq: 3,
+      run_id: 'run-test',
+      line_id: LINE,
+      decision: 'reject',
+      verdict: 'defective',
+    });
     await waitFor(() => mqtt.state().queued === 0, 5000, 'outbox empty');
     expect(mqtt.state()).toMatchObject({ connected: true, sent: 200, dropped: 0, inFlight: 0 });
   });
@@ -151,7 +168,10 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
     relay.open = true;
     await waitFor(() => observer.on(`${PREFIX}/verdict`).length >= 50, 15_000, '50 verdicts');
     const ids = observer.json<VerdictPayload>(`${PREFIX}/verdict`).map((v) => `${v.run_id}:${v.seq}`);
-    expect(ids).toEqual([...Array.from({ length: 40 }, (_, i) => `run-a:${i + 1}`), ...Array.from({ length: 10 }, (_, i) => `run-b:${i + 1}`)]);
+    expect(ids).toEqual([
+      ...Array.from({ length: 40 }, (_, i) => `run-a:${i + 1}`),
+      ...Array.from({ length: 10 }, (_, i) => `run-b:${i + 1}`),
+    ]);
   });
 
   it('publishes retained online status, the broker publishes the retained last will when the connection dies, offline on clean stop', async () => {
@@ -163,7 +183,11 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
     // Other tests leave their retained status on the same topic: look at this run's messages only.
     const mine = (): Record<string, unknown>[] => observer.json(statusTopic).filter((s) => s.run_id === 'run-s');
     await waitFor(() => mine().length >= 1, 10_000, 'online');
-    expect(statusPayloadSchema.parse(mine()[0])).toMatchObject({ state: 'online', reason: 'connected', run_id: 'run-s' });
+    expect(statusPayloadSchema.parse(mine()[0])).toMatchObject({
+      state: 'online',
+      reason: 'connected',
+      run_id: 'run-s',
+    });
 
     relay.cut();
     await waitFor(() => mine().length >= 2, 10_000, 'last will');
@@ -193,10 +217,23 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
     const observer = await observe();
     const mqtt = await started(config(), { runId: 'run-al' });
     mqtt.publishAlarm({ alarm: 'bin_full', id: 'run-al-A1', state: 'raised', message: 'bin full' });
-    mqtt.publishAlarm({ alarm: 'consecutive_rejects', id: 'run-al-A2', state: 'raised', message: '10 rejects in a row', details: { count: 10 } });
+    mqtt.publishAlarm({
+      alarm: 'consecutive_rejects',
+      id: 'run-al-A2',
+      state: 'raised',
+      message: '10 rejects in a row',
+      details: { count: 10 },
+    });
     await waitFor(() => observer.on(`${PREFIX}/alarm`).length >= 2, 10_000, 'alarm');
     const raised = alarmPayloadSchema.parse(observer.json(`${PREFIX}/alarm`)[1]);
-    expect(raised).toMatchObject({ alarm: 'consecutive_rejects', id: 'run-al-A2', state: 'raised', code: 'LS_ALARM', run_id: 'run-al', details: { count: 10 } });
+    expect(raised).toMatchObject({
+      alarm: 'consecutive_rejects',
+      id: 'run-al-A2',
+      state: 'raised',
+      code: 'LS_ALARM',
+      run_id: 'run-al',
+      details: { count: 10 },
+    });
     const stateView = await observe(`${PREFIX}/alarm/state/+`);
     await waitFor(() => stateView.messages.length >= 2, 5000, 'retained alarm state');
     expect(stateView.messages.map((m) => [m.topic, m.retain]).sort()).toEqual([
@@ -204,10 +241,21 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
       [`${PREFIX}/alarm/state/consecutive_rejects`, true],
     ]);
 
-    mqtt.publishAlarm({ alarm: 'consecutive_rejects', id: 'run-al-A2', state: 'acknowledged', message: '10 rejects in a row', by: 'op' });
+    mqtt.publishAlarm({
+      alarm: 'consecutive_rejects',
+      id: 'run-al-A2',
+      state: 'acknowledged',
+      message: '10 rejects in a row',
+      by: 'op',
+    });
     mqtt.publishAlarm({ alarm: 'bin_full', id: 'run-al-A1', state: 'cleared', message: 'bin emptied' });
     await waitFor(() => observer.on(`${PREFIX}/alarm`).length >= 4, 5000, 'acknowledged and cleared');
-    expect(observer.json(`${PREFIX}/alarm`).map((a) => a.state)).toEqual(['raised', 'raised', 'acknowledged', 'cleared']);
+    expect(observer.json(`${PREFIX}/alarm`).map((a) => a.state)).toEqual([
+      'raised',
+      'raised',
+      'acknowledged',
+      'cleared',
+    ]);
     await waitFor(() => mqtt.state().queued === 0, 5000, 'outbox empty');
     const fresh = await observe(`${PREFIX}/alarm/state/+`);
     // Retained messages come right after the subscription, before a marker sent after it: none came.
@@ -226,17 +274,31 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
     // order, so every later command arrives too, after the probes.
     const isProbe = (command: MqttCommand): boolean => command.type === 'ack' && command.by === 'probe';
     const commands = (): MqttCommand[] => received.filter((command) => !isProbe(command));
-    for (const deadline = performance.now() + 10_000; !received.some(isProbe); ) {
-      if (performance.now() > deadline) throw new Error('no probe command came through: the publisher did not subscribe to cmd/ack');
+    for (const deadline = performance.now() + 10_000; !received.some(isProbe);) {
+      if (performance.now() > deadline)
+        throw new Error('no probe command came through: the publisher did not subscribe to cmd/ack');
       await operator.client.publishAsync(`${PREFIX}/cmd/ack`, JSON.stringify({ by: 'probe' }), { qos: 1 });
     }
-    await operator.client.publishAsync(`${PREFIX}/cmd/ack`, JSON.stringify({ alarm: 'consecutive_rejects', by: 'op1' }), { qos: 1 });
+    await operator.client.publishAsync(
+      `${PREFIX}/cmd/ack`,
+      JSON.stringify({ alarm: 'consecutive_rejects', by: 'op1' }),
+      { qos: 1 },
+    );
     await operator.client.publishAsync(`${PREFIX}/cmd/ack`, '', { qos: 1 });
     await operator.client.publishAsync(`${PREFIX}/cmd/ack`, 'not json', { qos: 1 });
     await operator.client.publishAsync(`${PREFIX}/cmd/ack`, JSON.stringify({ alarm: 'a/b' }), { qos: 1 });
     await operator.client.publishAsync(`${PREFIX}/cmd/ack`, JSON.stringify({ id: 'run-x-A7' }), { qos: 1 });
-    await waitFor(() => commands().length >= 3 && records().filter((r) => r.msg === 'MQTT ignored an invalid ack command').length >= 2, 5000, 'commands');
-    expect(commands()).toEqual([{ type: 'ack', alarm: 'consecutive_rejects', by: 'op1' }, { type: 'ack' }, { type: 'ack', id: 'run-x-A7' }]);
+    await waitFor(
+      () =>
+        commands().length >= 3 && records().filter((r) => r.msg === 'MQTT ignored an invalid ack command').length >= 2,
+      5000,
+      'commands',
+    );
+    expect(commands()).toEqual([
+      { type: 'ack', alarm: 'consecutive_rejects', by: 'op1' },
+      { type: 'ack' },
+      { type: 'ack', id: 'run-x-A7' },
+    ]);
     expect(received.findLastIndex(isProbe)).toBeLessThan(received.findIndex((command) => !isProbe(command)));
 
     await mqtt.stop();
@@ -246,7 +308,11 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
     const again = await started(config(), { logger });
     const later: MqttCommand[] = [];
     again.onCommand((command) => later.push(command));
-    await waitFor(() => records().some((r) => String(r.msg).includes('retained command')), 5000, 'retained ignored at subscribe');
+    await waitFor(
+      () => records().some((r) => String(r.msg).includes('retained command')),
+      5000,
+      'retained ignored at subscribe',
+    );
     expect(later).toEqual([]);
     await operator.client.publishAsync(`${PREFIX}/cmd/ack`, '', { qos: 1, retain: true });
     expect(commands()).toHaveLength(3);
@@ -322,7 +388,10 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
 
     it('connects with the password from the env var named by password_env, and never logs it', async () => {
       const { logger, lines } = captureLogger('trace');
-      const mqtt = await started(config({ url: secured.url, username: 'lineside', password_env: 'MQTT_PW' }), { logger, env: { MQTT_PW: SECRET } });
+      const mqtt = await started(config({ url: secured.url, username: 'lineside', password_env: 'MQTT_PW' }), {
+        logger,
+        env: { MQTT_PW: SECRET },
+      });
       await waitFor(() => mqtt.state().connected, 10_000, 'connect');
       mqtt.publishPart(makeRecord(1));
       await waitFor(() => mqtt.state().sent === 1, 5000, 'sent');
@@ -339,7 +408,9 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
     });
 
     it('an empty password fails start with LS_CONFIG_INVALID naming the variable, instead of logging in without one', async () => {
-      await expect(started(config({ url: secured.url, username: 'lineside', password_env: 'MQTT_PW' }), { env: { MQTT_PW: '' } })).rejects.toMatchObject({
+      await expect(
+        started(config({ url: secured.url, username: 'lineside', password_env: 'MQTT_PW' }), { env: { MQTT_PW: '' } }),
+      ).rejects.toMatchObject({
         code: 'LS_CONFIG_INVALID',
         message: expect.stringContaining('mqtt.password_env: the secret in environment variable MQTT_PW is empty'),
       });
@@ -348,10 +419,13 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
     it('a refused login is reported (state, LS_MQTT_CONNECT) without the password, and keeps queuing', async () => {
       const wrong = `${SECRET}-wrong`;
       const { logger, lines, records } = captureLogger('trace');
-      const mqtt = await started(config({ url: `mqtt://lineside:${wrong}@127.0.0.1:${secured.port}`, password_env: 'MQTT_PW' }), {
-        logger,
-        env: { MQTT_PW: wrong },
-      });
+      const mqtt = await started(
+        config({ url: `mqtt://lineside:${wrong}@127.0.0.1:${secured.port}`, password_env: 'MQTT_PW' }),
+        {
+          logger,
+          env: { MQTT_PW: wrong },
+        },
+      );
       mqtt.publishPart(makeRecord(1));
       await waitFor(() => mqtt.state().lastError !== null, 10_000, 'refusal');
       await waitFor(() => records().some((r) => r.code === 'LS_MQTT_CONNECT' && r.level === 40), 5000, 'warning');

@@ -58,7 +58,8 @@ class RefusingBroker {
       const topic = body.subarray(2, 2 + topicLength).toString();
       const reasonCode = this.refuse(topic);
       this.published.push({ topic, reasonCode });
-      if (qos === 1) socket.write(Buffer.from([0x40, 4, body[2 + topicLength]!, body[3 + topicLength]!, reasonCode, 0]));
+      if (qos === 1)
+        socket.write(Buffer.from([0x40, 4, body[2 + topicLength]!, body[3 + topicLength]!, reasonCode, 0]));
     }
   }
 }
@@ -119,6 +120,8 @@ describe('MQTT 5 refusals that may be transient (quota exceeded)', () => {
     expect(rejected).toHaveLength(1);
     expect(rejected[0]).toMatchObject({ level: 50, topic: 'lineside/demo/alarm', reasonCode: QUOTA_EXCEEDED });
     // Each refusal before the last one is a retry after a pause, logged as a warning.
-    expect(records().filter((r) => r.code === 'LS_MQTT_CONNECT' && String(r.msg).includes('publish failed')).length).toBeGreaterThanOrEqual(1);
+    expect(
+      records().filter((r) => r.code === 'LS_MQTT_CONNECT' && String(r.msg).includes('publish failed')).length,
+    ).toBeGreaterThanOrEqual(1);
   });
 });

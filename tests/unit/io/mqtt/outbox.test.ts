@@ -29,7 +29,13 @@ describe('Outbox', () => {
   });
 
   const make = (overrides: Partial<ConstructorParameters<typeof Outbox>[0]> = {}): Outbox =>
-    new Outbox({ dir: join(dir.path, 'outbox'), maxBytes: 10 * 1024 * 1024, fsync: true, logger: silentLogger(), ...overrides });
+    new Outbox({
+      dir: join(dir.path, 'outbox'),
+      maxBytes: 10 * 1024 * 1024,
+      fsync: true,
+      logger: silentLogger(),
+      ...overrides,
+    });
 
   it('keeps unacknowledged entries across a restart, in order', async () => {
     const first = make();
@@ -40,7 +46,9 @@ describe('Outbox', () => {
     const second = make();
     await second.start(signal);
     const entries = drain(second);
-    expect(entries.map((e) => (JSON.parse(e.payload) as { seq: number }).seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(entries.map((e) => (JSON.parse(e.payload) as { seq: number }).seq)).toEqual(
+      Array.from({ length: 30 }, (_, i) => i + 1),
+    );
     expect(entries.every((e) => e.topic === 'lineside/t/verdict' && !e.retain)).toBe(true);
     await second.stop();
   });
@@ -143,7 +151,9 @@ describe('Outbox', () => {
     expect(stats.pendingBytes).toBeLessThanOrEqual(entryBytes * 10 + 20);
     // The entry already on the wire cannot be recalled, so it is kept; the oldest queued ones went.
     expect(inFlight?.n).toBe(1);
-    expect(drain(outbox).map((e) => (JSON.parse(e.payload) as { seq: number }).seq)).toEqual([17, 18, 19, 20, 21, 22, 23, 24, 25]);
+    expect(drain(outbox).map((e) => (JSON.parse(e.payload) as { seq: number }).seq)).toEqual([
+      17, 18, 19, 20, 21, 22, 23, 24, 25,
+    ]);
     const full = records().filter((r) => r.code === 'LS_MQTT_OUTBOX_FULL');
     expect(full).toHaveLength(1);
     expect(full[0]?.level).toBe(50);
@@ -206,7 +216,13 @@ describe('Outbox', () => {
     const blocker = join(dir.path, 'not-a-dir');
     await writeFile(blocker, 'a file where the outbox directory should be');
     const { logger, records } = captureLogger();
-    const outbox = new Outbox({ dir: join(blocker, 'outbox'), maxBytes: 1024 * 1024, fsync: true, logger, retryDelayMs: 50 });
+    const outbox = new Outbox({
+      dir: join(blocker, 'outbox'),
+      maxBytes: 1024 * 1024,
+      fsync: true,
+      logger,
+      retryDelayMs: 50,
+    });
     await outbox.start(signal);
     for (let i = 1; i <= 3; i++) outbox.enqueue(message(i));
     expect(outbox.stats().diskOk).toBe(false);
@@ -223,7 +239,12 @@ describe('Outbox', () => {
     await waitFor(() => outbox.stats().diskOk, 5000, 'outbox to recover');
     expect(outbox.stats().storageError).toBeNull();
     await outbox.stop();
-    const reopened = new Outbox({ dir: join(blocker, 'outbox'), maxBytes: 1024 * 1024, fsync: true, logger: silentLogger() });
+    const reopened = new Outbox({
+      dir: join(blocker, 'outbox'),
+      maxBytes: 1024 * 1024,
+      fsync: true,
+      logger: silentLogger(),
+    });
     await reopened.start(signal);
     expect(reopened.stats().pending).toBe(3);
     await reopened.stop();
@@ -234,7 +255,10 @@ describe('Outbox', () => {
     const { logger, records } = captureLogger();
     const outbox = new Outbox({ dir: '/proc/self', maxBytes: 1024 * 1024, fsync: true, logger, retryDelayMs: 20 });
     await outbox.start(signal);
-    expect(outbox.stats()).toMatchObject({ diskOk: false, storageError: expect.stringContaining('/proc/self') as unknown });
+    expect(outbox.stats()).toMatchObject({
+      diskOk: false,
+      storageError: expect.stringContaining('/proc/self') as unknown,
+    });
     expect(records().filter((r) => r.code === 'LS_MQTT_OUTBOX' && r.level === 50)).toHaveLength(1);
     // The retries with nothing to write must not mistake the directory for writable: each one fails again.
     await waitFor(() => outbox.stats().diskErrors >= 3, 5000, 'two failed retries');
@@ -357,7 +381,10 @@ process.stdout.write('flushed\\n');
 process.kill(process.pid, 'SIGKILL');
 `,
     );
-    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+      cwd: process.cwd(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));

@@ -64,7 +64,14 @@ describe('MQTT payloads', () => {
       error_code: 'LS_CAMERA_TIMEOUT',
       error_message: 'no image within 300 ms',
       stages_ms: { capture: 300, preprocess: null, inference: null },
-      tracking: { mode: 'encoder', due_ms: null, due_count: 12345, fired: true, confirmed: false, outcome: 'fired_late' },
+      tracking: {
+        mode: 'encoder',
+        due_ms: null,
+        due_count: 12345,
+        fired: true,
+        confirmed: false,
+        outcome: 'fired_late',
+      },
     });
   });
 
@@ -73,8 +80,17 @@ describe('MQTT payloads', () => {
       { alarm: 'reject_not_confirmed', id: 'r-A1', state: 'acknowledged', message: 'm', by: 'op', at: new Date(0) },
       { runId: 'r', lineId: 'l' },
     );
-    expect(alarmPayloadSchema.parse(alarm)).toMatchObject({ id: 'r-A1', code: 'LS_ALARM', by: 'op', at: '1970-01-01T00:00:00.000Z', details: {} });
-    expect(statusPayloadSchema.parse(buildStatusPayload('offline', 'stopped', { runId: 'r', lineId: 'l', lastSeq: 0 })).last_seq).toBe(0);
+    expect(alarmPayloadSchema.parse(alarm)).toMatchObject({
+      id: 'r-A1',
+      code: 'LS_ALARM',
+      by: 'op',
+      at: '1970-01-01T00:00:00.000Z',
+      details: {},
+    });
+    expect(
+      statusPayloadSchema.parse(buildStatusPayload('offline', 'stopped', { runId: 'r', lineId: 'l', lastSeq: 0 }))
+        .last_seq,
+    ).toBe(0);
   });
 
   it('an alarm of the alarm logic becomes one event per transition: raised with its part and repeats, acknowledged with who', () => {
@@ -119,12 +135,24 @@ describe('MQTT payloads', () => {
 
   it('parses ack commands: empty = all, one alarm, and explains what it rejects', () => {
     expect(parseAckCommand(Buffer.from(''))).toEqual({ type: 'ack' });
-    expect(parseAckCommand(Buffer.from(' {"alarm":"bin_full","by":"op"} '))).toEqual({ type: 'ack', alarm: 'bin_full', by: 'op' });
+    expect(parseAckCommand(Buffer.from(' {"alarm":"bin_full","by":"op"} '))).toEqual({
+      type: 'ack',
+      alarm: 'bin_full',
+      by: 'op',
+    });
     expect(parseAckCommand(Buffer.from('ack!'))).toEqual({ error: 'payload is not JSON' });
-    expect(parseAckCommand(Buffer.from('{"alarm":"a/#"}'))).toMatchObject({ error: expect.stringContaining('alarm') as unknown });
+    expect(parseAckCommand(Buffer.from('{"alarm":"a/#"}'))).toMatchObject({
+      error: expect.stringContaining('alarm') as unknown,
+    });
     expect(parseAckCommand(Buffer.from('{"alarm":"x","extra":1}'))).toHaveProperty('error');
-    expect(parseAckCommand(Buffer.from('{"id":"20261123T130512-7f3a9c01-A3","by":"op"}'))).toEqual({ type: 'ack', id: '20261123T130512-7f3a9c01-A3', by: 'op' });
-    expect(parseAckCommand(Buffer.from('{"id":"x-A1","alarm":"bin_full"}'))).toMatchObject({ error: expect.stringContaining('not both') as unknown });
+    expect(parseAckCommand(Buffer.from('{"id":"20261123T130512-7f3a9c01-A3","by":"op"}'))).toEqual({
+      type: 'ack',
+      id: '20261123T130512-7f3a9c01-A3',
+      by: 'op',
+    });
+    expect(parseAckCommand(Buffer.from('{"id":"x-A1","alarm":"bin_full"}'))).toMatchObject({
+      error: expect.stringContaining('not both') as unknown,
+    });
   });
 
   it('every example payload in docs/mqtt.md matches its schema', async () => {
