@@ -19,6 +19,8 @@ export interface AlarmManagerDeps {
  * Alarms stay until acknowledged, even when the condition clears, so a short event is not missed.
  */
 export class AlarmManager {
+  /** holdSafe() was called: the output stays inactive. */
+  private held = false;
   private seq = 0;
   private readonly open = new Map<AlarmKind, AlarmRecord>();
   private readonly raisedByKind = Object.fromEntries(ALARM_KINDS.map((k) => [k, 0])) as Record<AlarmKind, number>;
@@ -79,7 +81,17 @@ export class AlarmManager {
 
   /** Output to its inactive state (boot, shutdown). */
   safe(): void {
+    this.held = false;
     this.writeOutput(false, true);
+  }
+
+  /**
+   * Output to its inactive state for good (an exit that cannot wait for stop): alarms raised after this are still
+   * recorded and reported, but no longer drive the output.
+   */
+  holdSafe(): void {
+    this.writeOutput(false, true);
+    this.held = true;
   }
 
   driveOutput(): void {
@@ -88,7 +100,7 @@ export class AlarmManager {
 
   private writeOutput(active: boolean, force = false): void {
     const { output } = this.deps;
-    if (output === undefined || (!force && output.active === active)) return;
+    if (output === undefined || this.held || (!force && output.active === active)) return;
     try {
       output.write(active);
     } catch (err) {

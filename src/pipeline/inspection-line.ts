@@ -122,13 +122,16 @@ export class InspectionLine implements Lifecycle {
   /**
    * For an exit that cannot wait for stop() (a second signal): disarm, withdraw any reject edge planned on the
    * gate thread and put the gate, alarm and heartbeat outputs in their safe state, synchronously. Parts on the
-   * belt are not recorded. The drivers' forceSafe() then makes sure of the levels.
+   * belt are not recorded, and nothing that happens after (a trigger, an inspection finishing, an alarm) moves an
+   * output again. The drivers' forceSafe() then makes sure of the levels.
    */
   forceSafe(): void {
     this.armed = false;
+    this.running = false;
+    for (const off of this.unsubscribe.splice(0)) off();
     this.gate.safe();
     this.heartbeat?.stop();
-    this.alarms.safe();
+    this.alarms.holdSafe();
   }
 
   /**

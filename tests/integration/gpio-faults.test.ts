@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { within } from '../unit/fifo.js';
-import { waitFor } from '../unit/io/mqtt/helpers.js';
+import { waitFor } from '../wait.js';
 import { BUNDLE, DATASET, labelledFolder, lineside, tempDir, type Proc } from './harness.js';
 
 const require = createRequire(import.meta.url);
@@ -56,9 +56,12 @@ function logLines(proc: Proc): LogLine[] {
     .map((l) => JSON.parse(l) as LogLine);
 }
 
-const partLines = (proc: Proc): LogLine[] => logLines(proc).filter((l) => typeof l.seq === 'number' && l.decision !== undefined);
+const partLines = (proc: Proc): LogLine[] =>
+  logLines(proc).filter((l) => typeof l.seq === 'number' && l.decision !== undefined);
 const alarmFor = (proc: Proc, line: string): LogLine | undefined =>
-  logLines(proc).find((l) => l.code === 'LS_ALARM' && l.kind === 'gpio_unavailable' && (l.msg ?? '').includes(`gpio line "${line}"`));
+  logLines(proc).find(
+    (l) => l.code === 'LS_ALARM' && l.kind === 'gpio_unavailable' && (l.msg ?? '').includes(`gpio line "${line}"`),
+  );
 
 /**
  * libgpiod 1.6 stand-ins in `folder`. gpiomon (a Node script, for CLOCK_MONOTONIC stamps in the --format the driver
@@ -68,7 +71,10 @@ const alarmFor = (proc: Proc, line: string): LogLine | undefined =>
  * holding while the file `die-gpioset` exists: the line is lost while held, and again at each retry until the file goes.
  * (A one-shot death could hit a holder the supervisor is already replacing for a pulse, which reports nothing.)
  */
-async function gpiodTools(folder: string, periodMs: number): Promise<{ gpiomon: string; gpioset: string; die: (tool: string) => string }> {
+async function gpiodTools(
+  folder: string,
+  periodMs: number,
+): Promise<{ gpiomon: string; gpioset: string; die: (tool: string) => string }> {
   await mkdir(folder, { recursive: true });
   const gpiomon = path.join(folder, 'gpiomon');
   await writeFile(
@@ -117,7 +123,11 @@ setInterval(() => {
   return { gpiomon, gpioset, die: (tool) => path.join(folder, `die-${tool}`) };
 }
 
-async function startDaemon(name: string, over: { images: string; gpiomon: string; gpioset: string }, env: NodeJS.ProcessEnv = {}): Promise<Proc> {
+async function startDaemon(
+  name: string,
+  over: { images: string; gpiomon: string; gpioset: string },
+  env: NodeJS.ProcessEnv = {},
+): Promise<Proc> {
   const file = path.join(dir.path, `${name}.yaml`);
   await writeFile(
     file,
@@ -160,23 +170,44 @@ describe('driver faults reach the line, the watchdog and the operator (issue 13,
     });
     socket.bind(socketPath);
     try {
-      const proc = await startDaemon('trigger', { images: mixed, ...tools }, { NOTIFY_SOCKET: socketPath, WATCHDOG_USEC: '400000' });
+      const proc = await startDaemon(
+        'trigger',
+        { images: mixed, ...tools },
+        { NOTIFY_SOCKET: socketPath, WATCHDOG_USEC: '400000' },
+      );
       const context = (): string => `stdout:\n${proc.stdout()}\nstderr:\n${proc.stderr()}`;
       // Healthy first: pings arrive and parts get verdicts.
-      await waitFor(() => pings.length >= 2 && partLines(proc).length >= 2, EVENT_DEADLINE_MS, 'pings and two parts before the fault');
+      await waitFor(
+        () => pings.length >= 2 && partLines(proc).length >= 2,
+        EVENT_DEADLINE_MS,
+        'pings and two parts before the fault',
+      );
       await writeFile(tools.die('gpiomon'), '');
-      await waitFor(() => alarmFor(proc, 'trigger') !== undefined, EVENT_DEADLINE_MS, 'the gpio_unavailable alarm for "trigger"');
+      await waitFor(
+        () => alarmFor(proc, 'trigger') !== undefined,
+        EVENT_DEADLINE_MS,
+        'the gpio_unavailable alarm for "trigger"',
+      );
       const alarm = alarmFor(proc, 'trigger')!;
       expect(alarm).toMatchObject({ level: 50 });
       expect(alarm.msg).toMatch(/gpio line "trigger": .*gpiomon exit code 1: .*No such device/);
       const withheld = (): LogLine[] =>
-        logLines(proc).filter((l) => l.code === 'LS_WATCHDOG' && /withholding watchdog ping/.test(l.msg ?? '') && l.time! >= alarm.time!);
+        logLines(proc).filter(
+          (l) => l.code === 'LS_WATCHDOG' && /withholding watchdog ping/.test(l.msg ?? '') && l.time! >= alarm.time!,
+        );
       await waitFor(() => withheld().length >= 3, EVENT_DEADLINE_MS, 'three withheld watchdog pings');
       // Still running, still unhealthy: no ping once the watchdog has withheld one (a ping sent just before the
       // alarm is long received by the second withheld one, 200 ms later).
-      expect(pings.filter((at) => at > withheld()[1]!.time!), context()).toEqual([]);
+      expect(
+        pings.filter((at) => at > withheld()[1]!.time!),
+        context(),
+      ).toEqual([]);
       // The driver relaunched gpiomon (a silent line now) and the daemon kept running.
-      await waitFor(() => logLines(proc).some((l) => l.msg === 'gpiomon restarted'), EVENT_DEADLINE_MS, 'the gpiomon relaunch');
+      await waitFor(
+        () => logLines(proc).some((l) => l.msg === 'gpiomon restarted'),
+        EVENT_DEADLINE_MS,
+        'the gpiomon relaunch',
+      );
       const seen = partLines(proc).length;
       const summary = await stopWithSummary(proc);
       // Every part triggered before the fault was decided and logged; none was lost with the monitor.
@@ -185,7 +216,10 @@ describe('driver faults reach the line, the watchdog and the operator (issue 13,
       expect(logLines(proc).filter((l) => l.code === 'LS_ALARM' && l.kind === 'gpio_unavailable')).toHaveLength(1);
       expect(partLines(proc).length).toBeGreaterThanOrEqual(seen);
       expect((summary.ok as number) + (summary.reject as number)).toBe(summary.parts);
-      expect(partLines(proc).every((p) => p.verdict === 'ok' || p.verdict === 'defective'), context()).toBe(true);
+      expect(
+        partLines(proc).every((p) => p.verdict === 'ok' || p.verdict === 'defective'),
+        context(),
+      ).toBe(true);
     } finally {
       socket.close();
     }
@@ -198,7 +232,11 @@ describe('driver faults reach the line, the watchdog and the operator (issue 13,
     const fired = (): LogLine[] => partLines(proc).filter((p) => p.decision === 'reject' && p.fired === true);
     await waitFor(() => fired().length >= 2, EVENT_DEADLINE_MS, 'two rejects fired before the fault');
     await writeFile(tools.die('gpioset'), '');
-    await waitFor(() => alarmFor(proc, 'gate') !== undefined, EVENT_DEADLINE_MS, 'the gpio_unavailable alarm for "gate"');
+    await waitFor(
+      () => alarmFor(proc, 'gate') !== undefined,
+      EVENT_DEADLINE_MS,
+      'the gpio_unavailable alarm for "gate"',
+    );
     // The line is back (gpioset holds again at the next retry), but nothing acknowledged the alarm.
     await rm(tools.die('gpioset'));
     const notFired = (): LogLine[] => logLines(proc).filter((l) => l.code === 'LS_GATE_NOT_FIRED');
