@@ -133,7 +133,14 @@ describe('the whole app on a simulated line, real model, real broker', () => {
     );
     // gate.timer defaults to 'thread': the reject edges were switched by the gate thread, with its time stamps.
     expect(records().some((r) => r.component === 'gate' && /^\d gate threads? started/.test(String(r.msg)))).toBe(true);
-    for (const q of pulses) expect(parts.some((p) => p.tracking.firedMs === q.openMs)).toBe(true);
+    // Each pulse opened for a part at the time recorded for it: the thread's own stamp, or, for an edge the event loop
+    // switched itself (its moment already past when a late loop got to it), the clock read just before that write.
+    const openedFor = (openMs: number): boolean =>
+      parts.some(
+        (p) => p.tracking.firedMs !== undefined && p.tracking.firedMs <= openMs && openMs - p.tracking.firedMs < 5,
+      );
+    for (const q of pulses)
+      expect(openedFor(q.openMs), `a part fired at the pulse opening at ${q.openMs} ms`).toBe(true);
   });
 
   it('a camera that throws or hangs gives a fail-safe reject with a reason, and the line keeps running', async () => {

@@ -146,7 +146,7 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
     relay.open = true;
     await produce(total - 200);
     await waitFor(() => mqtt.state().queued === 0 && mqtt.state().connected, 20_000, 'outbox to drain after restart');
-    await waitFor(() => new Set([...seqs(firstObserver), ...seqs(secondObserver)]).size === total, 5000, 'all seqs');
+    await waitFor(() => new Set([...seqs(firstObserver), ...seqs(secondObserver)]).size === total, 30_000, 'all seqs');
     const received = [...seqs(firstObserver), ...seqs(secondObserver)];
     expect([...new Set(received)].sort((a, b) => a - b)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
     // Duplicates are bounded by what was on the wire when the broker died.
