@@ -113,6 +113,8 @@ describe('MQTT with the embedded aedes broker (url: embedded)', () => {
     const observer = await Observer.connect(mqtt.state().brokerUrl!, 'lineside/demo/verdict', 4);
     mqtt.publishPart(makeRecord(1, mqtt.runId));
     await waitFor(() => observer.messages.length >= 1, 10_000, 'the verdict');
+    // The subscriber may see the message before the daemon has the broker's PUBACK for it.
+    await waitFor(() => mqtt.state().sent >= 1, 10_000, 'the PUBACK');
     expect(mqtt.state()).toMatchObject({ sent: 1, storageError: expect.stringMatching(/ENOTDIR/) as unknown });
     await observer.close();
   });
