@@ -103,8 +103,9 @@ describe('MQTT with the embedded aedes broker (url: embedded)', () => {
     await writeFile(file, 'not a directory');
     const { logger, records } = captureLogger();
     const config = mqttSection.parse({ url: 'embedded', embedded_port: 0, outbox_dir: join(file, 'outbox') });
-    mqtt = createMqtt(config, { logger, lineId: 'demo', baseDir: dir.path, env: {} });
-    await mqtt.start(signal);
+    const service = createMqtt(config, { logger, lineId: 'demo', baseDir: dir.path, env: {} });
+    mqtt = service;
+    await service.start(signal);
     // At start, before any verdict and with the broker up: no outage is needed to find out.
     expect(mqtt.state().storageError).toMatch(/ENOTDIR/);
     expect(mqtt.state().outboxDiskOk).toBe(false);
@@ -114,7 +115,7 @@ describe('MQTT with the embedded aedes broker (url: embedded)', () => {
     mqtt.publishPart(makeRecord(1, mqtt.runId));
     await waitFor(() => observer.messages.length >= 1, 10_000, 'the verdict');
     // The subscriber may see the message before the daemon has the broker's PUBACK for it.
-    await waitFor(() => mqtt.state().sent >= 1, 10_000, 'the PUBACK');
+    await waitFor(() => service.state().sent >= 1, 10_000, 'the PUBACK');
     expect(mqtt.state()).toMatchObject({ sent: 1, storageError: expect.stringMatching(/ENOTDIR/) as unknown });
     await observer.close();
   });
