@@ -87,4 +87,9 @@ export interface PartRecord {
   /** Trigger to verdict (or to the fail-safe decision), ms. */
   verdictLatencyMs?: number;
   tracking: TrackingRecord;
+  /**
+   * The archived image's reference (domain/record.ts ArchivedImage.ref), set by the line record when it keeps this
+   * part's image, before the verdict is published; absent when the image was not kept.
+   */
+  imageRef?: string;
 }
