@@ -57,7 +57,7 @@ export const layerRules = [
   },
   {
     // Drivers implement the domain's ports; they never reach into the pipeline, the app or the CLI.
-    files: ['src/camera/**/*.ts', 'src/inference/**/*.ts', 'src/io/**/*.ts'],
+    files: ['src/camera/**/*.ts', 'src/inference/**/*.ts', 'src/io/**/*.ts', 'src/record/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -127,6 +127,18 @@ export const ERROR_CODES = {
     action:
       'Check the broker ACL and limits for the lineside user on `mqtt.topic_prefix`; the log names the topic and reason code. The state counts such messages as `rejected`.',
   },
+  LS_RECORD_CORRUPT: {
+    summary:
+      'The line record database (record.dir/lineside.db) was not a usable SQLite database; it was moved aside as lineside.db.corrupt-<time> and a fresh one was started. Inspection went on.',
+    action:
+      'Keep the moved file for analysis (verdicts in it that never reached the broker are not resent). Check the disk (SMART, dmesg) and whether the machine lost power.',
+  },
+  LS_RECORD_IO: {
+    summary:
+      'The line record database could not be created, written or synced (permissions, full or failing disk). Inspection goes on.',
+    action:
+      'Check `record.dir`, its permissions and free space (`df`), and dmesg for disk errors; `lineside doctor` checks them.',
+  },
 } as const satisfies Record<string, { summary: string; action: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

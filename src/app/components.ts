@@ -9,6 +9,7 @@ import { GateThread } from '../io/gpio/gate-thread.js';
 import type { GpioDriver } from '../io/gpio/types.js';
 import type { Mqtt, MqttDeps } from '../io/mqtt/index.js';
 import type { Logger } from '../log.js';
+import { LineRecord } from '../record/index.js';
 import type { AlarmRecord } from '../pipeline/alarms.js';
 import { InspectionLine } from '../pipeline/inspection-line.js';
 import { stageGroup, type Stage } from './stages.js';
@@ -79,6 +80,9 @@ export class AppComponents {
   gateTimer: GateThread | undefined;
   mqtt: Mqtt | undefined;
   line: InspectionLine | undefined;
+  record: LineRecord | undefined;
+  /** Why the line record could not be opened at all (it runs without it), null when it is open. */
+  recordError: string | null = null;
 
   constructor(private readonly deps: ComponentsDeps) {}
 
@@ -117,6 +121,7 @@ export class AppComponents {
         start: (signal) => this.startGateThread(signal),
         stop: async () => this.gateTimer?.stop(),
       },
+      { name: 'record', start: (signal) => this.startRecord(signal), stop: async () => this.record?.stop() },
       { name: 'mqtt', start: (signal) => this.startMqtt(signal), stop: async () => this.mqtt?.stop() },
       { name: 'line', start: (signal) => this.startLine(signal), stop: async () => this.line?.stop() },
       stageGroup('inputs', () => this.inputStages(), log),
@@ -219,6 +224,23 @@ export class AppComponents {
       // The event-loop timer still moves the gate, only less precisely under load: degrade, do not refuse to run.
       const fields = { code: errorCode(err), err: errorMessage(err) };
       log.error(fields, 'gate threads did not start; reject edges are timed on the event loop (gate.hold_ms)');
+    }
+  }
+
+  /**
+   * The line record (src/record): a database that cannot be made at all (unwritable state directory) is an error
+   * line and a degraded record, never a reason to stop inspecting; a corrupt one is moved aside by the open itself.
+   */
+  private async startRecord(signal: AbortSignal): Promise<void> {
+    const { loaded } = this.deps;
+    const logger = this.child('record');
+    const record = new LineRecord({ config: this.config.record, baseDir: loaded.baseDir, logger });
+    try {
+      await record.start(signal);
+      this.record = record;
+    } catch (err) {
+      this.recordError = errorMessage(err);
+      logger.error({ code: errorCode(err), err: this.recordError }, 'line record unavailable: running without it');
     }
   }
 

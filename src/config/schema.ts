@@ -12,6 +12,7 @@ import {
   triggerSection,
 } from './sections/line.js';
 import { mqttSection } from './sections/mqtt.js';
+import { recordSection } from './sections/record.js';
 
 /** The one schema: every key, default, unit and description. docs/config.md is generated from it. */
 export const configSchema = z
@@ -49,6 +50,7 @@ export const configSchema = z
     heartbeat: heartbeatSection.optional(),
     pipeline: pipelineSection,
     mqtt: mqttSection.default(() => mqttSection.parse({})),
+    record: recordSection.default(() => recordSection.parse({})),
   })
   .describe('lineside configuration (one YAML file).');
 
