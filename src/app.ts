@@ -9,6 +9,7 @@ import { watchdogStage } from './app/watchdog.js';
 import { createCamera } from './camera/index.js';
 import type { LoadedConfig } from './config/load.js';
 import type { PartRecord } from './domain/part.js';
+import type { CapturedImage } from './domain/ports.js';
 import { WorkerInspector } from './inference/worker-inspector.js';
 import { createGpio } from './io/gpio/index.js';
 import type { GpioDriver } from './io/gpio/types.js';
@@ -60,7 +61,8 @@ export interface App {
   /** The GPIO driver (tests drive the sim conveyor through it). Available after start. */
   readonly gpio: GpioDriver | undefined;
   readonly mqtt: Mqtt | undefined;
-  onPart(listener: (record: PartRecord) => void): () => void;
+  /** Each completed part, with the camera's image when there was one (the line record, the operator view). */
+  onPart(listener: (record: PartRecord, image: CapturedImage | undefined) => void): () => void;
 }
 
 /** One error line naming every part the stop left to the gate's safe state: the parts to quarantine. */
@@ -91,7 +93,7 @@ export function createApp(deps: AppDeps): App {
     runId,
     maxParts: deps.maxParts,
     componentsHealthy: () => componentHealth.healthy(),
-    onPart: (record) => sink.record(record),
+    onPart: (record, image) => sink.record(record, image),
     onAlarm: (alarm) => desk.raised(alarm),
     onCommand: (command) => desk.command(command),
   });

@@ -3,7 +3,15 @@ import type { CameraDeps } from '../camera/index.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { PartRecord } from '../domain/part.js';
-import type { Camera, DigitalOutput, EdgeEvent, EdgeInput, Inspector, ModelInfo } from '../domain/ports.js';
+import type {
+  Camera,
+  CapturedImage,
+  DigitalOutput,
+  EdgeEvent,
+  EdgeInput,
+  Inspector,
+  ModelInfo,
+} from '../domain/ports.js';
 import { errorCode, errorMessage } from '../errors.js';
 import { GateThread } from '../io/gpio/gate-thread.js';
 import type { GpioDriver } from '../io/gpio/types.js';
@@ -32,7 +40,7 @@ export interface ComponentsDeps {
   maxParts: number | undefined;
   /** The camera and model still work (ComponentHealth). */
   componentsHealthy: () => boolean;
-  onPart: (record: PartRecord) => void;
+  onPart: (record: PartRecord, image: CapturedImage | undefined) => void;
   onAlarm: (alarm: AlarmRecord) => void;
   onCommand: Parameters<Mqtt['onCommand']>[0];
 }

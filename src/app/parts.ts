@@ -1,7 +1,10 @@
 import type { PartRecord } from '../domain/part.js';
+import type { CapturedImage } from '../domain/ports.js';
 import type { Mqtt } from '../io/mqtt/index.js';
 import type { Logger } from '../log.js';
 import type { ComponentHealth } from './health.js';
+
+export type PartListener = (record: PartRecord, image: CapturedImage | undefined) => void;
 
 export interface PartSinkDeps {
   logger: Logger;
@@ -16,7 +19,7 @@ export interface PartSinkDeps {
  */
 export class PartSink {
   readonly done: Promise<void>;
-  private readonly listeners = new Set<(record: PartRecord) => void>();
+  private readonly listeners = new Set<PartListener>();
   private completed = 0;
   private resolveDone: () => void = () => undefined;
 
@@ -26,16 +29,16 @@ export class PartSink {
     });
   }
 
-  record(record: PartRecord): void {
+  record(record: PartRecord, image?: CapturedImage): void {
     logPart(this.deps.logger, record);
     this.deps.mqtt()?.publishPart(record);
     this.deps.health.record(record);
-    for (const listener of this.listeners) listener(record);
+    for (const listener of this.listeners) listener(record, image);
     this.completed += 1;
     if (this.deps.maxParts !== undefined && this.completed >= this.deps.maxParts) this.resolveDone();
   }
 
-  onPart(listener: (record: PartRecord) => void): () => void {
+  onPart(listener: PartListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }

@@ -1,4 +1,4 @@
-import type { Decision, PartRecord } from '../domain/part.js';
+import type { Decision } from '../domain/part.js';
 import type { EdgeEvent, Lifecycle } from '../domain/ports.js';
 import { LinesideError, errorMessage } from '../errors.js';
 import { AlarmManager, type AlarmRecord, watchBinFull } from './alarms.js';
@@ -44,7 +44,7 @@ export class InspectionLine implements Lifecycle {
   private readonly parts = new PartTable();
   private readonly inspectDeps: InspectPartDeps;
   /** Completed records leave in part order (docs/mqtt.md). */
-  private readonly released = new InOrder<PartRecord>((record) => this.events.emit('part', record));
+  private readonly released = new InOrder<Part>((part) => this.events.emit('part', part.record, part.image));
 
   /** Triggers become parts (while draining too: they are rejected 'shutdown' through the gate). */
   private running = false;
@@ -336,7 +336,7 @@ export class InspectionLine implements Lifecycle {
     this.tracker.forget(part);
     this.stats.settled(part.record);
     this.health.progressed();
-    this.released.add(part.record.seq, part.record);
+    this.released.add(part.record.seq, part);
     this.checkDrained();
   }
 

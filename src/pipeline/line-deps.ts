@@ -8,7 +8,7 @@ import type {
   TriggerConfig,
 } from '../config/sections/line.js';
 import type { PartRecord } from '../domain/part.js';
-import type { DigitalOutput, EdgeInput, ModelInfo, TimedSwitch } from '../domain/ports.js';
+import type { CapturedImage, DigitalOutput, EdgeInput, ModelInfo, TimedSwitch } from '../domain/ports.js';
 import type { AlarmRecord } from './alarms.js';
 import type { Clock } from './clock.js';
 import type { CaptureFn, InspectFn } from './inspect-part.js';
@@ -61,8 +61,11 @@ export interface InspectionLineDeps {
 }
 
 export interface InspectionLineEvents {
-  /** A part is complete: decided, its gate action settled and its confirm resolved. */
-  part: (record: PartRecord) => void;
+  /**
+   * A part is complete: decided, its gate action settled and its confirm resolved. `image` is what the camera
+   * delivered (absent when the capture failed), for the line record's archive and the operator view.
+   */
+  part: (record: PartRecord, image: CapturedImage | undefined) => void;
   alarm: (alarm: AlarmRecord) => void;
   alarm_acknowledged: (alarms: readonly AlarmRecord[]) => void;
 }

@@ -49,6 +49,8 @@ export class Part {
   /** Aborted when the part is decided without a verdict: the camera and the model stop working for it. */
   readonly abort = new AbortController();
   private readonly timers: (() => void)[] = [];
+  /** The camera's image, kept until the part is complete and handed out with its record. */
+  image: CapturedImage | undefined;
 
   constructor(readonly record: PartRecord) {}
 
@@ -72,6 +74,7 @@ export class Part {
 
   /** What the camera delivered: recorded whatever happens to the part next. */
   captured(image: CapturedImage, captureMs: number): void {
+    this.image = image;
     const rec = this.record;
     rec.stagesMs.capture = captureMs;
     rec.source = image.source;
