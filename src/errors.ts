@@ -127,6 +127,16 @@ export const ERROR_CODES = {
     action:
       'Check the broker ACL and limits for the lineside user on `mqtt.topic_prefix`; the log names the topic and reason code. The state counts such messages as `rejected`.',
   },
+  LS_MODEL_SELFTEST: {
+    summary:
+      'The self-test before arming failed on the execution provider in use: a pinned probe of the model bundle scored ' +
+      'beyond its tolerance, or a golden part in `model.selftest_dir` got the wrong verdict (an FP16 engine, a broken ' +
+      'GPU provider, a swapped model or a mislabelled golden image).',
+    action:
+      'Read the log line: it names each probe (expected and actual score) or golden image (expected and actual verdict). ' +
+      'Run `lineside doctor --config FILE` on the same provider; try `execution_providers: [cpu]` or ' +
+      '`inference.tensorrt.fp16: false`; check the golden images. The daemon does not arm until it passes.',
+  },
 } as const satisfies Record<string, { summary: string; action: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
