@@ -138,6 +138,16 @@ export const ERROR_CODES = {
       'The line record database could not be created, written or synced (permissions, full or failing disk). Inspection goes on.',
     action:
       'Check `record.dir`, its permissions and free space (`df`), and dmesg for disk errors; `lineside doctor` checks them.',
+    },
+  LS_MODEL_SELFTEST: {
+    summary:
+      'The self-test before arming failed on the execution provider in use: a pinned probe of the model bundle scored ' +
+      'beyond its tolerance, or a golden part in `model.selftest_dir` got the wrong verdict (an FP16 engine, a broken ' +
+      'GPU provider, a swapped model or a mislabelled golden image).',
+    action:
+      'Read the log line: it names each probe (expected and actual score) or golden image (expected and actual verdict). ' +
+      'Run `lineside doctor --config FILE` on the same provider; try `execution_providers: [cpu]` or ' +
+      '`inference.tensorrt.fp16: false`; check the golden images. The daemon does not arm until it passes.',
   },
 } as const satisfies Record<string, { summary: string; action: string }>;
 

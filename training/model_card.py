@@ -10,6 +10,20 @@ import sys
 AUDIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "label-audit.tsv")
 
 
+
+def extras(m):
+    """The class-activation output and the pinned probes, when the bundle has them."""
+    lines = []
+    if "cam" in m:
+        lines.append(f"Second output `{m['cam']['output']}` (where the model looked, for the operator's upload page): {m['cam']['meaning']}")
+    if "probes" in m:
+        p = m["probes"]
+        lines.append(
+            f"Self-test before arming: {len(p['inputs'])} pinned synthetic probes (`probes/`) must score within {p['tolerance']} "
+            f"of their expected scores ({p['recorded_with']}) on the provider in use (docs/gpu.md)."
+        )
+    return ("\n" + "\n\n".join(lines) + "\n") if lines else ""
+
 def label_conflicts(min_similarity=0.99):
     """Validation images whose near-identical twin in the training split carries the other label, from the label
     audit (training/audit_labels.py) when it is there: {validation file: [(twin file, similarity), ...]}."""
@@ -72,7 +86,7 @@ This card is generated from `model.json` by `training/model_card.py`.
 {m['description']} Input: one top-view photo of a cast pump impeller (the "casting product image data for quality
 inspection" set, train split only: {v['images'] + t['images']} images). Output `{m['output']['name']}`: {m['output']['meaning']}
 Decision: **defective if score >= {d['threshold']}**, else ok.
-
+{extras(m)}
 ## Input and preprocessing
 
 `src/inference/preprocess.ts`, shared by the daemon and by `lineside export-tensors`, which made the training

@@ -19,9 +19,11 @@ from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lineside_tensors import read_file_list, read_tensor_file  # noqa: E402
+from probes import write_probes  # noqa: E402
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "defect_probability"
+CAM_OUTPUT = "class_activation"
 OPSET = 17
 
 
@@ -117,11 +119,22 @@ class CastingNet(nn.Module):
         self.head = nn.Linear(cin * (2 if pool == "avgmax" else 1), 1)
 
     def forward(self, x):
-        f = self.features(x)
+        return self.classify(self.features(x))
+
+    def classify(self, f):
         pooled = torch.flatten(self.pool(f), 1)
         if self.maxpool is not None:
             pooled = torch.cat([pooled, torch.flatten(self.maxpool(f), 1)], 1)
         return self.head(self.dropout(pooled))
+
+    def cam(self, f, size):
+        """Class-activation map: the head's weights (of the average-pooled half, with avgmax) times the last block's
+        feature maps, summed over channels; negative evidence cut to 0; bilinearly upsampled to `size`. No bias: it
+        shifts every location equally."""
+        channels = f.shape[1]
+        weight = self.head.weight[:, :channels].reshape(1, channels, 1, 1)
+        cam = torch.relu(nn.functional.conv2d(f, weight))
+        return nn.functional.interpolate(cam, size=size, mode="bilinear", align_corners=False)
 
 
 class Deployed(nn.Module):
@@ -131,13 +144,20 @@ class Deployed(nn.Module):
     def __init__(self, nets, mean, std):
         super().__init__()
         self.nets = nn.ModuleList(nets)
+        # Set by export_onnx: the graph then also outputs the class-activation map at this (height, width).
+        self.cam_size = None
         self.register_buffer("scale", torch.tensor(1.0 / (255.0 * std), dtype=torch.float32))
         self.register_buffer("shift", torch.tensor(mean / std, dtype=torch.float32))
 
     def forward(self, image):
         x = image * self.scale - self.shift
-        probs = [torch.sigmoid(net(x)) for net in self.nets]
-        return probs[0] if len(probs) == 1 else torch.stack(probs, 0).mean(0)
+        features = [net.features(x) for net in self.nets]
+        probs = [torch.sigmoid(net.classify(f)) for net, f in zip(self.nets, features)]
+        prob = probs[0] if len(probs) == 1 else torch.stack(probs, 0).mean(0)
+        if self.cam_size is None:
+            return prob
+        cams = [net.cam(f, self.cam_size) for net, f in zip(self.nets, features)]
+        return prob, (cams[0] if len(cams) == 1 else torch.stack(cams, 0).mean(0))
 
 
 def count_macs(model, size):
@@ -281,17 +301,22 @@ def sha256_file(path):
 
 
 def export_onnx(deployed, size, path):
+    """The verdict output, and the class-activation map the operator's upload page shows (issue 11)."""
     deployed.eval()
     dummy = torch.zeros(1, 1, size[0], size[1])
-    torch.onnx.export(
-        deployed,
-        dummy,
-        path,
-        input_names=[INPUT_NAME],
-        output_names=[OUTPUT_NAME],
-        opset_version=OPSET,
-        do_constant_folding=True,
-    )
+    deployed.cam_size = (int(size[0]), int(size[1]))
+    try:
+        torch.onnx.export(
+            deployed,
+            dummy,
+            path,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME, CAM_OUTPUT],
+            opset_version=OPSET,
+            do_constant_folding=True,
+        )
+    finally:
+        deployed.cam_size = None
     import onnx
 
     onnx.checker.check_model(onnx.load(path))
@@ -506,6 +531,15 @@ def finalize(args, deployed, runs, params, macs, header, files, train_idx, val_i
             "dtype": "float32",
             "meaning": "Probability in [0, 1] that the casting is defective (sigmoid applied inside the graph).",
         },
+        "cam": {
+            "output": CAM_OUTPUT,
+            "shape": [1, 1, size[0], size[1]],
+            "meaning": (
+                "Class-activation map: sum over the last conv block's channels of the classifier weight times the feature "
+                "map, negative values cut to 0, bilinearly upsampled to the input size (no bias, not normalised; the "
+                "daemon divides by the maximum)" + ("; the mean over the members." if len(runs) > 1 else ".")
+            ),
+        },
         "classes": {
             "positive": "defective",
             "negative": "ok",
@@ -562,6 +596,8 @@ def finalize(args, deployed, runs, params, macs, header, files, train_idx, val_i
             "command": args.command,
         },
     }
+    # The probes' expected scores are recorded next, by scripts/record-probes.ts (train.sh runs it), with onnxruntime.
+    write_probes(args.out, size[0], size[1])
     with open(os.path.join(args.out, "model.json"), "w", encoding="utf-8") as f:
         json.dump(meta, f, indent=2)
         f.write("\n")

@@ -19,3 +19,6 @@ node --import tsx -e '
 # shellcheck disable=SC2086
 "$python" training/train.py --tensors "$tensors" --out "$bundle" --work training/out \
   --command "bash training/train.sh $*" ${TRAIN_ARGS:-}
+
+# The pinned probes' expected scores (the self-test before arming), run by onnxruntime as the daemon runs them.
+node --import tsx scripts/record-probes.ts "$bundle"

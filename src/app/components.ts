@@ -26,8 +26,30 @@ import { stageGroup, type Stage } from './stages.js';
 export interface AppDrivers {
   camera(config: Config['camera'], deps: CameraDeps): Camera;
   gpio(config: Config['gpio'], deps: { logger: Logger }): GpioDriver;
-  inspector(deps: { bundleDir: string; inference: Config['inference']; logger: Logger }): Inspector;
+  inspector(deps: InspectorDeps): Inspector;
   mqtt(config: Config['mqtt'], deps: MqttDeps): Mqtt;
+}
+
+export interface InspectorDeps {
+  bundleDir: string;
+  /** With paths (the TensorRT engine cache) already resolved from the config file's directory. */
+  inference: Config['inference'];
+  logger: Logger;
+  /** `model.selftest_dir`, resolved: the golden parts of the self-test before arming. */
+  selftestDir?: string;
+}
+
+/** The inspector's deps from the config: relative paths resolve from the config file, as everywhere. */
+export function inspectorDeps(loaded: LoadedConfig, logger: Logger): InspectorDeps {
+  const { config, baseDir } = loaded;
+  const { tensorrt } = config.inference;
+  const dir = config.model.selftest_dir;
+  return {
+    bundleDir: resolveFrom(baseDir, config.model.bundle),
+    inference: { ...config.inference, tensorrt: { ...tensorrt, cache_dir: resolveFrom(baseDir, tensorrt.cache_dir) } },
+    logger,
+    ...(dir === undefined ? {} : { selftestDir: resolveFrom(baseDir, dir) }),
+  };
 }
 
 export interface ComponentsDeps {
@@ -138,13 +160,7 @@ export class AppComponents {
   }
 
   private async startInference(signal: AbortSignal): Promise<void> {
-    const { config } = this;
-    const { loaded } = this.deps;
-    this.inspector = this.deps.drivers.inspector({
-      bundleDir: resolveFrom(loaded.baseDir, config.model.bundle),
-      inference: config.inference,
-      logger: this.child('inference'),
-    });
+    this.inspector = this.deps.drivers.inspector(inspectorDeps(this.deps.loaded, this.child('inference')));
     await this.inspector.start(signal);
     const model = this.inspector.info;
     const fields = {

@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { inferenceSection, type InferenceConfig } from '../config/sections/inference.js';
 import { errorCode, errorMessage, type ErrorCode } from '../errors.js';
@@ -5,6 +6,7 @@ import { judgeFiles, listFiles, type FileFailure, type Judgement } from '../infe
 import type { ProviderName } from '../inference/providers.js';
 import { WorkerInspector } from '../inference/worker-inspector.js';
 import { createLogger } from '../log.js';
+import { camJudge } from './cam-output.js';
 import { EXIT, parseCommandLine, usageError, type CliIo } from './io.js';
 
 /** The shipped bundle, found from the package root so the commands work from any directory. */
@@ -45,6 +47,8 @@ options:
   --json              one JSON object per file instead:
                       {"file","verdict","defect_score","threshold","preprocess_ms","inference_ms"}
                       or {"file","error":{"code","message"}}
+  --cam DIR           also write each image's class-activation heat map (where the model looked) as
+                      DIR/NAME.cam.png: grey, at the model input size, white = strongest evidence of a defect
 ${MODEL_OPTIONS_HELP}
   --help              this text
 
@@ -114,7 +118,7 @@ export function exitStatusForStartError(code: ErrorCode): number {
 export async function runClassify(argv: string[], io: CliIo): Promise<number> {
   const line = parseCommandLine(
     argv,
-    { ...MODEL_FLAGS, json: { type: 'boolean' }, help: { type: 'boolean' } },
+    { ...MODEL_FLAGS, json: { type: 'boolean' }, cam: { type: 'string' }, help: { type: 'boolean' } },
     { positionals: true },
   );
   if (line.problem !== undefined) return usageError(io, line.problem, CLASSIFY_HELP);
@@ -137,12 +141,21 @@ export async function runClassify(argv: string[], io: CliIo): Promise<number> {
     return EXIT.PARTIAL;
   }
 
+  if (flags.cam !== undefined) {
+    const problem = await mkdir(flags.cam, { recursive: true }).then(
+      () => undefined,
+      (err: unknown) => `--cam ${flags.cam}: ${errorMessage(err)}`,
+    );
+    if (problem !== undefined) return usageError(io, problem, CLASSIFY_HELP);
+  }
   const inspector = await startInspector(options, io);
   if (typeof inspector === 'number') return inspector;
   const counts = { ok: 0, defective: 0, errors: failures.length };
   const output = watchOutput(io);
   try {
+    const judge = flags.cam === undefined ? undefined : camJudge(inspector.explain.bind(inspector), flags.cam);
     await judgeFiles(inspector, files, {
+      ...(judge === undefined ? {} : { judge }),
       concurrency: CONCURRENCY,
       maxFileBytes: MAX_FILE_BYTES,
       signal: output.signal,

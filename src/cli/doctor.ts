@@ -5,6 +5,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { defaultDrivers } from '../app.js';
+import { inspectorDeps } from '../app/components.js';
+import { WorkerInspector } from '../inference/worker-inspector.js';
+import { buildEngineChecks } from './build-engine.js';
 import { GateThread } from '../io/gpio/gate-thread.js';
 import type { DigitalOutput } from '../domain/ports.js';
 import { failSafeWarnings } from '../pipeline/fail-safe.js';
@@ -17,7 +20,7 @@ import { EXIT, parseCommandLine, usageError, type CliIo } from './io.js';
 
 type Status = 'ok' | 'warn' | 'fail' | 'skip';
 
-interface Check {
+export interface Check {
   name: string;
   status: Status;
   detail: string;
@@ -114,18 +117,21 @@ async function configChecks(loaded: LoadedConfig, logger: Logger, env: NodeJS.Pr
   return checks;
 }
 
-/** The model bundle verified and loaded, and the execution provider actually in use. */
+/** The model bundle verified and loaded, the execution provider actually in use, and the self-test before arming. */
 async function modelChecks(loaded: LoadedConfig, logger: Logger, signal: AbortSignal): Promise<Check[]> {
-  const { config, baseDir } = loaded;
-  const inspector = defaultDrivers.inspector({
-    bundleDir: path.resolve(baseDir, config.model.bundle),
-    inference: config.inference,
-    logger,
-  });
+  const { config } = loaded;
+  const inspector = new WorkerInspector(inspectorDeps(loaded, logger));
   try {
     await inspector.start(signal);
     const info = inspector.info;
     const requested = config.inference.execution_providers.join(' > ');
+    const test = inspector.selfTest;
+    const probes =
+      test === undefined || test.tolerance === undefined
+        ? 'no probes in the bundle'
+        : `${test.probes} probes within ${test.tolerance} (largest drift ${test.maxProbeDrift.toPrecision(3)})`;
+    const golden =
+      config.model.selftest_dir === undefined ? 'model.selftest_dir unset' : `${test?.goldenParts} golden parts right`;
     return [
       {
         name: 'model',
@@ -137,9 +143,10 @@ async function modelChecks(loaded: LoadedConfig, logger: Logger, signal: AbortSi
         status: info.executionProvider === config.inference.execution_providers[0] ? 'ok' : 'warn',
         detail: `in use: ${info.executionProvider} (requested ${requested})`,
       },
+      { name: 'self-test', status: 'ok', detail: `on ${info.executionProvider}: ${probes}; ${golden}` },
     ];
   } catch (err) {
-    return [failure('model', err)];
+    return [failure(errorCode(err) === 'LS_MODEL_SELFTEST' ? 'self-test' : 'model', err)];
   } finally {
     await inspector.stop();
   }
@@ -283,18 +290,26 @@ async function brokerCheck(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Promis
   }
 }
 
-/** `lineside doctor [--config FILE] [--json]`: says what is wrong with this installation, and what to do. */
+const DOCTOR_USAGE = 'usage: lineside doctor [--config FILE] [--json] [--build-engine (needs --config)]';
+
+/**
+ * `lineside doctor [--config FILE] [--json]`: says what is wrong with this installation, and what to do.
+ * `--build-engine` builds the TensorRT engine cache ahead of the daemon's start instead (src/cli/build-engine.ts).
+ */
 export async function runDoctor(argv: string[], io: CliIo): Promise<number> {
-  const line = parseCommandLine(argv, { config: { type: 'string' }, json: { type: 'boolean' } });
-  if (line.problem !== undefined)
-    return usageError(io, line.problem, 'usage: lineside doctor [--config FILE] [--json]');
+  const spec = { config: { type: 'string' }, json: { type: 'boolean' }, 'build-engine': { type: 'boolean' } } as const;
+  const line = parseCommandLine(argv, spec);
+  if (line.problem !== undefined) return usageError(io, line.problem, DOCTOR_USAGE);
   const flags = line.values;
-  const checks = await environmentChecks();
+  const buildEngine = flags['build-engine'] === true;
+  if (buildEngine && flags.config === undefined)
+    return usageError(io, '--build-engine needs --config FILE', DOCTOR_USAGE);
+  const checks = buildEngine ? [] : await environmentChecks();
   if (flags.config !== undefined) {
     try {
       const loaded = loadConfig(flags.config);
       const logger = createLogger({ level: 'silent' }, io.env);
-      checks.push(...(await configChecks(loaded, logger, io.env)));
+      checks.push(...(await (buildEngine ? buildEngineChecks(loaded, logger) : configChecks(loaded, logger, io.env))));
     } catch (err) {
       checks.push(failure('config', err));
     }

@@ -15,6 +15,7 @@ const NOT_RESTARTABLE: ReadonlySet<ErrorCode> = new Set([
   'LS_MODEL_CHECKSUM',
   'LS_MODEL_INVALID',
   'LS_EP_UNAVAILABLE',
+  'LS_MODEL_SELFTEST',
 ]);
 
 const HARDWARE: ReadonlySet<ErrorCode> = new Set([

@@ -39,6 +39,8 @@ export const configSchema = z
       warmup_runs: 3,
       timeout_ms: 1000,
       max_input_pixels: 40_000_000,
+      cuda: { device_id: 0 },
+      tensorrt: { cache_dir: 'var/trt-cache', fp16: false, workspace_mb: 1024 },
     }),
     camera: cameraSection,
     gpio: gpioSection,

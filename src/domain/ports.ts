@@ -117,6 +117,17 @@ export interface Inspection {
   inferenceMs: number;
 }
 
+/** An inspection with where the model looked (`Inspector.explain`). */
+export interface Explanation {
+  /** Equal to what inspect() says about the same bytes. */
+  inspection: Inspection;
+  /**
+   * Class-activation map at the model input resolution: `values` holds width x height numbers in 0..1, row-major,
+   * 1 where the evidence for "defective" is strongest. It covers the whole image, squeezed like the model input.
+   */
+  heatmap: { width: number; height: number; values: Float32Array };
+}
+
 /** Facts about the loaded model, reported in logs, MQTT payloads and `doctor`. */
 export interface ModelInfo {
   name: string;
@@ -137,4 +148,9 @@ export interface Inspector extends Lifecycle {
   readonly info: ModelInfo;
   /** Decode, preprocess and classify one encoded image (JPEG/PNG/...). Rejects with LinesideError. */
   inspect(image: Buffer, signal?: AbortSignal): Promise<Inspection>;
+  /**
+   * inspect() plus a class-activation heat map, for the operator's upload page; never on the line's path. Present
+   * where the implementation can explain; rejects with LS_MODEL_INVALID when the bundle exports no map.
+   */
+  explain?(image: Buffer, signal?: AbortSignal): Promise<Explanation>;
 }

@@ -60,6 +60,8 @@ export interface JudgeFilesOptions {
   signal?: AbortSignal;
   /** Called once per file, in the order of `files`. */
   onJudgement: (judgement: Judgement, index: number) => void;
+  /** How one file is judged; default `inspector.inspect` (classify --cam explains and writes the map too). */
+  judge?: (image: Buffer, file: string) => Promise<Inspection>;
 }
 
 /** Inspect every file with bounded concurrency; one file's failure never stops the others. */
@@ -86,7 +88,7 @@ export async function judgeFiles(
       let judgement: Judgement;
       try {
         const image = await readRegularFile(file, { maxBytes: options.maxFileBytes });
-        const inspection = await inspector.inspect(image);
+        const inspection = await (options.judge ? options.judge(image, file) : inspector.inspect(image));
         judgement = { file, inspection, wallMs: performance.now() - started };
       } catch (err) {
         judgement = {

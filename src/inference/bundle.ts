@@ -12,6 +12,39 @@ const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex d
 const count = z.number().int().min(0);
 const fraction = z.number().min(0).max(1);
 
+const camSchema = z
+  .strictObject({
+    output: z.string().min(1).describe('Graph output holding the class-activation map.'),
+    shape: z.tuple([z.literal(1), z.literal(1), z.number().int().min(1), z.number().int().min(1)]),
+    meaning: z.string().min(1),
+  })
+  .describe(
+    "Class-activation map: sum over the last conv block's channels of the classifier weight times the feature map, " +
+      'negative values cut to 0, upsampled to the input size, computed in the graph. The daemon scales it to 0..1.',
+  );
+
+const probesSchema = z
+  .strictObject({
+    tolerance: z
+      .number()
+      .gt(0)
+      .lt(1)
+      .describe('Largest absolute difference between a probe score and its expected score the self-test accepts.'),
+    recorded_with: z.string().min(1).describe('Runtime and provider the expected scores come from.'),
+    inputs: z
+      .array(
+        z.strictObject({
+          file: z
+            .string()
+            .regex(/^probes\/[A-Za-z0-9._-]+\.u8$/, 'must be probes/NAME.u8, inside the bundle directory'),
+          sha256: sha256Hex,
+          expected_score: fraction,
+        }),
+      )
+      .min(1),
+  })
+  .describe('Pinned synthetic inputs (raw uint8 pixels, height x width) with their expected scores: the self-test.');
+
 const confusionMatrixSchema = z
   .strictObject({
     true_defective: count.describe('Defective parts judged defective.'),
@@ -58,6 +91,8 @@ export const bundleMetadataSchema = z
       dtype: z.literal('float32'),
       meaning: z.string().min(1),
     }),
+    cam: camSchema.optional(),
+    probes: probesSchema.optional(),
     classes: z.strictObject({
       positive: z.literal('defective'),
       negative: z.literal('ok'),
@@ -119,6 +154,13 @@ export const bundleMetadataSchema = z
         message: `must be [1, 1, ${meta.preprocess.height}, ${meta.preprocess.width}] to match preprocess (got [1, 1, ${height}, ${width}])`,
       });
     }
+    if (meta.cam !== undefined && (meta.cam.shape[2] !== height || meta.cam.shape[3] !== width)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cam', 'shape'],
+        message: `must be [1, 1, ${height}, ${width}] like the input (got [1, 1, ${meta.cam.shape[2]}, ${meta.cam.shape[3]}])`,
+      });
+    }
     const cm = meta.validation.confusion_matrix;
     const sum = cm.true_defective + cm.escapes + cm.false_rejects + cm.true_ok;
     if (sum !== meta.validation.images) {
@@ -140,6 +182,16 @@ export interface ModelBundle {
   onnxPath: string;
   /** The verified model bytes; create the session from these, not from the path, so what runs is what was hashed. */
   onnxBytes: Uint8Array;
+  /** The pinned probes, verified against their sha256 (empty when the bundle has none). */
+  probes: Probe[];
+}
+
+export interface Probe {
+  /** Relative to the bundle, e.g. probes/grey-128.u8. */
+  file: string;
+  /** Raw pixels, height x width, row-major. */
+  pixels: Uint8Array;
+  expectedScore: number;
 }
 
 /**
@@ -187,7 +239,27 @@ export async function loadBundle(dir: string): Promise<ModelBundle> {
     metadata,
     onnxPath,
     onnxBytes: new Uint8Array(onnxBuffer.buffer, onnxBuffer.byteOffset, onnxBuffer.length),
+    probes: await loadProbes(bundleDir, metadata),
   };
+}
+
+/** Each probe file read and checked against its sha256 and the input size; LS_MODEL_MISSING or LS_MODEL_INVALID. */
+async function loadProbes(bundleDir: string, metadata: BundleMetadata): Promise<Probe[]> {
+  const probes: Probe[] = [];
+  const size = metadata.preprocess.width * metadata.preprocess.height;
+  for (const input of metadata.probes?.inputs ?? []) {
+    const file = path.join(bundleDir, input.file);
+    const bytes = await readOrMissing(file, 'probe', 'bytes');
+    const actual = createHash('sha256').update(bytes).digest('hex');
+    if (actual !== input.sha256 || bytes.length !== size) {
+      throw new LinesideError(
+        'LS_MODEL_INVALID',
+        `${file}: sha256 ${actual} (${bytes.length} bytes); ${BUNDLE_METADATA_FILE} says ${input.sha256} (${size} bytes)`,
+      );
+    }
+    probes.push({ file: input.file, pixels: new Uint8Array(bytes), expectedScore: input.expected_score });
+  }
+  return probes;
 }
 
 async function readOrMissing(file: string, what: string): Promise<string>;

@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import sharp from 'sharp';
 import { errorCode, errorMessage } from '../errors.js';
+import { normaliseCam } from './cam.js';
 import { preprocess, toInputTensorData } from './preprocess.js';
 import { openSession, type OpenedSession } from './session.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
@@ -30,6 +31,7 @@ const ready: Promise<OpenedSession | undefined> = (async () => {
     const session = await openSession({
       model: init.model,
       providers: init.providers,
+      providerConfigs: init.providerConfigs,
       requireGpu: init.requireGpu,
       intraOpThreads: init.intraOpThreads,
       warn: (msg, fields) => send({ type: 'log', level: 'warn', msg, fields }),
@@ -45,12 +47,17 @@ const ready: Promise<OpenedSession | undefined> = (async () => {
       const { pixels } = await preprocess(blank, init.preprocess, { maxInputPixels: init.maxInputPixels });
       await session.run(toInputTensorData(pixels));
     }
+    const warmupMs = performance.now() - started;
+    // After warm-up, on the provider in use: what the self-test compares with the bundle's expected scores.
+    const probeScores: number[] = [];
+    for (const pixels of init.probes) probeScores.push(await session.run(toInputTensorData(pixels)));
     send({
       type: 'ready',
       executionProvider: session.executionProvider,
       attempts: session.attempts,
       nodeCounts: session.nodeCounts,
-      warmupMs: performance.now() - started,
+      warmupMs,
+      probeScores,
     });
     return session;
   } catch (err) {
@@ -59,7 +66,7 @@ const ready: Promise<OpenedSession | undefined> = (async () => {
   }
 })();
 
-async function inspect(id: number, image: Uint8Array): Promise<FromWorker> {
+async function inspect(id: number, image: Uint8Array, withCam: boolean): Promise<FromWorker> {
   const session = await ready;
   if (session === undefined) {
     return {
@@ -78,19 +85,14 @@ async function inspect(id: number, image: Uint8Array): Promise<FromWorker> {
   const run = inferenceChain.then(async () => {
     if (cancelled.has(id)) return undefined;
     const started = performance.now();
-    const defectScore = await session.run(input);
-    return { defectScore, inferenceMs: performance.now() - started };
+    if (!withCam) return { defectScore: await session.run(input), inferenceMs: performance.now() - started };
+    const { score, cam } = await session.explain(input);
+    return { defectScore: score, inferenceMs: performance.now() - started, heatmap: normaliseCam(cam) };
   });
   inferenceChain = run.catch(() => undefined);
   const outcome = await run;
   if (outcome === undefined) return { type: 'cancelled', id };
-  return {
-    type: 'result',
-    id,
-    defectScore: outcome.defectScore,
-    preprocessMs: t1 - t0,
-    inferenceMs: outcome.inferenceMs,
-  };
+  return { type: 'result', id, preprocessMs: t1 - t0, ...outcome };
 }
 
 port.on('message', (message: ToWorker) => {
@@ -99,9 +101,9 @@ port.on('message', (message: ToWorker) => {
     if (inFlight.has(message.id)) cancelled.add(message.id);
     return;
   }
-  const { id, image } = message;
+  const { id, image, cam } = message;
   inFlight.add(id);
-  inspect(id, image)
+  inspect(id, image, cam)
     .catch((err: unknown): FromWorker => {
       const code = errorCode(err);
       return {
@@ -115,7 +117,8 @@ port.on('message', (message: ToWorker) => {
       (reply) => {
         inFlight.delete(id);
         cancelled.delete(id);
-        send(reply);
+        if (reply.type === 'result' && reply.heatmap !== undefined) port.postMessage(reply, [reply.heatmap.buffer]);
+        else send(reply);
       },
       () => undefined,
     );

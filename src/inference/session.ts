@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { InferenceSession, Tensor, listSupportedBackends } from 'onnxruntime-node';
 import { LinesideError, errorMessage } from '../errors.js';
+import type { ProviderConfigs } from './provider-options.js';
 import {
   describeAttempts,
   nodeCountsFromProfile,
@@ -22,6 +23,8 @@ export interface ModelSpec {
   onnxBytes: Uint8Array;
   inputName: string;
   outputName: string;
+  /** The class-activation output ([1, 1, height, width]), when the bundle has one. */
+  camOutputName?: string;
   width: number;
   height: number;
 }
@@ -31,6 +34,8 @@ export interface OpenSessionOptions {
   providers: readonly ProviderName[];
   requireGpu: boolean;
   intraOpThreads: number;
+  /** The entry passed to onnxruntime for each provider (device id, TensorRT options); the bare name otherwise. */
+  providerConfigs?: Partial<ProviderConfigs>;
   /** Where degraded-but-working facts go (a provider fell back). */
   warn: (message: string, fields: Record<string, unknown>) => void;
 }
@@ -38,6 +43,8 @@ export interface OpenSessionOptions {
 export interface OpenedSession {
   /** Run the model on one image's pixels (float32 0..255, NCHW [1, 1, height, width]); returns the defect score. */
   run: (input: Float32Array) => Promise<number>;
+  /** The same run, also returning the class-activation map (raw, >= 0, height x width); LS_MODEL_INVALID without one. */
+  explain: (input: Float32Array) => Promise<{ score: number; cam: Float32Array }>;
   release: () => Promise<void>;
   /** The provider actually in use (detected from the profiled first run). */
   executionProvider: string;
@@ -112,7 +119,7 @@ function createSession(
   profileDir: string,
 ): Promise<InferenceSession> {
   return InferenceSession.create(options.model.onnxBytes, {
-    executionProviders: [provider],
+    executionProviders: [options.providerConfigs?.[provider] ?? provider],
     intraOpNumThreads: options.intraOpThreads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
@@ -143,7 +150,7 @@ async function proveSession(
   const { session } = selection;
   const { model } = options;
   checkSignature(session, model);
-  const run = runner(session, model);
+  const { run, explain } = runners(session, model);
   await run(new Float32Array(model.width * model.height));
   session.endProfiling();
   let nodeCounts: Record<string, number> = {};
@@ -159,6 +166,7 @@ async function proveSession(
   if (reported.warning !== undefined) options.warn(reported.warning, { nodeCounts });
   return {
     run,
+    explain,
     release: () => session.release(),
     executionProvider: reported.provider,
     attempts: selection.attempts,
@@ -167,28 +175,55 @@ async function proveSession(
 }
 
 function checkSignature(session: InferenceSession, model: ModelSpec): void {
-  if (!session.inputNames.includes(model.inputName) || !session.outputNames.includes(model.outputName)) {
+  const outputs = [model.outputName, ...(model.camOutputName === undefined ? [] : [model.camOutputName])];
+  if (!session.inputNames.includes(model.inputName) || !outputs.every((name) => session.outputNames.includes(name))) {
     throw new LinesideError(
       'LS_MODEL_INVALID',
       `model has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}]; ` +
-        `the bundle metadata expects input '${model.inputName}' and output '${model.outputName}'`,
+        `the bundle metadata expects input '${model.inputName}' and outputs [${outputs.join(', ')}]`,
     );
   }
 }
 
-function runner(session: InferenceSession, model: ModelSpec): (input: Float32Array) => Promise<number> {
+/** The score from one run's outputs; LS_INFERENCE_FAILED when it is not a number in [0, 1]. */
+function scoreOf(outputs: InferenceSession.OnnxValueMapType, name: string): number {
+  const data = outputs[name]?.data;
+  const score = data instanceof Float32Array ? data[0] : undefined;
+  if (score === undefined || !Number.isFinite(score) || score < 0 || score > 1) {
+    throw new LinesideError(
+      'LS_INFERENCE_FAILED',
+      `model output '${name}' is not a score in [0, 1] (got ${String(score)})`,
+    );
+  }
+  return score;
+}
+
+/**
+ * Runs fetch only the outputs they need: the verdict path asks for the score alone, so what the line runs does
+ * not depend on the map (its scores are bit-identical with and without it: tests/unit/inference/cam-bundle.test.ts).
+ */
+function runners(session: InferenceSession, model: ModelSpec): Pick<OpenedSession, 'run' | 'explain'> {
   const dims = [1, 1, model.height, model.width];
-  return async (input) => {
-    const outputs = await session.run({ [model.inputName]: new Tensor('float32', input, dims) });
-    const data = outputs[model.outputName]?.data;
-    const score = data instanceof Float32Array ? data[0] : undefined;
-    if (score === undefined || !Number.isFinite(score) || score < 0 || score > 1) {
-      throw new LinesideError(
-        'LS_INFERENCE_FAILED',
-        `model output '${model.outputName}' is not a score in [0, 1] (got ${String(score)})`,
-      );
-    }
-    return score;
+  const feeds = (input: Float32Array): InferenceSession.FeedsType => ({
+    [model.inputName]: new Tensor('float32', input, dims),
+  });
+  const camName = model.camOutputName;
+  return {
+    run: async (input) => scoreOf(await session.run(feeds(input), [model.outputName]), model.outputName),
+    explain: async (input) => {
+      if (camName === undefined) {
+        throw new LinesideError('LS_MODEL_INVALID', 'the model bundle has no class-activation output (model.json cam)');
+      }
+      const outputs = await session.run(feeds(input), [model.outputName, camName]);
+      const cam = outputs[camName]?.data;
+      if (!(cam instanceof Float32Array) || cam.length !== model.width * model.height) {
+        throw new LinesideError(
+          'LS_INFERENCE_FAILED',
+          `model output '${camName}' is not a ${model.width}x${model.height} map`,
+        );
+      }
+      return { score: scoreOf(outputs, model.outputName), cam };
+    },
   };
 }
 

@@ -6,9 +6,13 @@ import type { InferenceConfig } from '../config/sections/inference.js';
 import { LinesideError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { siblingModule, startWorker } from '../worker.js';
-import { loadBundle } from './bundle.js';
+import { loadBundle, type ModelBundle } from './bundle.js';
 import type { ProviderAttempt } from './providers.js';
-import type { Inspection, Inspector, ModelInfo } from '../domain/ports.js';
+import type { Explanation, Inspection, Inspector, ModelInfo } from '../domain/ports.js';
+import { probeProblems, runSelfTest, selfTestError, type SelfTestReport } from './selftest.js';
+import { pendingRequest, type Pending } from './pending-request.js';
+import { untilAborted } from './until-aborted.js';
+import { workerInit } from './worker-init.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
 
 export interface WorkerInspectorDeps {
@@ -23,9 +27,13 @@ export interface WorkerInspectorDeps {
    * and replaced. Default: the larger of 5 x `timeout_ms` and 5000.
    */
   hangAfterMs?: number;
+  /** `model.selftest_dir`, resolved: golden parts inspected before start() resolves (the self-test). */
+  selftestDir?: string;
 }
 
-type WorkerResult = Pick<Inspection, 'defectScore' | 'preprocessMs' | 'inferenceMs'>;
+type WorkerResult = Pick<Inspection, 'defectScore' | 'preprocessMs' | 'inferenceMs'> & {
+  heatmap?: Float32Array<ArrayBuffer>;
+};
 
 type ReadyMessage = Extract<FromWorker, { type: 'ready' }>;
 
@@ -35,17 +43,10 @@ interface Readiness {
   failReady: (err: unknown) => void;
 }
 
-interface Pending {
-  /** Set once the caller has its answer (result, error, timeout or abort); a late reply is then dropped. */
-  settled: boolean;
-  finish: (outcome: { result: WorkerResult } | { error: LinesideError }) => void;
-  whenSettled: Promise<void>;
-}
-
 interface Slot {
   worker: Worker;
   generation: number;
-  pending: Map<number, Pending>;
+  pending: Map<number, Pending<WorkerResult>>;
   /** performance.now() of the worker's last message, or of the oldest request sent since then. */
   lastSignOfLifeMs: number;
   hangCheck: NodeJS.Timeout;
@@ -68,11 +69,17 @@ const MAX_RESTART_DELAY_MS = 30_000;
  * has its in-flight requests failed with LS_INFERENCE_WORKER_DIED and is replaced by a fresh one (from the
  * same verified model bytes); repeated failures back off up to 30 s. Each request has its own
  * `inference.timeout_ms` deadline and may be cancelled with an AbortSignal.
+ *
+ * start() ends with the self-test before arming (docs/gpu.md): the bundle's pinned probes, run by the worker after
+ * warm-up, must score within the bundle's tolerance, and the golden parts of `selftestDir` must get their verdicts,
+ * on the provider in use; otherwise it rejects with LS_MODEL_SELFTEST. A replacement worker re-checks the probes.
  */
 export class WorkerInspector implements Inspector {
   readonly #deps: WorkerInspectorDeps;
   #state: State = 'idle';
   #init: WorkerInit | undefined;
+  #bundle: ModelBundle | undefined;
+  #selfTest: SelfTestReport | undefined;
   #info: ModelInfo | undefined;
   #attempts: ProviderAttempt[] = [];
   #slot: Slot | undefined;
@@ -97,6 +104,11 @@ export class WorkerInspector implements Inspector {
     return this.#attempts;
   }
 
+  /** What the self-test before arming checked; set once start() has resolved. */
+  get selfTest(): SelfTestReport | undefined {
+    return this.#selfTest;
+  }
+
   async start(signal: AbortSignal): Promise<void> {
     if (this.#state !== 'idle')
       throw new LinesideError('LS_INTERNAL', `WorkerInspector.start() called while ${this.#state}`);
@@ -106,21 +118,8 @@ export class WorkerInspector implements Inspector {
       const bundle = await loadBundle(this.#deps.bundleDir);
       signal.throwIfAborted();
       const { metadata } = bundle;
-      this.#init = {
-        model: {
-          onnxBytes: bundle.onnxBytes,
-          inputName: metadata.input.name,
-          outputName: metadata.output.name,
-          width: metadata.preprocess.width,
-          height: metadata.preprocess.height,
-        },
-        preprocess: metadata.preprocess,
-        providers: [...inference.execution_providers],
-        requireGpu: inference.require_gpu,
-        intraOpThreads: inference.intra_op_threads,
-        warmupRuns: inference.warmup_runs,
-        maxInputPixels: inference.max_input_pixels,
-      };
+      this.#bundle = bundle;
+      this.#init = workerInit(bundle, inference);
       const slot = this.#spawn();
       const ready = await untilAborted(slot.ready, signal).catch((err: unknown) => {
         this.#retire(slot, new LinesideError('LS_INFERENCE_FAILED', 'the inspector did not start'));
@@ -137,23 +136,62 @@ export class WorkerInspector implements Inspector {
         requestedProviders: [...inference.execution_providers],
       };
       this.#state = 'running';
+      this.#selfTest = await this.#runSelfTest(ready, signal);
+      const { executionProvider, nodeCounts } = ready;
+      const fields = { model: metadata.name, version: metadata.version, executionProvider, nodeCounts };
       this.#deps.logger?.info(
-        {
-          model: metadata.name,
-          version: metadata.version,
-          executionProvider: ready.executionProvider,
-          nodeCounts: ready.nodeCounts,
-          warmupMs: Math.round(ready.warmupMs),
-        },
+        { ...fields, warmupMs: Math.round(ready.warmupMs), selfTest: this.#selfTest },
         'model ready',
       );
     } catch (err) {
+      if (this.#state === 'running') await this.stop();
       this.#state = 'idle';
       throw err;
     }
   }
 
-  inspect(image: Buffer, signal?: AbortSignal): Promise<Inspection> {
+  #runSelfTest(ready: ReadyMessage, signal: AbortSignal): Promise<SelfTestReport> {
+    if (this.#bundle === undefined) throw new LinesideError('LS_INTERNAL', 'self-test before the bundle was loaded');
+    return runSelfTest({
+      bundle: this.#bundle,
+      probeScores: ready.probeScores,
+      provider: ready.executionProvider,
+      selftestDir: this.#deps.selftestDir,
+      inspect: (image) => this.inspect(image, signal),
+    });
+  }
+
+  #probeProblems(scores: readonly number[]): string[] {
+    const tolerance = this.#bundle?.metadata.probes?.tolerance;
+    return tolerance === undefined ? [] : probeProblems(this.#bundle?.probes ?? [], scores, tolerance);
+  }
+
+  async inspect(image: Buffer, signal?: AbortSignal): Promise<Inspection> {
+    return this.#inspection(await this.#submit(image, signal, false));
+  }
+
+  async explain(image: Buffer, signal?: AbortSignal): Promise<Explanation> {
+    const result = await this.#submit(image, signal, true);
+    const model = this.#init?.model;
+    if (result.heatmap === undefined || model === undefined) {
+      throw new LinesideError('LS_INFERENCE_FAILED', 'the inference worker returned no heat map');
+    }
+    const heatmap = { width: model.width, height: model.height, values: result.heatmap };
+    return { inspection: this.#inspection(result), heatmap };
+  }
+
+  #inspection({ defectScore, preprocessMs, inferenceMs }: WorkerResult): Inspection {
+    const threshold = this.info.threshold;
+    return {
+      defectScore,
+      verdict: defectScore >= threshold ? 'defective' : 'ok',
+      threshold,
+      preprocessMs,
+      inferenceMs,
+    };
+  }
+
+  #submit(image: Buffer, signal: AbortSignal | undefined, cam: boolean): Promise<WorkerResult> {
     const slot = this.#slot;
     if (this.#state !== 'running' || this.#info === undefined) {
       return Promise.reject(new LinesideError('LS_INFERENCE_FAILED', `the inspector is not running (${this.#state})`));
@@ -166,47 +204,19 @@ export class WorkerInspector implements Inspector {
         new LinesideError('LS_INFERENCE_FAILED', 'inspection aborted before it started', { cause: signal.reason }),
       );
     }
-    const { threshold } = this.#info;
-    const timeoutMs = this.#deps.inference.timeout_ms;
     const id = this.#nextId++;
-    return new Promise<WorkerResult>((resolve, reject) => {
-      let markSettled!: () => void;
-      const whenSettled = new Promise<void>((done) => {
-        markSettled = done;
-      });
-      const giveUp = (error: LinesideError): void => {
-        if (pending.settled) return;
-        pending.finish({ error });
-        if (!slot.retired) post(slot, { type: 'cancel', id });
-      };
-      const onAbort = (): void =>
-        giveUp(new LinesideError('LS_INFERENCE_FAILED', 'inspection aborted', { cause: signal?.reason }));
-      const timeout = setTimeout(
-        () =>
-          giveUp(new LinesideError('LS_INFERENCE_FAILED', `no result within inference.timeout_ms (${timeoutMs} ms)`)),
-        timeoutMs,
-      );
-      const pending: Pending = {
-        settled: false,
-        whenSettled,
-        finish: (outcome) => {
-          if (pending.settled) return;
-          pending.settled = true;
-          clearTimeout(timeout);
-          signal?.removeEventListener('abort', onAbort);
-          markSettled();
-          if ('error' in outcome) reject(outcome.error);
-          else resolve(outcome.result);
-        },
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      if (slot.pending.size === 0) slot.lastSignOfLifeMs = performance.now();
-      slot.pending.set(id, pending);
-      // A private copy: the caller keeps its buffer, and the copy moves to the worker without a second copy.
-      const copy = new Uint8Array(image.byteLength);
-      copy.set(image);
-      post(slot, { type: 'inspect', id, image: copy }, [copy.buffer]);
-    }).then((result) => ({ ...result, verdict: result.defectScore >= threshold ? 'defective' : 'ok', threshold }));
+    const { pending, promise } = pendingRequest<WorkerResult>({
+      signal,
+      timeoutMs: this.#deps.inference.timeout_ms,
+      cancel: () => (slot.retired ? undefined : post(slot, { type: 'cancel', id })),
+    });
+    if (slot.pending.size === 0) slot.lastSignOfLifeMs = performance.now();
+    slot.pending.set(id, pending);
+    // A private copy: the caller keeps its buffer, and the copy moves to the worker without a second copy.
+    const copy = new Uint8Array(image.byteLength);
+    copy.set(image);
+    post(slot, { type: 'inspect', id, image: copy, cam }, [copy.buffer]);
+    return promise;
   }
 
   async stop(): Promise<void> {
@@ -287,9 +297,9 @@ export class WorkerInspector implements Inspector {
     switch (message.type) {
       case 'ready':
         slot.isReady = true;
-        this.#consecutiveFailures = 0;
         readiness.markReady(message);
-        if (this.#state === 'running') this.#noteRestart(slot, message);
+        if (this.#state !== 'running') return;
+        this.#noteRestart(slot, message);
         return;
       case 'init-failed': {
         readiness.failReady(new LinesideError(message.code, message.message));
@@ -310,6 +320,12 @@ export class WorkerInspector implements Inspector {
   /** A replacement worker is ready: what it reports now describes the running model. */
   #noteRestart(slot: Slot, message: ReadyMessage): void {
     if (this.#info === undefined) return;
+    const problems = this.#probeProblems(message.probeScores);
+    if (problems.length > 0) {
+      this.#lost(slot, selfTestError(message.executionProvider, problems).message);
+      return;
+    }
+    this.#consecutiveFailures = 0;
     this.#attempts = message.attempts;
     if (message.executionProvider !== this.#info.executionProvider) {
       this.#deps.logger?.warn(
@@ -327,8 +343,10 @@ export class WorkerInspector implements Inspector {
     slot.pending.delete(message.id);
     if (pending === undefined || pending.settled) return;
     if (message.type === 'result') {
-      const { defectScore, preprocessMs, inferenceMs } = message;
-      pending.finish({ result: { defectScore, preprocessMs, inferenceMs } });
+      const { defectScore, preprocessMs, inferenceMs, heatmap } = message;
+      pending.finish({
+        result: { defectScore, preprocessMs, inferenceMs, ...(heatmap === undefined ? {} : { heatmap }) },
+      });
     } else if (message.type === 'failed') {
       pending.finish({ error: new LinesideError(message.code, message.message) });
     } else {
@@ -374,26 +392,4 @@ export class WorkerInspector implements Inspector {
 
 function post(slot: Slot, message: ToWorker, transfer: ArrayBuffer[] = []): void {
   slot.worker.postMessage(message, transfer);
-}
-
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(toError(signal.reason));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(toError(signal.reason));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(toError(err));
-      },
-    );
-  });
-}
-
-function toError(reason: unknown): Error {
-  return reason instanceof Error ? reason : new Error(String(reason));
 }

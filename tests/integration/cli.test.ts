@@ -172,4 +172,21 @@ describe('bad configuration and bad models', { timeout: PROCESS_TEST_TIMEOUT_MS 
     expect(proc.stdout()).toContain('LS_MODEL_CHECKSUM');
     expect(proc.stdout()).not.toContain('"decision"');
   });
+
+  it('refuses to arm when a pinned probe drifts from its recorded score: exit 78, LS_MODEL_SELFTEST, no part inspected', async () => {
+    const bundle = path.join(dir.path, 'moved-probe');
+    await mkdir(bundle, { recursive: true });
+    await cp(BUNDLE, bundle, { recursive: true });
+    const metadataFile = path.join(bundle, 'model.json');
+    const metadata = JSON.parse(await readFile(metadataFile, 'utf8')) as {
+      probes: { inputs: { expected_score: number }[] };
+    };
+    metadata.probes.inputs[0]!.expected_score += 0.01;
+    await writeFile(metadataFile, JSON.stringify(metadata));
+    const proc = lineside(['run', '--config', await writeConfig('moved-probe.yaml', config({ model: { bundle } }))]);
+    expect(await proc.code).toBe(78);
+    expect(proc.stdout()).toContain('LS_MODEL_SELFTEST');
+    expect(proc.stdout()).toContain('probes/gradient-10.u8');
+    expect(proc.stdout()).not.toContain('"decision"');
+  });
 });

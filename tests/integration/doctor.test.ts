@@ -63,6 +63,7 @@ describe('lineside doctor', () => {
     expect(report.ok).toBe(true);
     const byName = Object.fromEntries(report.checks.map((c) => [c.name, c]));
     expect(byName.model?.status).toBe('ok');
+    expect(byName['self-test']).toMatchObject({ status: 'ok', detail: expect.stringMatching(/^on cpu: 5 probes/) });
     expect(byName['execution provider']).toMatchObject({
       status: 'ok',
       detail: expect.stringContaining('in use: cpu'),
@@ -93,6 +94,38 @@ describe('lineside doctor', () => {
     expect(out()).toMatch(/FAIL\s+camera .*\[LS_CAMERA_NOT_FOUND\]/);
     expect(out()).toContain('Reinstall the model bundle');
     expect(out()).toMatch(/doctor: 2 problem\(s\) must be fixed/);
+  });
+
+  it('fails the self-test of a bundle whose probe no longer scores as recorded, with its code', async () => {
+    const bundle = path.join(dir.path, 'moved-probe');
+    await cp(BUNDLE, bundle, { recursive: true });
+    const metadataFile = path.join(bundle, 'model.json');
+    const metadata = JSON.parse(await readFile(metadataFile, 'utf8')) as {
+      probes: { inputs: { expected_score: number }[] };
+    };
+    metadata.probes.inputs[1]!.expected_score -= 0.01;
+    await writeFile(metadataFile, JSON.stringify(metadata));
+    const { io: cli, out } = io();
+    expect(await runDoctor(['--config', await configFile('moved.yaml', { model: { bundle } })], cli)).toBe(1);
+    expect(out()).toMatch(/FAIL\s+self-test .*probe probes\/grey-128\.u8.*\[LS_MODEL_SELFTEST\]/);
+  });
+
+  it('--build-engine says TensorRT is unavailable here, with LS_EP_UNAVAILABLE and a non-zero exit', async () => {
+    const { io: cli, out } = io();
+    const file = await configFile('trt.yaml', { inference: { tensorrt: { cache_dir: path.join(dir.path, 'trt') } } });
+    expect(await runDoctor(['--build-engine', '--config', file, '--json'], cli)).toBe(1);
+    const report = JSON.parse(out()) as DoctorReport;
+    expect(report.ok).toBe(false);
+    expect(report.checks).toEqual([
+      expect.objectContaining({
+        name: 'tensorrt engine',
+        status: 'fail',
+        code: 'LS_EP_UNAVAILABLE',
+        detail: expect.stringMatching(/^TensorRT is unavailable: .*tensorrt/) as string,
+      }),
+    ]);
+    const usage = io();
+    expect(await runDoctor(['--build-engine'], usage.io)).toBe(64);
   });
 
   it('reports an invalid config by key path', async () => {

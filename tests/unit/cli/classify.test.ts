@@ -1,5 +1,6 @@
 import { mkdir, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runClassify } from '../../../src/cli/classify.js';
 import { BUNDLE_DIR, corruptBundleCopy, datasetImages, tempDir, writeBadFiles } from '../inference/helpers.js';
@@ -130,5 +131,24 @@ describe('lineside classify', () => {
     const { io, stderr } = captureIo();
     expect(await runClassify(['--model', BUNDLE_DIR, '--providers', 'cuda', ok[0] as string], io)).toBe(69);
     expect(stderr()).toContain('LS_EP_UNAVAILABLE');
+  });
+
+  it("--cam DIR writes each image's heat map as NAME.cam.png at the model input size, with the same verdicts", async () => {
+    const camDir = path.join(dir, 'cams');
+    const files = [defective[0]!, ok[0]!];
+    const plain = captureIo();
+    expect(await runClassify(['--model', BUNDLE_DIR, '--json', ...files], plain.io)).toBe(0);
+    const { io, stdout } = captureIo();
+    expect(await runClassify(['--model', BUNDLE_DIR, '--json', '--cam', camDir, ...files], io)).toBe(0);
+    const strip = (records: Record<string, unknown>[]): unknown[] =>
+      records.map(({ file, verdict, defect_score }) => ({ file, verdict, defect_score }));
+    expect(strip(jsonLines(stdout()))).toEqual(strip(jsonLines(plain.stdout())));
+    for (const file of files) {
+      const png = path.join(camDir, `${path.parse(file).name}.cam.png`);
+      expect(await sharp(png).metadata()).toMatchObject({ format: 'png', width: 128, height: 128, channels: 1 });
+      const data = await sharp(png).extractChannel(0).raw().toBuffer();
+      expect(Math.max(...data)).toBe(255);
+      expect(Math.min(...data)).toBeLessThan(128);
+    }
   });
 });
