@@ -59,7 +59,7 @@ const ready: Promise<OpenedSession | undefined> = (async () => {
   }
 })();
 
-async function inspect(id: number, image: Uint8Array): Promise<FromWorker> {
+async function inspect(id: number, image: Uint8Array, arrivedMs: number): Promise<FromWorker> {
   const session = await ready;
   if (session === undefined) {
     return {
@@ -79,7 +79,7 @@ async function inspect(id: number, image: Uint8Array): Promise<FromWorker> {
     if (cancelled.has(id)) return undefined;
     const started = performance.now();
     const defectScore = await session.run(input);
-    return { defectScore, inferenceMs: performance.now() - started };
+    return { defectScore, queueMs: started - t1, inferenceMs: performance.now() - started };
   });
   inferenceChain = run.catch(() => undefined);
   const outcome = await run;
@@ -90,6 +90,9 @@ async function inspect(id: number, image: Uint8Array): Promise<FromWorker> {
     defectScore: outcome.defectScore,
     preprocessMs: t1 - t0,
     inferenceMs: outcome.inferenceMs,
+    // The wait for the model and any wait before preprocessing (the session still loading).
+    queueMs: outcome.queueMs + (t0 - arrivedMs),
+    workerMs: performance.now() - arrivedMs,
   };
 }
 
@@ -101,7 +104,7 @@ port.on('message', (message: ToWorker) => {
   }
   const { id, image } = message;
   inFlight.add(id);
-  inspect(id, image)
+  inspect(id, image, performance.now())
     .catch((err: unknown): FromWorker => {
       const code = errorCode(err);
       return {

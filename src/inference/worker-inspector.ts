@@ -9,7 +9,7 @@ import { siblingModule, startWorker } from '../worker.js';
 import { loadBundle } from './bundle.js';
 import type { ProviderAttempt } from './providers.js';
 import type { Inspection, Inspector, ModelInfo } from '../domain/ports.js';
-import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
+import { workerResult, type FromWorker, type ToWorker, type WorkerInit } from './worker-protocol.js';
 
 export interface WorkerInspectorDeps {
   /** Model bundle directory (model.json + .onnx), verified before anything loads it. */
@@ -25,7 +25,7 @@ export interface WorkerInspectorDeps {
   hangAfterMs?: number;
 }
 
-type WorkerResult = Pick<Inspection, 'defectScore' | 'preprocessMs' | 'inferenceMs'>;
+type WorkerResult = ReturnType<typeof workerResult>;
 
 type ReadyMessage = Extract<FromWorker, { type: 'ready' }>;
 
@@ -40,6 +40,7 @@ interface Pending {
   settled: boolean;
   finish: (outcome: { result: WorkerResult } | { error: LinesideError }) => void;
   whenSettled: Promise<void>;
+  sentMs: number; // performance.now() when posted: the transfer stage is the round trip minus the worker's time
 }
 
 interface Slot {
@@ -189,6 +190,7 @@ export class WorkerInspector implements Inspector {
       const pending: Pending = {
         settled: false,
         whenSettled,
+        sentMs: performance.now(),
         finish: (outcome) => {
           if (pending.settled) return;
           pending.settled = true;
@@ -327,8 +329,7 @@ export class WorkerInspector implements Inspector {
     slot.pending.delete(message.id);
     if (pending === undefined || pending.settled) return;
     if (message.type === 'result') {
-      const { defectScore, preprocessMs, inferenceMs } = message;
-      pending.finish({ result: { defectScore, preprocessMs, inferenceMs } });
+      pending.finish({ result: workerResult(message, pending.sentMs, performance.now()) });
     } else if (message.type === 'failed') {
       pending.finish({ error: new LinesideError(message.code, message.message) });
     } else {
