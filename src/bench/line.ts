@@ -37,6 +37,8 @@ export interface LineRun {
   executionProvider: string;
   resources: ResourceSample[];
   wallS: number;
+  /** CPU time of the whole process (every thread: event loop, inference worker, gate threads, libvips) per part, ms. */
+  cpuMsPerPart: number;
 }
 
 /** Counts log lines without keeping them: the demo's info logging is paid for, the output goes nowhere. */
@@ -79,16 +81,19 @@ export async function runLine(options: LineRunOptions): Promise<LineRun> {
     const subscriber = await subscribe(port);
     const stopSampling = sampleResources(() => records.length);
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     // A part the line never counted (a trigger dropped) would keep `done` pending: the deadline ends the run.
     const expectedS = options.parts / options.partsPerSecond + 5;
     await Promise.race([app.done, new Promise((r) => setTimeout(r, (expectedS * 2 + 30) * 1000))]);
     const wallS = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMsPerPart = (cpu.user + cpu.system) / 1000 / Math.max(1, records.length);
     await waitFor(() => subscriber.seqs.size >= records.length, options.deliveryWaitMs ?? 10_000);
     const resources = stopSampling();
     const executionProvider = app.summary().model?.execution_provider ?? 'unknown';
     await app.stop();
     await subscriber.close();
-    return summarise(options, records, subscriber.seqs, { startMs, executionProvider, resources, wallS });
+    return summarise(options, records, subscriber.seqs, { startMs, executionProvider, resources, wallS, cpuMsPerPart });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -98,7 +103,7 @@ function summarise(
   options: LineRunOptions,
   records: PartRecord[],
   seqs: Set<number>,
-  rest: Pick<LineRun, 'startMs' | 'executionProvider' | 'resources' | 'wallS'>,
+  rest: Pick<LineRun, 'startMs' | 'executionProvider' | 'resources' | 'wallS' | 'cpuMsPerPart'>,
 ): LineRun {
   const failsafe: Record<string, number> = {};
   const verdictMs: number[] = [];

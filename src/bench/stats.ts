@@ -4,7 +4,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 /** Nearest-rank percentile of an ascending array; NaN when empty. */
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  // The epsilon keeps float error (99.9 / 100 * 1000 = 999.0000000000001) from taking the next rank.
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length - 1e-9));
   return sorted[Math.min(rank, sorted.length) - 1] ?? Number.NaN;
 }
 
