@@ -14,7 +14,7 @@ function fakeLine(limit: number, calls: LineRunOptions[]): (o: LineRunOptions) =
       parts: options.parts,
       verdictMs: [],
       stagesMs: [],
-      failsafe: over ? { overrun: 3 } : {},
+      failsafe: over ? { overrun: 3 } : ({} as Record<string, number>),
       lost: 0,
       startMs: 0,
       executionProvider: 'cpu',
