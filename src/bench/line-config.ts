@@ -36,10 +36,12 @@ type Section = Record<string, unknown>;
 
 /**
  * Writes `dir/line.yaml`: the demo's config, paths made absolute, the outbox in `dir`, the embedded broker on
- * `port`, and a part every 1000/partsPerSecond ms. A faster part rate forces three more keys, each only where the
+ * `port`, and a part every 1000/partsPerSecond ms. A faster part rate forces five more keys, each only where the
  * demo's value would not fit the interval: the photo-eye's blocked time (part_length_ms, at most half the
  * interval), the trigger's min_spacing_ms (half the interval; the demo's 100 ms would drop every other part at
- * 20 parts/s) and debounce_ms (at most 40% of the interval). Returns the file's path.
+ * 20 parts/s), debounce_ms (at most 40% of the interval), and the gate's pulse_ms and min_gap_ms (at most 40% and
+ * 20% of the interval): the demo's 60 ms pulse physically covers the next part from 13 parts/s on, and the line
+ * rightly records an ok part the open gate took as a 'late' fail-safe reject. Returns the file's path.
  */
 export async function writeLineConfig(options: LineConfigOptions): Promise<string> {
   const demoDir = path.dirname(DEMO_CONFIG);
@@ -48,6 +50,7 @@ export async function writeLineConfig(options: LineConfigOptions): Promise<strin
   const section = (name: string): Section => ({ ...demo[name], ...options.overrides?.[name] });
   const gpio = section('gpio');
   const trigger = section('trigger');
+  const gate = section('gate');
   const partLengthMs = Math.max(1, Math.min(Number(gpio.part_length_ms ?? 40), intervalMs / 2));
   const config = {
     ...demo,
@@ -59,10 +62,15 @@ export async function writeLineConfig(options: LineConfigOptions): Promise<strin
       min_spacing_ms: Math.min(Number(trigger.min_spacing_ms ?? 50), intervalMs / 2),
       debounce_ms: Math.min(Number(trigger.debounce_ms ?? 2), intervalMs * 0.4),
     },
+    gate: {
+      ...gate,
+      pulse_ms: Math.max(1, Math.min(Number(gate.pulse_ms ?? 80), intervalMs * 0.4)),
+      min_gap_ms: Math.min(Number(gate.min_gap_ms ?? 20), intervalMs * 0.2),
+    },
     mqtt: { ...section('mqtt'), embedded_port: options.port, outbox_dir: path.join(options.dir, 'outbox') },
     ...Object.fromEntries(
       Object.entries(options.overrides ?? {})
-        .filter(([name]) => !['model', 'camera', 'gpio', 'trigger', 'mqtt'].includes(name))
+        .filter(([name]) => !['model', 'camera', 'gpio', 'trigger', 'gate', 'mqtt'].includes(name))
         .map(([name, over]) => [name, { ...demo[name], ...over }]),
     ),
   };
