@@ -40,6 +40,8 @@ export interface BenchJson {
   trials: BenchResults['search']['trials'];
 }
 
+const MIN_PARTS_FOR_GROWTH = 2000;
+
 /** Median of each stage over the parts of one run. */
 export function stageMedians(run: LineRun): Record<string, number | null> {
   const keys = [...new Set(run.stagesMs.flatMap((s) => Object.keys(s)))];
@@ -66,14 +68,20 @@ function resources(
   const samples = run?.resources ?? [];
   const first = samples[0];
   const last = samples.at(-1);
+  // Growth per 10,000 parts from a run of a few hundred parts is mostly GC noise scaled up: not given below 2,000.
+  const enough = (last?.parts ?? 0) >= MIN_PARTS_FOR_GROWTH;
   return {
     rss_mb: round(Math.max(...samples.map((s) => s.rssMb)), 1),
     rss_start_mb: round(first?.rssMb ?? Number.NaN, 1),
     rss_end_mb: round(last?.rssMb ?? Number.NaN, 1),
-    rss_growth_mb_per_10k_parts: round(slope(samples.map((s) => ({ x: s.parts, y: s.rssMb }))) * 10_000, 2),
+    rss_growth_mb_per_10k_parts: enough
+      ? round(slope(samples.map((s) => ({ x: s.parts, y: s.rssMb }))) * 10_000, 2)
+      : null,
     lag_p99_start_ms: round(samples[1]?.lagP99Ms ?? Number.NaN, 2),
     lag_p99_end_ms: round(samples.at(-2)?.lagP99Ms ?? Number.NaN, 2),
-    lag_growth_ms_per_10k_parts: round(slope(samples.slice(1).map((s) => ({ x: s.parts, y: s.lagP99Ms }))) * 10_000, 3),
+    lag_growth_ms_per_10k_parts: enough
+      ? round(slope(samples.slice(1).map((s) => ({ x: s.parts, y: s.lagP99Ms }))) * 10_000, 3)
+      : null,
   };
 }
 
