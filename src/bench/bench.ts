@@ -20,7 +20,7 @@ export const PROFILES: Record<'full' | 'quick', BenchProfile> = {
     latency: { partsPerSecond: 20, parts: 1000 },
     search: {
       ladder: [25, 50, 100, 200, 300, 400, 500, 600, 800],
-      trialS: 8,
+      trialS: 6,
       bisectSteps: 2,
       confirmS: 60,
       confirmTries: 2,
