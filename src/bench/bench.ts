@@ -30,9 +30,9 @@ export const PROFILES: Record<'full' | 'quick', BenchProfile> = {
   },
   quick: {
     latency: { partsPerSecond: 20, parts: 100 },
-    search: { ladder: [25, 100, 400], trialS: 2, bisectSteps: 0, confirmS: 4, confirmTries: 1 },
+    search: { ladder: [25, 100], trialS: 2, bisectSteps: 0, confirmS: 4, confirmTries: 1 },
     gate: { events: 400, spacingMs: 5 },
-    images: 60,
+    images: 40,
   },
 };
 
