@@ -4,6 +4,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { inferenceSection } from '../config/sections/inference.js';
+import { errorMessage } from '../errors.js';
 import { WorkerInspector } from '../inference/worker-inspector.js';
 import { DATASET, PROJECT_ROOT } from './line-config.js';
 
@@ -52,10 +53,15 @@ export async function pythonBaseline(files: string[], dir: string): Promise<Base
   const list = path.join(dir, 'baseline-images.txt');
   writeFileSync(list, files.join('\n'));
   const script = path.join(PROJECT_ROOT, 'training', 'seed_baseline.py');
-  const out = await run(PYTHON, [script, '--bundle', BUNDLE_DIR, '--list', list, '--threads', '1,2'], 600_000);
-  const parsed = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { torch: string; runs: BaselineRun[] };
-  const best = parsed.runs.reduce((a, b) => (b.pps > a.pps ? b : a));
-  return { available: true, torch: parsed.torch, best, runs: parsed.runs };
+  try {
+    const out = await run(PYTHON, [script, '--bundle', BUNDLE_DIR, '--list', list, '--threads', '1,2'], 600_000);
+    const parsed = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { torch: string; runs: BaselineRun[] };
+    const best = parsed.runs.reduce((a, b) => (b.pps > a.pps ? b : a));
+    return { available: true, torch: parsed.torch, best, runs: parsed.runs };
+  } catch (err) {
+    // A baseline that could not run is reported as missing, never guessed.
+    return { available: false, why: `training/seed_baseline.py failed: ${errorMessage(err).slice(0, 500)}` };
+  }
 }
 
 export interface InspectorRun {

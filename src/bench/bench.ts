@@ -6,6 +6,7 @@ import { benchImages, inspectorRuns, pythonBaseline, type Baseline, type Inspect
 import { coldStartMs } from './cold-start.js';
 import { measureGateError, type GateError } from './gate-load.js';
 import { runLine, type LineRun } from './line.js';
+import { demoGate } from './line-config.js';
 import { searchRate, type RateSearch, type RateSearchOptions } from './rate-search.js';
 
 export interface BenchProfile {
@@ -72,7 +73,8 @@ export async function runBench(quick: boolean, progress: Progress): Promise<Benc
   progress(
     `(c) gate edge error: ${profile.gate.events} rejects at ${1000 / profile.gate.spacingMs} parts/s, event loop loaded`,
   );
-  const gate = await measureGateError({ ...profile.gate, spinMs: 8, rtPriority: 50, threads: 2 });
+  const { spin_ms: spinMs, rt_priority: rtPriority, threads } = await demoGate();
+  const gate = await measureGateError({ ...profile.gate, spinMs, rtPriority, threads });
   const files = benchImages(profile.images);
   progress(`(e) lineside's inspector on ${files.length} images, 1 and 4 in flight`);
   const inspector = await inspectorRuns(files, [1, 4]);

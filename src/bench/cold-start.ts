@@ -35,9 +35,11 @@ export async function coldStartMs(mainScript: string | undefined = process.argv[
       });
       child.once('exit', () => resolve(null));
     });
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    if (child.exitCode === null) child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+    }
     return readyMs;
   } finally {
     await rm(dir, { recursive: true, force: true });

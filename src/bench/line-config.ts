@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
+import { gateSection, type GateConfig } from '../config/sections/line.js';
 
 /** The project root: two levels above this module, in src/bench/ as in dist/bench/. */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -77,4 +78,10 @@ export async function writeLineConfig(options: LineConfigOptions): Promise<strin
   const file = path.join(options.dir, 'line.yaml');
   writeFileSync(file, stringify(config));
   return file;
+}
+
+/** The demo config's gate section, defaults filled in (the bench's gate measurement uses its thread settings). */
+export async function demoGate(): Promise<GateConfig> {
+  const demo = parse(await readFile(DEMO_CONFIG, 'utf8')) as Record<string, unknown>;
+  return gateSection.parse(demo.gate);
 }

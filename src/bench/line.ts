@@ -41,7 +41,7 @@ export interface LineRun {
   cpuMsPerPart: number;
 }
 
-/** Counts log lines without keeping them: the demo's info logging is paid for, the output goes nowhere. */
+/** Takes log lines and drops them: the demo's info logging is paid for, its output goes nowhere. */
 function nullLog(): Writable {
   return new Writable({ write: (_chunk, _enc, done) => done() });
 }
