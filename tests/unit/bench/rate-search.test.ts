@@ -7,14 +7,14 @@ import { percentile, slope } from '../../../src/bench/stats.js';
 function fakeLine(limit: number, calls: LineRunOptions[]): (o: LineRunOptions) => Promise<LineRun> {
   return (options) => {
     calls.push(options);
-    const over = options.partsPerSecond > limit;
+    const failsafe: Record<string, number> = options.partsPerSecond > limit ? { overrun: 3 } : {};
     return Promise.resolve({
       partsPerSecond: options.partsPerSecond,
       requested: options.parts,
       parts: options.parts,
       verdictMs: [],
       stagesMs: [],
-      failsafe: over ? { overrun: 3 } : ({} as Record<string, number>),
+      failsafe,
       lost: 0,
       startMs: 0,
       executionProvider: 'cpu',
