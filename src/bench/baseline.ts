@@ -44,9 +44,12 @@ function run(file: string, args: string[], timeoutMs: number): Promise<string> {
 }
 
 /** PIL + torch, one image at a time, at 1 and 2 torch threads; the best thread count is the baseline. */
-export async function pythonBaseline(files: string[], dir: string): Promise<Baseline> {
+export async function pythonBaseline(files: string[], dir: string, warmup = 20): Promise<Baseline> {
   try {
-    await run(PYTHON, ['-c', 'import torch, PIL, numpy'], 60_000);
+    // find_spec: whether they are installed, without paying for importing torch twice.
+    const check =
+      "import importlib.util as u, sys; sys.exit(0 if all(u.find_spec(m) for m in ('torch', 'PIL', 'numpy')) else 1)";
+    await run(PYTHON, ['-c', check], 60_000);
   } catch {
     return { available: false, why: `${PYTHON} cannot import torch, PIL and numpy: ${INSTALL_HINT}` };
   }
@@ -54,7 +57,8 @@ export async function pythonBaseline(files: string[], dir: string): Promise<Base
   writeFileSync(list, files.join('\n'));
   const script = path.join(PROJECT_ROOT, 'training', 'seed_baseline.py');
   try {
-    const out = await run(PYTHON, [script, '--bundle', BUNDLE_DIR, '--list', list, '--threads', '1,2'], 600_000);
+    const args = [script, '--bundle', BUNDLE_DIR, '--list', list, '--threads', '1,2', '--warmup', String(warmup)];
+    const out = await run(PYTHON, args, 600_000);
     const parsed = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { torch: string; runs: BaselineRun[] };
     const best = parsed.runs.reduce((a, b) => (b.pps > a.pps ? b : a));
     return { available: true, torch: parsed.torch, best, runs: parsed.runs };

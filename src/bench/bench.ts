@@ -30,7 +30,7 @@ export const PROFILES: Record<'full' | 'quick', BenchProfile> = {
     images: 1000,
   },
   quick: {
-    latency: { partsPerSecond: 20, parts: 100 },
+    latency: { partsPerSecond: 20, parts: 60 },
     search: { ladder: [25, 100], trialS: 2, bisectSteps: 0, confirmS: 4, confirmTries: 1 },
     gate: { events: 400, spacingMs: 5 },
     images: 40,
@@ -82,7 +82,7 @@ export async function runBench(quick: boolean, progress: Progress): Promise<Benc
   const dir = await mkdtemp(path.join(tmpdir(), 'lineside-bench-py-'));
   let baseline: Baseline;
   try {
-    baseline = await pythonBaseline(files, dir);
+    baseline = await pythonBaseline(files, dir, quick ? 5 : 20);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
