@@ -32,9 +32,7 @@ import path from 'node:path';
 import { inferenceSection } from '../src/config/sections/inference.js';
 import { WorkerInspector } from '../src/inference/worker-inspector.js';
 import { GateThread } from '../src/io/gpio/gate-thread.js';
-import { simGpio } from '../src/config/sections/gpio.js';
-import { createGpio, isSimGpio } from '../src/io/gpio/index.js';
-import type { DigitalOutput } from '../src/domain/ports.js';
+import { simGate, startLoad } from '../src/bench/gate-load.js';
 import { type Clock, systemClock } from '../src/pipeline/clock.js';
 import { GateController } from '../src/pipeline/gate-controller.js';
 import { PreciseScheduler, type Scheduler, TimeoutScheduler } from '../src/pipeline/scheduler.js';
@@ -54,31 +52,6 @@ const SPACING_MS = Number(values['spacing-ms']);
 const FLOOR_S = Number(values['floor-s']);
 const PULSE_MS = 1;
 const AHEAD_MS = 150;
-
-/**
- * The simulator's own gate output (the sim GPIO driver, as the demo line uses it): its write log holds the time of
- * every switch, stamped by the event loop for its own writes and by the gate thread for the thread's.
- */
-async function simGate(): Promise<{ output: DigitalOutput; activations: () => number[]; stop: () => Promise<void> }> {
-  const signal = new AbortController().signal;
-  const sim = createGpio(simGpio.parse({ type: 'sim', confirm_delay_ms: null }), { logger: pino({ level: 'silent' }) });
-  if (!isSimGpio(sim)) throw new Error('expected the sim GPIO driver');
-  await sim.start(signal);
-  const output = sim.output('gate', { line: 1, active_low: false });
-  await output.start(signal);
-  return {
-    output,
-    activations: () =>
-      sim
-        .writes('gate')
-        .filter((w) => w.cause === 'write' && w.active)
-        .map((w) => w.timeMs),
-    stop: async () => {
-      await output.stop();
-      await sim.stop();
-    },
-  };
-}
 
 /** Sleeps to ~2 ms before due, then yields with setImmediate until due: precise only when nothing blocks. */
 class YieldingScheduler implements Scheduler {
@@ -101,39 +74,6 @@ class YieldingScheduler implements Scheduler {
       if (handle !== undefined) clearTimeout(handle);
     };
   }
-}
-
-function startLoad(): () => void {
-  let stopped = false;
-  const payload = {
-    line_id: 'line1',
-    part: {
-      id: 'run-1234',
-      seq: 1234,
-      verdict: 'defective',
-      defect_score: 0.93,
-      stages_ms: { capture: 12, inference: 40 },
-    },
-    model: { name: 'casting-cnn', version: '1.0.0', ep: 'cpu' },
-  };
-  let sink = 0;
-  const logWork = (): void => {
-    if (stopped) return;
-    for (let i = 0; i < 4; i++) sink += Buffer.from(JSON.stringify({ ...payload, t: performance.now() })).length;
-    setTimeout(logWork, 1);
-  };
-  const block = (): void => {
-    if (stopped) return;
-    const until = performance.now() + 2 + Math.random() * 3;
-    while (performance.now() < until) sink++;
-    setTimeout(block, 20 + Math.random() * 30);
-  };
-  logWork();
-  setTimeout(block, 10);
-  return () => {
-    stopped = true;
-    if (sink < 0) process.stdout.write('');
-  };
 }
 
 interface Result {

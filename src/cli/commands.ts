@@ -10,6 +10,7 @@ commands:
   eval --data DIR [--json]            evaluate the model on DIR/def_front and DIR/ok_front
   export-tensors --data DIR --out F   write the preprocessed training set (training/README.md)
   safe-outputs --config FILE          drive every configured output to its safe state (systemd ExecStopPost)
+  bench [--json] [--quick]            measure latency, sustained rate, gate error, memory, and the Python baseline
   help                                this text
 
 exit status: 0 ok, 1 failure, 2 some inputs failed, 64 usage, 69 hardware/service unavailable,
@@ -36,6 +37,7 @@ export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   eval: async () => ({ run: (await import('./eval.js')).runEval }),
   'export-tensors': async () => ({ run: (await import('./export-tensors.js')).runExportTensors }),
   'safe-outputs': async () => ({ run: (await import('./safe-outputs.js')).runSafeOutputs }),
+  bench: async () => ({ run: (await import('./bench.js')).runBenchCommand }),
 };
 
 /** Handled by main.ts itself (the usage text). */

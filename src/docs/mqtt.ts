@@ -40,7 +40,7 @@ function modelReject(): PartRecord {
     modelVersion: model.version,
     executionProvider: 'cpu',
     decision: 'reject',
-    stagesMs: { capture: 12.4, preprocess: 3.82, inference: 9.61 },
+    stagesMs: { capture: 12.4, queue: 0.05, preprocess: 3.82, inference: 9.61, transfer: 0.31 },
     verdictLatencyMs: 26.9,
     tracking: {
       mode: 'time',

@@ -83,7 +83,7 @@ export interface PartRecord {
   errorCode?: ErrorCode;
   errorMessage?: string;
   /** Per-stage wall milliseconds. */
-  stagesMs: { capture?: number; preprocess?: number; inference?: number };
+  stagesMs: { capture?: number; queue?: number; preprocess?: number; inference?: number; transfer?: number };
   /** Trigger to verdict (or to the fail-safe decision), ms. */
   verdictLatencyMs?: number;
   tracking: TrackingRecord;

@@ -115,6 +115,10 @@ export interface Inspection {
   threshold: number;
   preprocessMs: number;
   inferenceMs: number;
+  /** Waiting in the inspector for the model (behind other images), ms; absent where the inspector cannot tell. */
+  queueMs?: number;
+  /** The round trip minus the inspector's own work: messages to and from its thread, and their waits, ms. */
+  transferMs?: number;
 }
 
 /** An inspection with where the model looked (`Inspector.explain`). */

@@ -66,7 +66,7 @@ const ready: Promise<OpenedSession | undefined> = (async () => {
   }
 })();
 
-async function inspect(id: number, image: Uint8Array, withCam: boolean): Promise<FromWorker> {
+async function inspect(id: number, image: Uint8Array, withCam: boolean, arrivedMs: number): Promise<FromWorker> {
   const session = await ready;
   if (session === undefined) {
     return {
@@ -85,14 +85,23 @@ async function inspect(id: number, image: Uint8Array, withCam: boolean): Promise
   const run = inferenceChain.then(async () => {
     if (cancelled.has(id)) return undefined;
     const started = performance.now();
-    if (!withCam) return { defectScore: await session.run(input), inferenceMs: performance.now() - started };
+    const queueMs = started - t1;
+    if (!withCam) return { defectScore: await session.run(input), queueMs, inferenceMs: performance.now() - started };
     const { score, cam } = await session.explain(input);
-    return { defectScore: score, inferenceMs: performance.now() - started, heatmap: normaliseCam(cam) };
+    return { defectScore: score, queueMs, inferenceMs: performance.now() - started, heatmap: normaliseCam(cam) };
   });
   inferenceChain = run.catch(() => undefined);
   const outcome = await run;
   if (outcome === undefined) return { type: 'cancelled', id };
-  return { type: 'result', id, preprocessMs: t1 - t0, ...outcome };
+  return {
+    type: 'result',
+    id,
+    preprocessMs: t1 - t0,
+    ...outcome,
+    // The wait for the model and any wait before preprocessing (the session still loading).
+    queueMs: outcome.queueMs + (t0 - arrivedMs),
+    workerMs: performance.now() - arrivedMs,
+  };
 }
 
 port.on('message', (message: ToWorker) => {
@@ -103,7 +112,7 @@ port.on('message', (message: ToWorker) => {
   }
   const { id, image, cam } = message;
   inFlight.add(id);
-  inspect(id, image, cam)
+  inspect(id, image, cam, performance.now())
     .catch((err: unknown): FromWorker => {
       const code = errorCode(err);
       return {

@@ -6,6 +6,8 @@ export interface Pending<R> {
   settled: boolean;
   finish: (outcome: { result: R } | { error: LinesideError }) => void;
   whenSettled: Promise<void>;
+  /** performance.now() when posted: the transfer stage is the round trip minus the worker's time. */
+  sentMs?: number;
 }
 
 export interface PendingOptions {

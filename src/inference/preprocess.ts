@@ -14,10 +14,13 @@ export const preprocessSpecSchema = z.strictObject({
   width: z.number().int().min(8).max(4096).describe('Model input width in pixels.'),
   height: z.number().int().min(8).max(4096).describe('Model input height in pixels.'),
   colour: z
-    .literal('grey-bw')
+    .enum(['grey-bw', 'grey-bw-late'])
     .describe(
-      "1 channel: alpha dropped, then libvips colourspace B_W (sharp greyscale() + toColourspace('b-w')), " +
-        'applied to the decoded sRGB values as stored (no gamma linearisation). Grey-as-RGB input keeps its grey values.',
+      "'grey-bw': 1 channel: alpha dropped, then libvips colourspace B_W (sharp greyscale() + toColourspace('b-w')), " +
+        'applied to the decoded sRGB values as stored (no gamma linearisation), then the resize. Grey-as-RGB input keeps its grey values. ' +
+        "'grey-bw-late': the resize first, on the decoded channels, then B_W on the small image (sharp toColourspace('b-w') alone): " +
+        'the same pixels as grey-bw for grey and grey-as-RGB images (the casting dataset), different ones for colour images; ' +
+        'about 0.8 ms faster per 300x300 JPEG on the development machine (BENCHMARKS.md).',
     ),
   resize_kernel: z
     .enum(['nearest', 'linear', 'cubic', 'mitchell', 'lanczos2', 'lanczos3', 'mks2013', 'mks2021'])
@@ -47,6 +50,17 @@ export interface PreprocessedImage {
 
 /** Formats a camera plausibly delivers; anything else (SVG, GIF, ...) is refused rather than decoded. */
 const ACCEPTED_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'webp', 'tiff']);
+
+/** The format from the first bytes, for the formats accepted; undefined for anything else (then the header decides). */
+export function sniffFormat(image: Uint8Array): 'jpeg' | 'png' | 'webp' | 'tiff' | undefined {
+  const b = (i: number): number | undefined => image[i];
+  if (b(0) === 0xff && b(1) === 0xd8 && b(2) === 0xff) return 'jpeg';
+  if (b(0) === 0x89 && b(1) === 0x50 && b(2) === 0x4e && b(3) === 0x47) return 'png';
+  const ascii = (from: number, to: number): string => String.fromCharCode(...image.subarray(from, to));
+  if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'webp';
+  if (ascii(0, 4) === 'II*\0' || ascii(0, 4) === 'MM\0*') return 'tiff';
+  return undefined;
+}
 
 /** Reads only the header: an unsupported or oversized image is refused before any pixel is decoded. */
 async function checkHeader(image: Uint8Array, opts: PreprocessOptions): Promise<void> {
@@ -83,25 +97,17 @@ export async function preprocess(
   if (image.byteLength === 0) {
     throw new LinesideError('LS_IMAGE_DECODE', 'image is empty (0 bytes)');
   }
-  // 'truncated' is too lenient: libjpeg reports a cut-off JPEG as a warning ("premature end of data").
-  const input = { failOn: 'warning', limitInputPixels: opts.maxInputPixels } as const;
-  await checkHeader(image, opts);
-
+  // A separate metadata() pass per image cost about 0.3 ms: an accepted format is recognised from its first bytes, and
+  // the decode's own limitInputPixels refuses an oversized image from its header before decoding any pixel.
+  // Anything else goes through checkHeader first, which names the format it refuses.
+  if (sniffFormat(image) === undefined) await checkHeader(image, opts);
   let data: Buffer;
   let info: OutputInfo;
   try {
-    ({ data, info } = await sharp(image, { ...input, autoOrient: spec.auto_orient })
-      .removeAlpha()
-      .greyscale()
-      .toColourspace('b-w')
-      .resize(spec.width, spec.height, {
-        kernel: spec.resize_kernel,
-        fit: spec.fit,
-        fastShrinkOnLoad: spec.fast_shrink_on_load,
-      })
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true }));
+    ({ data, info } = await pixelsOf(image, spec, opts));
   } catch (err) {
+    // Over the pixel limit: the header check says so with the image's size (it throws LS_IMAGE_TOO_LARGE).
+    if (/pixel limit/i.test(errorMessage(err))) await checkHeader(image, opts);
     const message = `image could not be decoded (${image.byteLength} bytes): ${errorMessage(err)}`;
     throw new LinesideError('LS_IMAGE_DECODE', message, { cause: err });
   }
@@ -117,6 +123,29 @@ export async function preprocess(
     );
   }
   return { pixels: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+}
+
+/** sharp's pipeline for the spec: decode, alpha dropped, grey (before or after the resize), resize, raw uint8. */
+function pixelsOf(
+  image: Uint8Array,
+  spec: PreprocessSpec,
+  opts: PreprocessOptions,
+): Promise<{ data: Buffer; info: OutputInfo }> {
+  // 'truncated' is too lenient: libjpeg reports a cut-off JPEG as a warning ("premature end of data").
+  const decoded = sharp(image, {
+    failOn: 'warning',
+    limitInputPixels: opts.maxInputPixels,
+    autoOrient: spec.auto_orient,
+  }).removeAlpha();
+  const grey = spec.colour === 'grey-bw' ? decoded.greyscale().toColourspace('b-w') : decoded.toColourspace('b-w');
+  return grey
+    .resize(spec.width, spec.height, {
+      kernel: spec.resize_kernel,
+      fit: spec.fit,
+      fastShrinkOnLoad: spec.fast_shrink_on_load,
+    })
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
 }
 
 /**

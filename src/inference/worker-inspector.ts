@@ -13,7 +13,7 @@ import { probeProblems, runSelfTest, selfTestError, type SelfTestReport } from '
 import { pendingRequest, type Pending } from './pending-request.js';
 import { untilAborted } from './until-aborted.js';
 import { workerInit } from './worker-init.js';
-import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
+import { workerResult, type FromWorker, type ToWorker, type WorkerInit } from './worker-protocol.js';
 
 export interface WorkerInspectorDeps {
   /** Model bundle directory (model.json + .onnx), verified before anything loads it. */
@@ -31,9 +31,7 @@ export interface WorkerInspectorDeps {
   selftestDir?: string;
 }
 
-type WorkerResult = Pick<Inspection, 'defectScore' | 'preprocessMs' | 'inferenceMs'> & {
-  heatmap?: Float32Array<ArrayBuffer>;
-};
+type WorkerResult = ReturnType<typeof workerResult> & { heatmap?: Float32Array<ArrayBuffer> };
 
 type ReadyMessage = Extract<FromWorker, { type: 'ready' }>;
 
@@ -211,6 +209,7 @@ export class WorkerInspector implements Inspector {
       cancel: () => (slot.retired ? undefined : post(slot, { type: 'cancel', id })),
     });
     if (slot.pending.size === 0) slot.lastSignOfLifeMs = performance.now();
+    pending.sentMs = performance.now();
     slot.pending.set(id, pending);
     // A private copy: the caller keeps its buffer, and the copy moves to the worker without a second copy.
     const copy = new Uint8Array(image.byteLength);
@@ -343,10 +342,9 @@ export class WorkerInspector implements Inspector {
     slot.pending.delete(message.id);
     if (pending === undefined || pending.settled) return;
     if (message.type === 'result') {
-      const { defectScore, preprocessMs, inferenceMs, heatmap } = message;
-      pending.finish({
-        result: { defectScore, preprocessMs, inferenceMs, ...(heatmap === undefined ? {} : { heatmap }) },
-      });
+      const { heatmap } = message;
+      const result = workerResult(message, pending.sentMs ?? performance.now(), performance.now());
+      pending.finish({ result: { ...result, ...(heatmap === undefined ? {} : { heatmap }) } });
     } else if (message.type === 'failed') {
       pending.finish({ error: new LinesideError(message.code, message.message) });
     } else {

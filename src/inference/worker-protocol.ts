@@ -1,3 +1,4 @@
+import type { Inspection } from '../domain/ports.js';
 import type { ErrorCode } from '../errors.js';
 import type { PreprocessSpec } from './preprocess.js';
 import type { ProviderAttempt, ProviderName } from './providers.js';
@@ -43,7 +44,30 @@ export type FromWorker =
       inferenceMs: number;
       /** With `cam`: the class-activation map, 0..1, height x width (transferred). */
       heatmap?: Float32Array<ArrayBuffer>;
+      /** Waiting behind other images for the model. */
+      queueMs: number;
+      /** From the request's arrival in the worker to this reply. */
+      workerMs: number;
     }
   | { type: 'failed'; id: number; code: ErrorCode; message: string }
   | { type: 'cancelled'; id: number }
   | { type: 'log'; level: 'warn' | 'info' | 'debug'; msg: string; fields: Record<string, unknown> };
+
+/**
+ * The inspection's figures from the worker's reply: `sentMs` and `nowMs` (performance.now() on the caller's thread)
+ * bound the round trip; what the worker did not spend on the request is the transfer (messages and their waits).
+ */
+export function workerResult(
+  message: Extract<FromWorker, { type: 'result' }>,
+  sentMs: number,
+  nowMs: number,
+): Pick<Inspection, 'defectScore' | 'preprocessMs' | 'inferenceMs' | 'queueMs' | 'transferMs'> {
+  const { defectScore, preprocessMs, inferenceMs, queueMs } = message;
+  return {
+    defectScore,
+    preprocessMs,
+    inferenceMs,
+    queueMs,
+    transferMs: Math.max(0, nowMs - sentMs - message.workerMs),
+  };
+}

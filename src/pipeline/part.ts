@@ -89,6 +89,8 @@ export class Part {
     rec.threshold = inspection.threshold;
     rec.stagesMs.preprocess = inspection.preprocessMs;
     rec.stagesMs.inference = inspection.inferenceMs;
+    if (inspection.queueMs !== undefined) rec.stagesMs.queue = inspection.queueMs;
+    if (inspection.transferMs !== undefined) rec.stagesMs.transfer = inspection.transferMs;
   }
 
   /** Writes the decision into the record (the phase moves through PartTable.move). */

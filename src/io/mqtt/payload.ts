@@ -53,8 +53,15 @@ export const verdictPayloadSchema = z.strictObject({
   execution_provider: z.string().nullable(),
   stages_ms: z.strictObject({
     capture: z.number().nullable(),
+    queue: z.number().nullable().describe('Waiting in the inference worker behind other images.'),
     preprocess: z.number().nullable(),
     inference: z.number().nullable(),
+    transfer: z
+      .number()
+      .nullable()
+      .describe(
+        "Messages to and from the inference worker thread, and their waits (round trip minus the worker's own work).",
+      ),
   }),
   verdict_latency_ms: z.number().nullable().describe('Trigger to verdict (or to the fail-safe decision).'),
   failsafe_reason: z
@@ -105,8 +112,10 @@ export function buildVerdictPayload(record: PartRecord, lineId: string, decidedA
     execution_provider: record.executionProvider ?? null,
     stages_ms: {
       capture: roundMs(record.stagesMs.capture),
+      queue: roundMs(record.stagesMs.queue),
       preprocess: roundMs(record.stagesMs.preprocess),
       inference: roundMs(record.stagesMs.inference),
+      transfer: roundMs(record.stagesMs.transfer),
     },
     verdict_latency_ms: roundMs(record.verdictLatencyMs),
     failsafe_reason: record.failsafeReason ?? null,

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32 } from 'node:zlib';
@@ -9,6 +9,7 @@ import { loadBundle } from '../../../src/inference/bundle.js';
 import {
   preprocess,
   preprocessSpecSchema,
+  sniffFormat,
   toInputTensorData,
   type PreprocessSpec,
 } from '../../../src/inference/preprocess.js';
@@ -156,6 +157,51 @@ describe('preprocess', () => {
     const small = await rejection(preprocess(realJpeg, spec128, { maxInputPixels: 300 * 300 - 1 }));
     expect(small.code).toBe('LS_IMAGE_TOO_LARGE');
     await expect(preprocess(realJpeg, spec128, { maxInputPixels: 300 * 300 })).resolves.toBeDefined();
+  });
+
+  it("grey-bw-late gives the shipped spec's pixels for grey-as-RGB photos (the dataset), byte for byte", async () => {
+    const late: PreprocessSpec = { ...spec128, colour: 'grey-bw-late' };
+    for (const cls of ['def_front', 'ok_front']) {
+      const names = readdirSync(path.join(dataset, cls)).sort().slice(0, 15);
+      for (const name of names) {
+        const jpeg = readFileSync(path.join(dataset, cls, name));
+        const shipped = await preprocess(jpeg, spec128, limits);
+        const fast = await preprocess(jpeg, late, limits);
+        expect(Buffer.from(fast.pixels).equals(Buffer.from(shipped.pixels)), `${cls}/${name}`).toBe(true);
+      }
+    }
+  });
+
+  it('grey-bw-late differs from grey-bw on a colour image: it is a spec of its own, not a faster grey-bw', async () => {
+    const width = 64;
+    const height = 48;
+    const rgb = Buffer.alloc(width * height * 3);
+    for (let i = 0; i < rgb.length; i++) rgb[i] = (i * 7919 + 13 * (i >> 3)) % 256;
+    const png = await sharp(rgb, { raw: { width, height, channels: 3 } })
+      .png()
+      .toBuffer();
+    const small = { ...spec128, width: 20, height: 20 };
+    const a = await preprocess(png, small, limits);
+    const b = await preprocess(png, { ...small, colour: 'grey-bw-late' }, limits);
+    expect(b.pixels.length).toBe(400);
+    expect(Buffer.from(a.pixels).equals(Buffer.from(b.pixels))).toBe(false);
+  });
+
+  it('recognises the accepted formats from their first bytes, and nothing else', async () => {
+    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } })
+      .png()
+      .toBuffer();
+    const webp = await sharp(png).webp().toBuffer();
+    const tiff = await sharp(png).tiff().toBuffer();
+    const gif = await sharp(png).gif().toBuffer();
+    expect([realJpeg, png, webp, tiff, gif].map((b) => sniffFormat(b))).toEqual([
+      'jpeg',
+      'png',
+      'webp',
+      'tiff',
+      undefined,
+    ]);
+    expect(sniffFormat(Buffer.from('this is not an image'))).toBeUndefined();
   });
 
   it('the spec schema refuses a kernel or fit left implicit', () => {

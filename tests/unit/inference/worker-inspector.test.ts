@@ -76,6 +76,25 @@ describe('WorkerInspector on the shipped model and real images', () => {
     expect(mean(ok)).toBeLessThan(mean(defective));
   });
 
+  it('times each stage: queue, preprocess, inference and transfer add up to no more than the round trip', async () => {
+    const images = await Promise.all(datasetImages('ok', 4).map((f) => readFile(f)));
+    const timed = await Promise.all(
+      images.map(async (image) => {
+        const t0 = performance.now();
+        const inspection = await inspector.inspect(image);
+        return { inspection, roundTripMs: performance.now() - t0 };
+      }),
+    );
+    for (const { inspection, roundTripMs } of timed) {
+      const { queueMs, preprocessMs, inferenceMs, transferMs } = inspection;
+      for (const ms of [queueMs, preprocessMs, inferenceMs, transferMs]) expect(ms).toBeGreaterThanOrEqual(0);
+      const sum = (queueMs ?? Number.NaN) + preprocessMs + inferenceMs + (transferMs ?? Number.NaN);
+      expect(sum).toBeLessThanOrEqual(roundTripMs + 0.01);
+    }
+    // Four sent at once to one session: the later ones waited for the model, and say so.
+    expect(Math.max(...timed.map((t) => t.inspection.queueMs ?? 0))).toBeGreaterThan(0);
+  });
+
   it('gives the same score for the same image every time', async () => {
     const image = await readFile(datasetImages('defective', 1)[0] as string);
     const scores = await Promise.all([1, 2, 3].map(async () => (await inspector.inspect(image)).defectScore));

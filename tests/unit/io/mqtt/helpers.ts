@@ -236,7 +236,7 @@ export function makeRecord(seq: number, runId = 'run-test', overrides: Partial<P
     modelVersion: '1.0.0',
     executionProvider: 'cpu',
     decision: defective ? 'reject' : 'pass',
-    stagesMs: { capture: 4.2, preprocess: 3.1, inference: 11.7 },
+    stagesMs: { capture: 4.2, queue: 0.4, preprocess: 3.1, inference: 11.7, transfer: 0.6 },
     verdictLatencyMs: 19.4,
     tracking: { mode: 'time', dueMs: 1500 + seq * 100, fired: defective, confirmed: defective ? true : null },
     ...overrides,

@@ -31,7 +31,7 @@ describe('MQTT payloads', () => {
       threshold: 0.5,
       model_version: '1.0.0',
       execution_provider: 'cpu',
-      stages_ms: { capture: 4.2, preprocess: 3.1, inference: 11.7 },
+      stages_ms: { capture: 4.2, queue: 0.4, preprocess: 3.1, inference: 11.7, transfer: 0.6 },
       verdict_latency_ms: 19.4,
       failsafe_reason: null,
       error_code: null,
@@ -63,7 +63,7 @@ describe('MQTT payloads', () => {
       failsafe_reason: 'camera_timeout',
       error_code: 'LS_CAMERA_TIMEOUT',
       error_message: 'no image within 300 ms',
-      stages_ms: { capture: 300, preprocess: null, inference: null },
+      stages_ms: { capture: 300, queue: null, preprocess: null, inference: null, transfer: null },
       tracking: {
         mode: 'encoder',
         due_ms: null,
