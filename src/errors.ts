@@ -127,6 +127,18 @@ export const ERROR_CODES = {
     action:
       'Check the broker ACL and limits for the lineside user on `mqtt.topic_prefix`; the log names the topic and reason code. The state counts such messages as `rejected`.',
   },
+  LS_MQTT_TLS: {
+    summary:
+      'The TLS handshake with the MQTT broker failed: its certificate does not verify against `mqtt.tls.ca` (wrong CA, expired, host name not in the certificate), or it refused the client certificate. Verdicts queue in the outbox meanwhile.',
+    action:
+      'Run `lineside doctor --config FILE`: it checks the certificate files (readable, dates, key matches cert) and names the handshake error. Give the CA that signed the broker certificate in `mqtt.tls.ca`, and `mqtt.tls.servername` when the URL host is not in it.',
+  },
+  LS_MQTT_AUTH: {
+    summary:
+      'The MQTT broker refused the login (bad user name or password, or not authorized). The daemon keeps retrying; verdicts queue in the outbox meanwhile.',
+    action:
+      'Check `mqtt.username` and the password (systemd credential `mqtt_password` or the variable named by `mqtt.password_env`) against the broker password file, and that the user is allowed to connect.',
+  },
 } as const satisfies Record<string, { summary: string; action: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -3,7 +3,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { MqttConfig } from '../../config/sections/mqtt.js';
 import { mqttPasswordSource, readSecret } from '../../config/secrets.js';
-import { errorMessage, isLinesideError, LinesideError } from '../../errors.js';
+import { errorMessage, isLinesideError, LinesideError, type ErrorCode } from '../../errors.js';
 import type { Lifecycle } from '../../domain/ports.js';
 import type { PartRecord } from '../../domain/part.js';
 import { EmbeddedBroker } from './embedded-broker.js';
@@ -19,6 +19,7 @@ import {
 } from './payload.js';
 import { redactUrl } from '../../redact-url.js';
 import { MqttPublisher } from './publisher.js';
+import { loadTlsOptions } from './tls-options.js';
 
 export type {
   AlarmEvent,
@@ -71,7 +72,8 @@ export interface MqttState {
   outboxSkippedLines: number;
   connects: number;
   disconnects: number;
-  lastError: { message: string; at: string } | null;
+  /** The last error and its code (LS_MQTT_TLS, LS_MQTT_AUTH, LS_MQTT_REJECTED, LS_MQTT_CONNECT). */
+  lastError: { message: string; at: string; code: ErrorCode } | null;
   /** The broker URL in use, without credentials; the embedded broker's actual address with url: embedded. */
   brokerUrl: string | null;
 }
@@ -171,6 +173,11 @@ class MqttService implements Mqtt {
       clientId: config.client_id ?? `lineside-${this.deps.lineId}`,
       username: config.username,
       password: await readSecret(mqttPasswordSource(config), this.deps.env ?? process.env),
+      tls: await loadTlsOptions(config.tls, {
+        baseDir: this.deps.baseDir,
+        env: this.deps.env ?? process.env,
+        logger: this.log,
+      }),
       qos: config.qos,
       keepaliveS: config.keepalive_s,
       reconnectMs: config.reconnect_ms,
