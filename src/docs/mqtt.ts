@@ -15,10 +15,16 @@ const RUN_ID = '20261123T130512-7f3a9c01';
 const IDS = { runId: RUN_ID, lineId: 'line1' };
 const SHIPPED_BUNDLE = new URL('../../models/casting-cnn/model.json', import.meta.url);
 
-/** The model a part record names: the shipped bundle's version and threshold. */
-function shippedModel(): { version: string; threshold: number } {
+/** The model a part record names: the shipped bundle's name, version, ONNX sha256 and threshold. */
+function shippedModel(): { name: string; version: string; sha256: string; threshold: number } {
   const meta = bundleMetadataSchema.parse(JSON.parse(readFileSync(SHIPPED_BUNDLE, 'utf8')));
-  return { version: meta.version, threshold: meta.decision.threshold };
+  return { name: meta.name, version: meta.version, sha256: meta.onnx.sha256, threshold: meta.decision.threshold };
+}
+
+/** The model facts the pipeline copies into every record. */
+function recordModel(): Pick<PartRecord, 'modelName' | 'modelVersion' | 'modelSha256' | 'executionProvider'> {
+  const model = shippedModel();
+  return { modelName: model.name, modelVersion: model.version, modelSha256: model.sha256, executionProvider: 'cpu' };
 }
 
 function part(
@@ -37,9 +43,9 @@ function modelReject(): PartRecord {
     verdict: 'defective',
     defectScore: 0.9731,
     threshold: model.threshold,
-    modelVersion: model.version,
-    executionProvider: 'cpu',
+    ...recordModel(),
     decision: 'reject',
+    imageRef: `${RUN_ID}-41_defective_0.973.jpg`,
     stagesMs: { capture: 12.4, preprocess: 3.82, inference: 9.61 },
     verdictLatencyMs: 26.9,
     tracking: {
@@ -57,8 +63,7 @@ function modelReject(): PartRecord {
 /** A fail-safe reject: the camera delivered nothing, so there is no model verdict (nor threshold) for the part. */
 function failSafeReject(): PartRecord {
   return part(42, '2026-11-23T13:07:44.421Z', {
-    modelVersion: shippedModel().version,
-    executionProvider: 'cpu',
+    ...recordModel(),
     decision: 'reject',
     failsafeReason: 'camera_timeout',
     errorCode: 'LS_CAMERA_TIMEOUT',
