@@ -3,7 +3,9 @@ import { bundleMetadataSchema } from '../inference/bundle.js';
 import { AlarmManager } from '../pipeline/alarms.js';
 import type { Clock } from '../pipeline/clock.js';
 import type { PartRecord } from '../domain/part.js';
+import { FAILSAFE_REASONS, type FailsafeReason } from '../domain/part.js';
 import { alarmEvent, buildAlarmPayload, buildStatusPayload, buildVerdictPayload } from '../io/mqtt/payload.js';
+import { buildStatePayload } from '../io/mqtt/state-payload.js';
 
 /**
  * The example payloads of docs/mqtt.md, made by the real builders from example records, so that the page shows
@@ -108,6 +110,25 @@ function alarmTransitions(): { raised: unknown; acknowledged: unknown } {
   return { raised, acknowledged };
 }
 
+/** A snapshot of the example run after 1200 parts: counters by reason, one alarm open, the shipped model. */
+function stateSnapshot(): unknown {
+  const failsafe = Object.fromEntries(FAILSAFE_REASONS.map((r) => [r, 0])) as Record<FailsafeReason, number>;
+  failsafe.camera_timeout = 3;
+  failsafe.late = 1;
+  const { name, version, sha256 } = shippedModel();
+  const facts = {
+    parts: 1200,
+    ok: 1143,
+    reject: 57,
+    failsafe,
+    gatePulses: 56,
+    alarmsActive: 1,
+    healthy: true,
+    model: { name, version, sha256, executionProvider: 'cpu' },
+  };
+  return buildStatePayload(facts, { queued: 0, dropped: 0 }, { ...IDS, at: new Date('2026-11-23T13:15:20.000Z') });
+}
+
 type Layout = 'lines' | 'line';
 
 const EXAMPLES: Record<string, () => { payload: unknown; layout: Layout }> = {
@@ -121,6 +142,7 @@ const EXAMPLES: Record<string, () => { payload: unknown; layout: Layout }> = {
   }),
   'alarm-raised': () => ({ payload: alarmTransitions().raised, layout: 'lines' }),
   'alarm-acknowledged': () => ({ payload: alarmTransitions().acknowledged, layout: 'lines' }),
+  state: () => ({ payload: stateSnapshot(), layout: 'lines' }),
   'status-online': () => ({
     payload: buildStatusPayload('online', 'connected', { ...IDS, at: new Date('2026-11-23T13:05:13.613Z') }),
     layout: 'line',

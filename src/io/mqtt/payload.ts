@@ -19,6 +19,8 @@ export interface Topics {
   /** Retained current state of one alarm: `<prefix>/alarm/state/<alarm>`. */
   alarmState: (alarm: string) => string;
   status: string;
+  /** Retained snapshot of the line (counters, yield, health, model), latest value only. */
+  state: string;
   cmdAck: string;
 }
 
@@ -30,6 +32,7 @@ export function topicsFor(prefix: string): Topics {
     alarm: `${clean}/alarm`,
     alarmState: (alarm) => `${clean}/alarm/state/${alarm}`,
     status: `${clean}/status`,
+    state: `${clean}/state`,
     cmdAck: `${clean}/cmd/ack`,
   };
 }

@@ -30,6 +30,8 @@ export interface PublisherDeps {
   /** Last part seq handed to MQTT, reported in the clean-stop status message. */
   lastSeq: () => number;
   onCommand: (command: MqttCommand) => void;
+  /** Each successful (re)connect, after the online status: latest-value topics publish their current value. */
+  onConnected?: (client: MqttClient) => void;
   /** Bounded drain at stop: milliseconds to finish sending the outbox and the offline status. Default 3000. */
   stopTimeoutMs?: number;
   /** Milliseconds between "still unreachable" reminders while disconnected. Default 60000. */
@@ -224,6 +226,7 @@ export class MqttPublisher implements Lifecycle {
           'MQTT could not subscribe to commands',
         );
     });
+    this.deps.onConnected?.(client);
     this.pump();
   }
 
