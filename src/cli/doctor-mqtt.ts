@@ -30,7 +30,7 @@ export async function tlsChecks(loaded: LoadedConfig, env: NodeJS.ProcessEnv): P
     name: f.subject,
     status: f.status,
     detail: f.detail,
-    ...(f.status === 'ok' ? {} : coded('LS_MQTT_TLS')),
+    ...(f.status === 'ok' ? {} : { ...coded('LS_MQTT_TLS'), ...(f.action === undefined ? {} : { action: f.action }) }),
   }));
   if (tls.ca === undefined)
     checks.push({ name: 'mqtt.tls.ca', status: 'ok', detail: 'not set: the system CAs verify the broker' });
@@ -38,8 +38,10 @@ export async function tlsChecks(loaded: LoadedConfig, env: NodeJS.ProcessEnv): P
     checks.push({
       name: 'mqtt.tls',
       status: 'warn',
-      detail: 'false: the broker certificate is not verified; anyone on the network can pose as the broker',
+      detail:
+        'reject_unauthorized: false: the broker certificate is not verified; anyone on the network can pose as the broker',
       ...coded('LS_MQTT_TLS'),
+      action: 'Give mqtt.tls.ca the CA that signed the broker certificate and remove reject_unauthorized: false.',
     });
   return checks;
 }

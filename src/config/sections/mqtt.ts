@@ -106,6 +106,11 @@ export const mqttSection = z
     message: 'needs an mqtts://, ssl:// or wss:// url (mqtt.tls is set)',
     path: ['url'],
   })
+  // mqtt.js hands a WebSocket only ca, cert, key and rejectUnauthorized: a servername would be silently ignored.
+  .refine((mqtt) => mqtt.tls?.servername === undefined || !mqtt.url.startsWith('wss:'), {
+    message: 'is not supported with a wss:// url (the WebSocket client ignores it); use mqtts://',
+    path: ['tls', 'servername'],
+  })
   .describe('Verdicts, alarms and state to plant SCADA over MQTT.');
 
 export type MqttConfig = z.infer<typeof mqttSection>;

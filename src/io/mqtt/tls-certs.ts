@@ -21,6 +21,8 @@ export interface TlsFinding {
   detail: string;
   /** The material can never work (unparseable, key of another certificate): start refuses it. */
   fatal: boolean;
+  /** What to do about a finding that is not ok. */
+  action?: string;
 }
 
 /** A certificate that expires within this many days is a warning: renew before the broker starts refusing it. */
@@ -44,16 +46,22 @@ function dated(subject: string, cert: X509Certificate, nowMs: number): TlsFindin
   const from = Date.parse(cert.validFrom);
   const to = Date.parse(cert.validTo);
   const who = `${subjectName(cert)} (valid ${new Date(from).toISOString()} to ${new Date(to).toISOString()})`;
-  if (nowMs > to) return { subject, status: 'fail', detail: `${who} has EXPIRED`, fatal: false };
-  if (nowMs < from) return { subject, status: 'fail', detail: `${who} is not valid yet (clock?)`, fatal: false };
+  const renew =
+    'Renew it (and restart lineside): the other side of the handshake refuses a certificate out of its dates.';
+  if (nowMs > to) return { subject, status: 'fail', detail: `${who} has EXPIRED`, fatal: false, action: renew };
+  if (nowMs < from) {
+    const action = 'Check the device clock (timedatectl; NTP), or the certificate dates.';
+    return { subject, status: 'fail', detail: `${who} is not valid yet`, fatal: false, action };
+  }
   const daysLeft = Math.floor((to - nowMs) / DAY_MS);
   if (daysLeft < EXPIRY_WARNING_DAYS)
-    return { subject, status: 'warn', detail: `${who} expires in ${daysLeft} days`, fatal: false };
+    return { subject, status: 'warn', detail: `${who} expires in ${daysLeft} days`, fatal: false, action: renew };
   return { subject, status: 'ok', detail: who, fatal: false };
 }
 
 function unparseable(subject: string, file: string, err: unknown): TlsFinding {
-  return { subject, status: 'fail', detail: `${file}: ${errorMessage(err)}`, fatal: true };
+  const action = `Give ${subject} a PEM file (-----BEGIN ...-----); convert DER with openssl x509 -inform der.`;
+  return { subject, status: 'fail', detail: `${file}: ${errorMessage(err)}`, fatal: true, action };
 }
 
 function caFindings(ca: NonNullable<TlsMaterial['ca']>, nowMs: number): TlsFinding[] {
@@ -62,7 +70,12 @@ function caFindings(ca: NonNullable<TlsMaterial['ca']>, nowMs: number): TlsFindi
     return certificatesIn(ca.pem).map((cert) => {
       const finding = dated(subject, cert, nowMs);
       if (!cert.ca && finding.status === 'ok')
-        return { ...finding, status: 'warn', detail: `${finding.detail} is not a CA certificate (basicConstraints)` };
+        return {
+          ...finding,
+          status: 'warn',
+          detail: `${finding.detail} is not a CA certificate (basicConstraints)`,
+          action: 'Give mqtt.tls.ca the CA that signed the broker certificate, not a server certificate.',
+        };
       return finding;
     });
   } catch (err) {
@@ -98,7 +111,7 @@ function clientFindings(material: TlsMaterial, nowMs: number): TlsFinding[] {
   const findings = [dated('mqtt.tls.cert', x509, nowMs)];
   if (key === undefined) {
     const detail = 'no private key for mqtt.tls.cert: set mqtt.tls.key, or provide the systemd credential mqtt_tls_key';
-    return [...findings, { subject: 'mqtt.tls.key', status: 'fail', detail, fatal: true }];
+    return [...findings, { subject: 'mqtt.tls.key', status: 'fail', detail, fatal: true, action: KEY_ACTION }];
   }
   const parsed = parseKey(key);
   if ('finding' in parsed) return [...findings, parsed.finding];
@@ -111,10 +124,14 @@ function clientFindings(material: TlsMaterial, nowMs: number): TlsFinding[] {
           status: 'fail',
           detail: `${key.from} is not the private key of ${cert.file} (${subjectName(x509)})`,
           fatal: true,
+          action: KEY_ACTION,
         },
   );
   return findings;
 }
+
+const KEY_ACTION =
+  'Give mqtt.tls.key (or the credential mqtt_tls_key) the key the client certificate was issued for: openssl x509 -noout -pubkey -in CERT and openssl pkey -pubout -in KEY must print the same.';
 
 /** Every finding about the material, in the order ca, cert, key. */
 export function certificateFindings(material: TlsMaterial, nowMs = Date.now()): TlsFinding[] {

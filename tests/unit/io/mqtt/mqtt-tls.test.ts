@@ -238,6 +238,7 @@ describe('MQTT over TLS with authentication, against a real mosquitto', () => {
         status: 'fail',
         code: 'LS_MQTT_TLS',
         detail: expect.stringMatching(/CN=expired .*2020-01-02.* has EXPIRED/),
+        action: expect.stringContaining('Renew'),
       });
       const stray = await tlsChecks(loaded({ tls: { cert: certs.clientCert, key: certs.strayKey } }), env);
       expect(stray.find((c) => c.name === 'mqtt.tls.key')).toMatchObject({
@@ -272,6 +273,11 @@ describe('mqtt.tls config and error codes', () => {
     expect(result.error?.issues[0]).toMatchObject({ path: ['url'], message: expect.stringContaining('mqtts://') });
     expect(mqttSection.safeParse({ url: 'mqtts://broker:8883', tls: { ca: 'ca.pem' } }).success).toBe(true);
     expect(mqttSection.parse({ url: 'mqtts://broker', tls: {} }).tls?.reject_unauthorized).toBe(true);
+  });
+
+  it('servername is refused with wss://, whose WebSocket client would ignore it', () => {
+    const result = mqttSection.safeParse({ url: 'wss://broker/mqtt', tls: { servername: 'broker.local' } });
+    expect(result.error?.issues[0]?.path).toEqual(['tls', 'servername']);
   });
 
   it('a key needs the certificate it belongs to', () => {
