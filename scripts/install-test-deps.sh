@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages the test suite uses: a real MQTT 5 broker (mosquitto) and its clients (mosquitto_sub, which the
 # README uses), libgpiod tools (gpiod), numpy for the training-side tensor reader in the preprocessing parity test,
-# libgphoto2 so node-gphoto2 builds, and systemd-analyze for the unit-file check. Idempotent; uses sudo when not
+# libgphoto2 so node-gphoto2 builds, systemd-analyze for the unit-file check, and openssl for the certificates of the
+# MQTT TLS tests. Idempotent; uses sudo when not
 # root. Waits for another apt or dpkg (unattended-upgrades on a fresh machine) instead of failing.
 set -euo pipefail
-pkgs=(mosquitto mosquitto-clients gpiod python3 python3-numpy libgphoto2-dev pkg-config g++ make systemd shellcheck)
+pkgs=(mosquitto mosquitto-clients gpiod python3 python3-numpy libgphoto2-dev pkg-config g++ make systemd shellcheck openssl)
 # Seconds to wait for a lock held by another apt or dpkg.
 lock_wait_s=600
 missing=()

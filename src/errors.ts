@@ -138,7 +138,7 @@ export const ERROR_CODES = {
       'The line record database could not be created, written or synced (permissions, full or failing disk). Inspection goes on.',
     action:
       'Check `record.dir`, its permissions and free space (`df`), and dmesg for disk errors; `lineside doctor` checks them.',
-    },
+  },
   LS_MODEL_SELFTEST: {
     summary:
       'The self-test before arming failed on the execution provider in use: a pinned probe of the model bundle scored ' +
@@ -148,6 +148,18 @@ export const ERROR_CODES = {
       'Read the log line: it names each probe (expected and actual score) or golden image (expected and actual verdict). ' +
       'Run `lineside doctor --config FILE` on the same provider; try `execution_providers: [cpu]` or ' +
       '`inference.tensorrt.fp16: false`; check the golden images. The daemon does not arm until it passes.',
+  },
+  LS_MQTT_TLS: {
+    summary:
+      'The TLS handshake with the MQTT broker failed: its certificate does not verify against `mqtt.tls.ca` (wrong CA, expired, host name not in the certificate), or it refused the client certificate. Verdicts queue in the outbox meanwhile.',
+    action:
+      'Run `lineside doctor --config FILE`: it checks the certificate files (readable, dates, key matches cert) and names the handshake error. Give the CA that signed the broker certificate in `mqtt.tls.ca`, and `mqtt.tls.servername` when the URL host is not in it.',
+  },
+  LS_MQTT_AUTH: {
+    summary:
+      'The MQTT broker refused the login (bad user name or password, or not authorized). The daemon keeps retrying; verdicts queue in the outbox meanwhile.',
+    action:
+      'Check `mqtt.username` and the password (systemd credential `mqtt_password` or the variable named by `mqtt.password_env`) against the broker password file, and that the user is allowed to connect.',
   },
 } as const satisfies Record<string, { summary: string; action: string }>;
 

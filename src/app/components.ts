@@ -15,7 +15,7 @@ import type {
 import { errorCode, errorMessage } from '../errors.js';
 import { GateThread } from '../io/gpio/gate-thread.js';
 import type { GpioDriver } from '../io/gpio/types.js';
-import type { Mqtt, MqttDeps } from '../io/mqtt/index.js';
+import type { LineStateFacts, Mqtt, MqttDeps } from '../io/mqtt/index.js';
 import type { Logger } from '../log.js';
 import { LineRecord } from '../record/index.js';
 import type { AlarmRecord } from '../pipeline/alarms.js';
@@ -278,9 +278,28 @@ export class AppComponents {
       baseDir: loaded.baseDir,
       runId,
       env,
+      lineState: () => this.lineState(),
     });
     await this.mqtt.start(signal);
     this.mqtt.onCommand(this.deps.onCommand);
+  }
+
+  /** The line's counters, health and model for MQTT's retained state; undefined until the line is built. */
+  private lineState(): LineStateFacts | undefined {
+    const line = this.line;
+    if (line === undefined) return undefined;
+    const s = line.summary();
+    const model = this.inspector?.info;
+    return {
+      parts: s.parts,
+      ok: s.ok,
+      reject: s.reject,
+      failsafe: s.failsafe,
+      gatePulses: s.gatePulses,
+      alarmsActive: s.alarms.active,
+      healthy: line.progress(),
+      model,
+    };
   }
 
   /** See App.forceSafe. */

@@ -12,10 +12,9 @@ import { GateThread } from '../io/gpio/gate-thread.js';
 import type { DigitalOutput } from '../domain/ports.js';
 import { failSafeWarnings } from '../pipeline/fail-safe.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
-import { mqttPasswordSource, readSecret } from '../config/secrets.js';
 import { errorCode, errorMessage, ERROR_CODES } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { redactUrl } from '../redact-url.js';
+import { brokerCheck, tlsChecks } from './doctor-mqtt.js';
 import { EXIT, parseCommandLine, usageError, type CliIo } from './io.js';
 
 type Status = 'ok' | 'warn' | 'fail' | 'skip';
@@ -113,7 +112,8 @@ async function configChecks(loaded: LoadedConfig, logger: Logger, env: NodeJS.Pr
   checks.push(await gpioCheck(config, logger, signal));
   if (config.gate.timer === 'thread') checks.push(await gateThreadCheck(config, logger));
   checks.push(await outboxCheck(loaded));
-  checks.push(await brokerCheck(loaded, env));
+  checks.push(...(await tlsChecks(loaded, env)));
+  checks.push(await brokerCheck(loaded, env, logger));
   return checks;
 }
 
@@ -253,40 +253,6 @@ async function gateThreadCheck(config: LoadedConfig['config'], logger: Logger): 
     return failure(name, err);
   } finally {
     await thread.stop();
-  }
-}
-
-async function brokerCheck(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Promise<Check> {
-  const { mqtt } = loaded.config;
-  if (mqtt.url === 'embedded')
-    return { name: 'mqtt broker', status: 'ok', detail: `embedded broker on 127.0.0.1:${mqtt.embedded_port}` };
-  const { connectAsync } = await import('mqtt');
-  let password: string | undefined;
-  try {
-    password = await readSecret(mqttPasswordSource(mqtt), env);
-  } catch (err) {
-    return failure('mqtt broker', err);
-  }
-  try {
-    const client = await connectAsync(mqtt.url, {
-      protocolVersion: mqtt.protocol_version,
-      connectTimeout: 3000,
-      reconnectPeriod: 0,
-      clientId: `lineside-doctor-${process.pid}`,
-      ...(mqtt.username === undefined ? {} : { username: mqtt.username }),
-      ...(password === undefined ? {} : { password }),
-    });
-    await client.endAsync();
-    return { name: 'mqtt broker', status: 'ok', detail: `${redactUrl(mqtt.url)} accepts the connection` };
-  } catch (err) {
-    // Inspection runs without the broker (verdicts wait in the outbox), so this is degraded, not fatal.
-    return {
-      name: 'mqtt broker',
-      status: 'warn',
-      detail: `${redactUrl(mqtt.url)}: ${errorMessage(err)}`,
-      code: 'LS_MQTT_CONNECT',
-      action: ERROR_CODES.LS_MQTT_CONNECT.action,
-    };
   }
 }
 

@@ -62,6 +62,9 @@ function rows(node: JsonSchema, prefix: string, required: boolean, out: string[]
   }
 }
 
+/** The first line of a config file that gives editors the JSON Schema (the path follows it). */
+export const YAML_SCHEMA_LINE_PREFIX = '# yaml-language-server: $schema=';
+
 /** docs/config.md, generated from the schema so keys, defaults and units cannot drift from the code. */
 export function renderConfigDoc(): string {
   const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
@@ -74,6 +77,16 @@ export function renderConfigDoc(): string {
     'an invalid file makes the daemon exit with status 78 (EX_CONFIG) naming the key path, before any hardware',
     'is touched. Relative paths resolve from the directory of the config file. Secrets are never put in this',
     'file: they come from the environment or systemd credentials (see the `*_env` keys).',
+    '',
+    'Editor autocomplete and checking: the same schema as JSON Schema is `docs/schema/config.schema.json` (generated',
+    "too). Editors running yaml-language-server (VS Code's YAML extension, Neovim, Helix, ...) use it when a comment",
+    'at the top of the file names it, relative to the file or absolute:',
+    '',
+    '```yaml',
+    `${YAML_SCHEMA_LINE_PREFIX}/opt/lineside/docs/schema/config.schema.json`,
+    '```',
+    '',
+    '(`config/demo.yaml` starts with one, relative: `../docs/schema/config.schema.json`.)',
     '',
     '| key | type | default | description |',
     '|---|---|---|---|',

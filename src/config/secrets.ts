@@ -50,7 +50,52 @@ export async function readSecret(
   return value;
 }
 
-async function readCredential(source: SecretSource, credentialsDir: string | undefined): Promise<string | undefined> {
+/** A secret kept in a file (a TLS private key): a systemd credential wins over the configured path. */
+export interface SecretFileSource {
+  /** The config key of the path, in error messages: `mqtt.tls.key`. */
+  key: string;
+  credential: string;
+  /** The configured file (absolute); undefined when only the credential may provide it. */
+  file: string | undefined;
+}
+
+/** The TLS client key: the credential `mqtt_tls_key`, else the file `mqtt.tls.key`. */
+export function mqttTlsKeySource(file: string | undefined): SecretFileSource {
+  return { key: 'mqtt.tls.key', credential: 'mqtt_tls_key', file };
+}
+
+/**
+ * readSecret's rules for a secret that lives in a file, such as a TLS private key: the systemd credential
+ * `$CREDENTIALS_DIRECTORY/<credential>` when it exists, else the configured file, else undefined. An empty or
+ * unreadable credential or file is LS_CONFIG_INVALID naming the file, never the content. `from` says which one
+ * it was, for messages.
+ */
+export async function readSecretFile(
+  source: SecretFileSource,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<{ value: string; from: string } | undefined> {
+  const fromCredential = await readCredential(source, env.CREDENTIALS_DIRECTORY, 'key');
+  if (fromCredential !== undefined) return { value: fromCredential, from: `credential ${source.credential}` };
+  if (source.file === undefined) return undefined;
+  let text: string;
+  try {
+    text = (await readRegularFile(source.file)).toString('utf8');
+  } catch (err) {
+    throw new LinesideError(
+      'LS_CONFIG_INVALID',
+      `${source.key}: ${source.file} cannot be read (${errorMessage(err)})`,
+      { cause: err },
+    );
+  }
+  if (text.trim() === '') throw emptySecret(source, `file ${source.file}`, 'key');
+  return { value: text, from: source.file };
+}
+
+async function readCredential(
+  source: Pick<SecretSource, 'key' | 'credential'>,
+  credentialsDir: string | undefined,
+  what = 'password',
+): Promise<string | undefined> {
   if (!credentialsDir) return undefined;
   const file = path.join(credentialsDir, source.credential);
   let text: string;
@@ -67,13 +112,13 @@ async function readCredential(source: SecretSource, credentialsDir: string | und
     );
   }
   const value = text.replace(/\r?\n$/, '');
-  if (value === '') throw emptySecret(source, `credential file ${file}`);
+  if (value === '') throw emptySecret(source, `credential file ${file}`, what);
   return value;
 }
 
-function emptySecret(source: SecretSource, where: string): LinesideError {
+function emptySecret(source: Pick<SecretSource, 'key'>, where: string, what = 'password'): LinesideError {
   return new LinesideError(
     'LS_CONFIG_INVALID',
-    `${source.key}: the secret in ${where} is empty; put the password there, or unset it to run without one`,
+    `${source.key}: the secret in ${where} is empty; put the ${what} there, or unset it to run without one`,
   );
 }

@@ -3,7 +3,9 @@ import { bundleMetadataSchema } from '../inference/bundle.js';
 import { AlarmManager } from '../pipeline/alarms.js';
 import type { Clock } from '../pipeline/clock.js';
 import type { PartRecord } from '../domain/part.js';
+import { FAILSAFE_REASONS, type FailsafeReason } from '../domain/part.js';
 import { alarmEvent, buildAlarmPayload, buildStatusPayload, buildVerdictPayload } from '../io/mqtt/payload.js';
+import { buildStatePayload } from '../io/mqtt/state-payload.js';
 
 /**
  * The example payloads of docs/mqtt.md, made by the real builders from example records, so that the page shows
@@ -15,10 +17,16 @@ const RUN_ID = '20261123T130512-7f3a9c01';
 const IDS = { runId: RUN_ID, lineId: 'line1' };
 const SHIPPED_BUNDLE = new URL('../../models/casting-cnn/model.json', import.meta.url);
 
-/** The model a part record names: the shipped bundle's version and threshold. */
-function shippedModel(): { version: string; threshold: number } {
+/** The model a part record names: the shipped bundle's name, version, ONNX sha256 and threshold. */
+function shippedModel(): { name: string; version: string; sha256: string; threshold: number } {
   const meta = bundleMetadataSchema.parse(JSON.parse(readFileSync(SHIPPED_BUNDLE, 'utf8')));
-  return { version: meta.version, threshold: meta.decision.threshold };
+  return { name: meta.name, version: meta.version, sha256: meta.onnx.sha256, threshold: meta.decision.threshold };
+}
+
+/** The model facts the pipeline copies into every record. */
+function recordModel(): Pick<PartRecord, 'modelName' | 'modelVersion' | 'modelSha256' | 'executionProvider'> {
+  const model = shippedModel();
+  return { modelName: model.name, modelVersion: model.version, modelSha256: model.sha256, executionProvider: 'cpu' };
 }
 
 function part(
@@ -37,9 +45,9 @@ function modelReject(): PartRecord {
     verdict: 'defective',
     defectScore: 0.9731,
     threshold: model.threshold,
-    modelVersion: model.version,
-    executionProvider: 'cpu',
+    ...recordModel(),
     decision: 'reject',
+    imageRef: `${RUN_ID}-41_defective_0.973.jpg`,
     stagesMs: { capture: 12.4, queue: 0.05, preprocess: 3.82, inference: 9.61, transfer: 0.31 },
     verdictLatencyMs: 26.9,
     tracking: {
@@ -57,8 +65,7 @@ function modelReject(): PartRecord {
 /** A fail-safe reject: the camera delivered nothing, so there is no model verdict (nor threshold) for the part. */
 function failSafeReject(): PartRecord {
   return part(42, '2026-11-23T13:07:44.421Z', {
-    modelVersion: shippedModel().version,
-    executionProvider: 'cpu',
+    ...recordModel(),
     decision: 'reject',
     failsafeReason: 'camera_timeout',
     errorCode: 'LS_CAMERA_TIMEOUT',
@@ -103,6 +110,25 @@ function alarmTransitions(): { raised: unknown; acknowledged: unknown } {
   return { raised, acknowledged };
 }
 
+/** A snapshot of the example run after 1200 parts: counters by reason, one alarm open, the shipped model. */
+function stateSnapshot(): unknown {
+  const failsafe = Object.fromEntries(FAILSAFE_REASONS.map((r) => [r, 0])) as Record<FailsafeReason, number>;
+  failsafe.camera_timeout = 3;
+  failsafe.late = 1;
+  const { name, version, sha256 } = shippedModel();
+  const facts = {
+    parts: 1200,
+    ok: 1143,
+    reject: 57,
+    failsafe,
+    gatePulses: 56,
+    alarmsActive: 1,
+    healthy: true,
+    model: { name, version, sha256, executionProvider: 'cpu' },
+  };
+  return buildStatePayload(facts, { queued: 0, dropped: 0 }, { ...IDS, at: new Date('2026-11-23T13:15:20.000Z') });
+}
+
 type Layout = 'lines' | 'line';
 
 const EXAMPLES: Record<string, () => { payload: unknown; layout: Layout }> = {
@@ -116,6 +142,7 @@ const EXAMPLES: Record<string, () => { payload: unknown; layout: Layout }> = {
   }),
   'alarm-raised': () => ({ payload: alarmTransitions().raised, layout: 'lines' }),
   'alarm-acknowledged': () => ({ payload: alarmTransitions().acknowledged, layout: 'lines' }),
+  state: () => ({ payload: stateSnapshot(), layout: 'lines' }),
   'status-online': () => ({
     payload: buildStatusPayload('online', 'connected', { ...IDS, at: new Date('2026-11-23T13:05:13.613Z') }),
     layout: 'line',

@@ -77,6 +77,9 @@ export interface PartRecord {
   defectScore?: number;
   threshold?: number;
   modelVersion?: string;
+  /** The model's name and the sha256 of its ONNX file, so a historian knows exactly which model judged. */
+  modelName?: string;
+  modelSha256?: string;
   executionProvider?: string;
   decision: Decision;
   failsafeReason?: FailsafeReason;

@@ -41,7 +41,8 @@ export interface InspectionLineDeps {
   /** False while the model is not loaded/warmed up: parts are rejected 'model_not_ready' without inspecting. */
   modelReady?: () => boolean;
   /** Model facts copied into each record. */
-  modelInfo?: () => Pick<ModelInfo, 'version' | 'executionProvider'> | undefined;
+  modelInfo?: () =>
+    (Pick<ModelInfo, 'version' | 'executionProvider'> & Partial<Pick<ModelInfo, 'name' | 'sha256'>>) | undefined;
   trigger: EdgeInput;
   gate: DigitalOutput;
   /** Required when tracking.mode is 'encoder'. */

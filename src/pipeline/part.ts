@@ -174,7 +174,7 @@ export interface NewRecordFacts {
   /** Monotonic and wall-clock now, to date the trigger in wall-clock time. */
   nowMs: number;
   wallNowMs: number;
-  model: { version: string; executionProvider: string } | undefined;
+  model: { version: string; executionProvider: string; name?: string; sha256?: string } | undefined;
 }
 
 /** A new part's record: rejected until a decision says otherwise, so a record that escapes early is never a pass. */
@@ -190,5 +190,7 @@ export function newPartRecord(facts: NewRecordFacts): PartRecord {
     stagesMs: {},
     tracking: { mode: facts.mode, fired: false, confirmed: null },
     ...(model === undefined ? {} : { modelVersion: model.version, executionProvider: model.executionProvider }),
+    ...(model?.name === undefined ? {} : { modelName: model.name }),
+    ...(model?.sha256 === undefined ? {} : { modelSha256: model.sha256 }),
   };
 }

@@ -16,6 +16,9 @@ interface VerdictMsg {
   decision: 'pass' | 'reject';
   failsafe_reason: string | null;
   defect_score: number | null;
+  model: { name: string | null; version: string; sha256: string | null } | null;
+  triggered_at: string;
+  tracking: { fired: boolean; fired_at: string | null };
 }
 
 let dir: { path: string; remove: () => Promise<void> };
@@ -88,6 +91,7 @@ function expectGateServedRejects(app: App, parts: readonly PartRecord[]): Pulse[
 describe('the whole app on a simulated line, real model, real broker', () => {
   it('N labelled parts give N verdict messages with consecutive seq, and gate pulses for exactly the defective ones', async () => {
     const observer = await Observer.connect(broker.url, 'lineside/itest/verdict');
+    const stateObserver = await Observer.connect(broker.url, 'lineside/itest/state');
     const { logger, records } = memoryLogger();
     const loaded = lineConfig({ images, mqttUrl: broker.url, outbox: `${dir.path}/outbox-1` });
     // The flow is under test here, not the speed: no part may be fail-safe. That holds while no capture and
@@ -110,6 +114,20 @@ describe('the whole app on a simulated line, real model, real broker', () => {
     ).toEqual([]);
     expect(msgs.every((m) => m.decision === (m.verdict === 'defective' ? 'reject' : 'pass'))).toBe(true);
     const pulses = expectGateServedRejects(app, parts);
+    // Which model judged, and when the gate fired in wall-clock time (after the trigger): what a historian keeps.
+    const sha256 = parts[0]?.modelSha256;
+    expect(sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(msgs.every((m) => m.model?.sha256 === sha256 && m.model?.name === 'casting-cnn')).toBe(true);
+    for (const m of msgs.filter((x) => x.tracking.fired))
+      expect(Date.parse(m.tracking.fired_at ?? '')).toBeGreaterThanOrEqual(Date.parse(m.triggered_at));
+    // The retained state: the app feeds it the line's counters and model; the last one (sent at stop) has them all.
+    const ours = () =>
+      stateObserver
+        .json<{ run_id: string; counters: { parts: number }; model: { sha256: string } }>('lineside/itest/state')
+        .filter((m) => m.run_id === app.summary().run_id);
+    await waitFor(() => ours().some((m) => m.counters.parts === 24), 10_000, 'the final state snapshot');
+    expect(ours().at(-1)?.model.sha256).toBe(sha256);
+    await stateObserver.close();
 
     // 12 defective + 12 ok images in sequence: the real model judges them, and no defective one passes.
     const summary = app.summary();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { mqttTlsSection, TLS_SCHEMES } from './mqtt-tls.js';
 
 const BROKER_SCHEMES = ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'ws:', 'wss:'];
 const BROKER_URL_FORMS =
@@ -91,6 +92,24 @@ export const mqttSection = z
       .describe(
         'Megabytes of unsent messages the outbox may hold; past it the oldest unsent verdicts are dropped (LS_MQTT_OUTBOX_FULL). A RAM and disk budget: unsent messages are kept in memory as well as on disk, so size it for the RAM of the device.',
       ),
+    state_interval_s: z
+      .number()
+      .min(1)
+      .max(3600)
+      .default(10)
+      .describe(
+        'Seconds between retained <prefix>/state snapshots (counters, yield, health, model); one is also sent at every connect.',
+      ),
+    tls: mqttTlsSection.optional(),
+  })
+  .refine((mqtt) => mqtt.tls === undefined || TLS_SCHEMES.some((scheme) => mqtt.url.startsWith(scheme)), {
+    message: 'needs an mqtts://, ssl:// or wss:// url (mqtt.tls is set)',
+    path: ['url'],
+  })
+  // mqtt.js hands a WebSocket only ca, cert, key and rejectUnauthorized: a servername would be silently ignored.
+  .refine((mqtt) => mqtt.tls?.servername === undefined || !mqtt.url.startsWith('wss:'), {
+    message: 'is not supported with a wss:// url (the WebSocket client ignores it); use mqtts://',
+    path: ['tls', 'servername'],
   })
   .describe('Verdicts, alarms and state to plant SCADA over MQTT.');
 

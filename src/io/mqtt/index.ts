@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import type { MqttClient } from 'mqtt';
 import { isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { MqttConfig } from '../../config/sections/mqtt.js';
 import { mqttPasswordSource, readSecret } from '../../config/secrets.js';
-import { errorMessage, isLinesideError, LinesideError } from '../../errors.js';
+import { errorMessage, isLinesideError, LinesideError, type ErrorCode } from '../../errors.js';
 import type { Lifecycle } from '../../domain/ports.js';
 import type { PartRecord } from '../../domain/part.js';
 import { EmbeddedBroker } from './embedded-broker.js';
@@ -19,6 +20,9 @@ import {
 } from './payload.js';
 import { redactUrl } from '../../redact-url.js';
 import { MqttPublisher } from './publisher.js';
+import { buildStatePayload, type LineStateFacts } from './state-payload.js';
+import { StateTopic } from './state-topic.js';
+import { loadTlsOptions } from './tls-options.js';
 
 export type {
   AlarmEvent,
@@ -33,6 +37,7 @@ export type {
 export { EmbeddedBroker } from './embedded-broker.js';
 export { Outbox } from './outbox.js';
 export { MqttPublisher } from './publisher.js';
+export type { LineStateFacts, StatePayload } from './state-payload.js';
 
 export interface MqttDeps {
   logger: Logger;
@@ -43,6 +48,8 @@ export interface MqttDeps {
   runId?: string;
   /** Where `password_env` and CREDENTIALS_DIRECTORY are looked up; process.env when omitted. */
   env?: Readonly<Record<string, string | undefined>>;
+  /** The line's counters, health and model for the retained `<prefix>/state`; no state topic when omitted. */
+  lineState?: () => LineStateFacts | undefined;
 }
 
 /** Counters and state for the run summary and health checks. */
@@ -71,7 +78,8 @@ export interface MqttState {
   outboxSkippedLines: number;
   connects: number;
   disconnects: number;
-  lastError: { message: string; at: string } | null;
+  /** The last error and its code (LS_MQTT_TLS, LS_MQTT_AUTH, LS_MQTT_REJECTED, LS_MQTT_CONNECT). */
+  lastError: { message: string; at: string; code: ErrorCode } | null;
   /** The broker URL in use, without credentials; the embedded broker's actual address with url: embedded. */
   brokerUrl: string | null;
 }
@@ -103,6 +111,7 @@ class MqttService implements Mqtt {
   private publisher: MqttPublisher | undefined;
   private brokerUrl: string | null = null;
   private lastSeq = 0;
+  private readonly stateTopic: StateTopic | undefined;
 
   constructor(deps: MqttDeps & { config: MqttConfig }) {
     this.deps = deps;
@@ -118,6 +127,21 @@ class MqttService implements Mqtt {
       fsync: deps.config.outbox_fsync,
       logger: deps.logger.child({ part_of: 'outbox' }),
     });
+    const { lineState } = deps;
+    if (lineState !== undefined)
+      this.stateTopic = new StateTopic({
+        topic: this.topics.state,
+        intervalMs: deps.config.state_interval_s * 1000,
+        snapshot: () => this.stateSnapshot(lineState()),
+        logger: this.log,
+      });
+  }
+
+  private stateSnapshot(facts: LineStateFacts | undefined): string | undefined {
+    if (facts === undefined) return undefined;
+    const { pending, dropped } = this.outbox.stats();
+    const ids = { runId: this.runId, lineId: this.deps.lineId };
+    return JSON.stringify(buildStatePayload(facts, { queued: pending, dropped }, ids));
   }
 
   /** Opens the outbox, starts the embedded broker if configured, and connects in the background (never waits for a broker). */
@@ -149,6 +173,7 @@ class MqttService implements Mqtt {
       await this.startPublisher(signal, url, protocolVersion);
     } catch (err) {
       // Leave nothing running behind a failed start: the caller will not call stop().
+      this.stateTopic?.stop();
       await this.publisher?.stop();
       this.publisher = undefined;
       await this.broker?.stop();
@@ -171,6 +196,11 @@ class MqttService implements Mqtt {
       clientId: config.client_id ?? `lineside-${this.deps.lineId}`,
       username: config.username,
       password: await readSecret(mqttPasswordSource(config), this.deps.env ?? process.env),
+      tls: await loadTlsOptions(config.tls, {
+        baseDir: this.deps.baseDir,
+        env: this.deps.env ?? process.env,
+        logger: this.log,
+      }),
       qos: config.qos,
       keepaliveS: config.keepalive_s,
       reconnectMs: config.reconnect_ms,
@@ -182,11 +212,16 @@ class MqttService implements Mqtt {
       lineId: this.deps.lineId,
       lastSeq: () => this.lastSeq,
       onCommand: (command) => this.dispatch(command),
+      ...(this.stateTopic ? { onConnected: (client: MqttClient) => this.stateTopic?.connected(client) } : {}),
     });
+    this.stateTopic?.start();
     await this.publisher.start(signal);
   }
 
+  /** The last state snapshot (final counters) goes out before the publisher drains and says offline. */
   async stop(): Promise<void> {
+    this.stateTopic?.publish();
+    this.stateTopic?.stop();
     await this.publisher?.stop();
     await this.outbox.stop();
     await this.broker?.stop();

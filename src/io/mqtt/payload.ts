@@ -19,6 +19,8 @@ export interface Topics {
   /** Retained current state of one alarm: `<prefix>/alarm/state/<alarm>`. */
   alarmState: (alarm: string) => string;
   status: string;
+  /** Retained snapshot of the line (counters, yield, health, model), latest value only. */
+  state: string;
   cmdAck: string;
 }
 
@@ -30,6 +32,7 @@ export function topicsFor(prefix: string): Topics {
     alarm: `${clean}/alarm`,
     alarmState: (alarm) => `${clean}/alarm/state/${alarm}`,
     status: `${clean}/status`,
+    state: `${clean}/state`,
     cmdAck: `${clean}/cmd/ack`,
   };
 }
@@ -49,8 +52,16 @@ export const verdictPayloadSchema = z.strictObject({
   verdict: z.enum(['ok', 'defective']).nullable().describe('Model verdict; null when there was none (fail-safe).'),
   defect_score: z.number().nullable(),
   threshold: z.number().nullable(),
-  model_version: z.string().nullable(),
+  model_version: z.string().nullable().describe('Also in model.version; kept for consumers of schema 1.'),
   execution_provider: z.string().nullable(),
+  model: z
+    .strictObject({
+      name: z.string().nullable(),
+      version: z.string(),
+      sha256: z.string().nullable().describe('sha256 of the ONNX file, verified at start: exactly which model judged.'),
+    })
+    .nullable()
+    .describe('The model loaded when the part was triggered; null when none was.'),
   stages_ms: z.strictObject({
     capture: z.number().nullable(),
     queue: z.number().nullable().describe('Waiting in the inference worker behind other images.'),
@@ -75,11 +86,22 @@ export const verdictPayloadSchema = z.strictObject({
     .nullable()
     .describe('Ground truth when the source knows it (simulator, folder camera).'),
   source: z.string().nullable(),
+  image: z
+    .string()
+    .nullable()
+    .describe('Reference of the archived image of this part in the line record; null when it was not kept.'),
   tracking: z.strictObject({
     mode: z.enum(['time', 'encoder']),
     due_ms: z.number().nullable().describe('Time mode: monotonic ms at which the part was due at the gate.'),
     due_count: z.number().nullable().describe('Encoder mode: encoder count at which the part was due at the gate.'),
     fired: z.boolean().describe('The gate was driven for this part.'),
+    fired_ms: z.number().nullable().describe('Monotonic ms at which the gate went active for this part (due_ms base).'),
+    fired_at: z
+      .string()
+      .nullable()
+      .describe(
+        'Wall-clock ISO 8601 time the gate went active: triggered_at plus the monotonic time from trigger to gate.',
+      ),
     confirmed: z
       .boolean()
       .nullable()
@@ -110,6 +132,7 @@ export function buildVerdictPayload(record: PartRecord, lineId: string, decidedA
     threshold: record.threshold ?? null,
     model_version: record.modelVersion ?? null,
     execution_provider: record.executionProvider ?? null,
+    model: modelOf(record),
     stages_ms: {
       capture: roundMs(record.stagesMs.capture),
       queue: roundMs(record.stagesMs.queue),
@@ -123,15 +146,34 @@ export function buildVerdictPayload(record: PartRecord, lineId: string, decidedA
     error_message: record.errorMessage ?? null,
     label: record.label ?? null,
     source: record.source ?? null,
+    image: record.imageRef ?? null,
     tracking: {
       mode: record.tracking.mode,
       due_ms: roundMs(record.tracking.dueMs),
       due_count: record.tracking.dueCount ?? null,
       fired: record.tracking.fired,
+      fired_ms: roundMs(record.tracking.firedMs),
+      fired_at: firedAt(record),
       confirmed: record.tracking.confirmed,
       outcome: record.tracking.outcome ?? null,
     },
   };
+}
+
+function modelOf(record: PartRecord): VerdictPayload['model'] {
+  if (record.modelVersion === undefined) return null;
+  return { name: record.modelName ?? null, version: record.modelVersion, sha256: record.modelSha256 ?? null };
+}
+
+/**
+ * The gate's wall-clock time, dated like the trigger: triggered_at plus the monotonic interval. A wall-clock step
+ * (NTP) between trigger and gate therefore cannot make the gate fire before the trigger in the payload.
+ */
+function firedAt(record: PartRecord): string | null {
+  const { firedMs } = record.tracking;
+  const triggeredAtMs = Date.parse(record.triggeredAt);
+  if (firedMs === undefined || Number.isNaN(triggeredAtMs)) return null;
+  return new Date(triggeredAtMs + (firedMs - record.triggerMs)).toISOString();
 }
 
 /** Microsecond resolution is plenty for SCADA and keeps payloads short. */
@@ -259,16 +301,12 @@ export const ackCommandSchema = z
     alarm: z.string().regex(ALARM_NAME_RE).optional(),
     by: z.string().max(200).optional(),
   })
-  .refine((c) => c.id === undefined || c.alarm === undefined, 'give id or alarm, not both');
+  .refine((c) => c.id === undefined || c.alarm === undefined, 'give id or alarm, not both')
+  // The refinement above, as JSON Schema says it (docs/schema/cmd-ack.schema.json): a refine does not carry over.
+  .meta({ not: { required: ['id', 'alarm'] } });
 
-export interface AckCommand {
-  type: 'ack';
-  /** Alarm occurrence id (the `id` of an alarm payload). */
-  id?: string;
-  /** Alarm kind. With neither id nor alarm: acknowledge every active alarm. */
-  alarm?: string;
-  by?: string;
-}
+/** An ack command as the alarm logic gets it: `id` names an occurrence, `alarm` a kind, neither means all. */
+export type AckCommand = { type: 'ack' } & z.infer<typeof ackCommandSchema>;
 
 export type MqttCommand = AckCommand;
 

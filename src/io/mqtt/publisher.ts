@@ -1,12 +1,13 @@
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { errorMessage } from '../../errors.js';
+import { errorMessage, type ErrorCode } from '../../errors.js';
 import { LogThrottle } from '../../log-throttle.js';
 import { redactUrl } from '../../redact-url.js';
 import type { Lifecycle } from '../../domain/ports.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 import { Refusals, reasonCodeOf } from './refusals.js';
 import { buildStatusPayload, parseAckCommand, type MqttCommand, type Topics } from './payload.js';
+import { connectErrorCode, type TlsClientOptions } from './tls-options.js';
 
 export interface PublisherDeps {
   /** Broker URL; credentials in it are accepted but never logged. */
@@ -15,6 +16,8 @@ export interface PublisherDeps {
   clientId: string;
   username?: string;
   password?: string;
+  /** CA, client certificate and key from mqtt.tls (tls-options.ts); with an mqtts/ssl/wss url only. */
+  tls?: TlsClientOptions;
   qos: 1 | 2;
   keepaliveS: number;
   reconnectMs: number;
@@ -27,6 +30,8 @@ export interface PublisherDeps {
   /** Last part seq handed to MQTT, reported in the clean-stop status message. */
   lastSeq: () => number;
   onCommand: (command: MqttCommand) => void;
+  /** Each successful (re)connect, after the online status: latest-value topics publish their current value. */
+  onConnected?: (client: MqttClient) => void;
   /** Bounded drain at stop: milliseconds to finish sending the outbox and the offline status. Default 3000. */
   stopTimeoutMs?: number;
   /** Milliseconds between "still unreachable" reminders while disconnected. Default 60000. */
@@ -44,7 +49,8 @@ export interface PublisherState {
   inFlight: number;
   connects: number;
   disconnects: number;
-  lastError: { message: string; at: string } | null;
+  /** The last error, with its code: LS_MQTT_TLS (handshake), LS_MQTT_AUTH (login refused), else LS_MQTT_CONNECT. */
+  lastError: { message: string; at: string; code: ErrorCode } | null;
   /** Wall-clock ISO time of the last successful connect, null before the first. */
   connectedSince: string | null;
 }
@@ -100,6 +106,7 @@ export class MqttPublisher implements Lifecycle {
       clientId: this.deps.clientId,
       username: this.deps.username,
       password: this.deps.password,
+      ...this.deps.tls,
       keepalive: this.deps.keepaliveS,
       reconnectPeriod: this.deps.reconnectMs,
       connectTimeout: Math.max(5000, this.deps.keepaliveS * 1000),
@@ -120,6 +127,7 @@ export class MqttPublisher implements Lifecycle {
         protocolVersion: this.deps.protocolVersion,
         clientId: this.deps.clientId,
         username: this.deps.username ?? null,
+        tls: this.deps.tls === undefined ? null : { clientCert: this.deps.tls.cert !== undefined },
       },
       'MQTT connecting in the background',
     );
@@ -218,6 +226,7 @@ export class MqttPublisher implements Lifecycle {
           'MQTT could not subscribe to commands',
         );
     });
+    this.deps.onConnected?.(client);
     this.pump();
   }
 
@@ -231,7 +240,7 @@ export class MqttPublisher implements Lifecycle {
         this.downLog.due(); // this line opens the outage; reminders follow
         this.log.warn(
           {
-            code: 'LS_MQTT_CONNECT',
+            code: this.state.lastError?.code ?? 'LS_MQTT_CONNECT',
             lastError: this.state.lastError?.message ?? null,
             queued: this.deps.outbox.stats().pending,
           },
@@ -246,7 +255,7 @@ export class MqttPublisher implements Lifecycle {
     if (line?.first) {
       this.log.warn(
         {
-          code: 'LS_MQTT_CONNECT',
+          code: this.state.lastError?.code ?? 'LS_MQTT_CONNECT',
           url: redactUrl(this.deps.url),
           err: this.state.lastError?.message ?? null,
           retryMs: this.deps.reconnectMs,
@@ -256,7 +265,7 @@ export class MqttPublisher implements Lifecycle {
     } else if (line) {
       this.log.warn(
         {
-          code: 'LS_MQTT_CONNECT',
+          code: this.state.lastError?.code ?? 'LS_MQTT_CONNECT',
           failedAttempts: this.failedAttempts,
           downMs: this.downSinceMs === undefined ? null : Date.now() - this.downSinceMs,
           err: this.state.lastError?.message ?? null,
@@ -267,12 +276,13 @@ export class MqttPublisher implements Lifecycle {
     }
   }
 
+  /** Connection errors: a failed handshake, a refused login, a dropped socket. */
   private onError(err: Error): void {
-    this.recordError(err);
+    this.recordError(err, connectErrorCode(err));
   }
 
-  private recordError(err: unknown): void {
-    this.state.lastError = { message: errorMessage(err), at: new Date().toISOString() };
+  private recordError(err: unknown, code: ErrorCode = 'LS_MQTT_CONNECT'): void {
+    this.state.lastError = { message: errorMessage(err), at: new Date().toISOString(), code };
   }
 
   private onMessage(topic: string, payload: Buffer, retained: boolean): void {
@@ -322,7 +332,7 @@ export class MqttPublisher implements Lifecycle {
         } else if (this.refusals.isFinal(entry.n, err)) {
           this.refusals.forget(entry.n);
           this.deps.outbox.reject(entry.n);
-          this.recordError(err);
+          this.recordError(err, 'LS_MQTT_REJECTED');
           this.logRejected(entry, err);
         } else {
           this.deps.outbox.release(entry.n);

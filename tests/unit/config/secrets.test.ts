@@ -2,7 +2,13 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cameraPasswordSource, mqttPasswordSource, readSecret } from '../../../src/config/secrets.js';
+import {
+  cameraPasswordSource,
+  mqttPasswordSource,
+  mqttTlsKeySource,
+  readSecret,
+  readSecretFile,
+} from '../../../src/config/secrets.js';
 
 describe('readSecret', () => {
   const source = { key: 'mqtt.password_env', credential: 'mqtt_password', envName: 'PW' };
@@ -71,6 +77,40 @@ describe('secret sources', () => {
       key: 'camera.password_env',
       credential: 'lineside_camera_password',
       envName: 'LINESIDE_CAMERA_PASSWORD',
+    });
+  });
+});
+
+describe('readSecretFile (a TLS private key)', () => {
+  let dir: string;
+
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'lineside-keyfile-'));
+    mkdirSync(path.join(dir, 'creds'));
+    writeFileSync(path.join(dir, 'creds', 'mqtt_tls_key'), 'KEY FROM CREDENTIAL\n');
+    writeFileSync(path.join(dir, 'client.key'), 'KEY FROM FILE\n');
+    writeFileSync(path.join(dir, 'blank.key'), '\n\n');
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('the credential mqtt_tls_key wins over the configured file, and says where the key came from', async () => {
+    const source = mqttTlsKeySource(path.join(dir, 'client.key'));
+    expect(await readSecretFile(source, { CREDENTIALS_DIRECTORY: path.join(dir, 'creds') })).toEqual({
+      value: 'KEY FROM CREDENTIAL',
+      from: 'credential mqtt_tls_key',
+    });
+    expect(await readSecretFile(source, {})).toEqual({ value: 'KEY FROM FILE\n', from: path.join(dir, 'client.key') });
+    expect(await readSecretFile(mqttTlsKeySource(undefined), {})).toBeUndefined();
+  });
+
+  it('a blank or unreadable key file is LS_CONFIG_INVALID naming mqtt.tls.key and the file, never the content', async () => {
+    await expect(readSecretFile(mqttTlsKeySource(path.join(dir, 'blank.key')), {})).rejects.toMatchObject({
+      code: 'LS_CONFIG_INVALID',
+      message: expect.stringContaining(`mqtt.tls.key: the secret in file ${path.join(dir, 'blank.key')} is empty`),
+    });
+    await expect(readSecretFile(mqttTlsKeySource(path.join(dir, 'none.key')), {})).rejects.toMatchObject({
+      code: 'LS_CONFIG_INVALID',
+      message: expect.stringContaining(`mqtt.tls.key: ${path.join(dir, 'none.key')} cannot be read`),
     });
   });
 });

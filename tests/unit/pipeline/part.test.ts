@@ -22,6 +22,17 @@ describe('Part and PartTable', () => {
     expect(p.undecided).toBe(true);
   });
 
+  it('a new record names the loaded model: name, version, ONNX sha256 and the provider in use', () => {
+    const model = { name: 'casting-cnn', version: '1.0.0', sha256: 'c0ffee', executionProvider: 'cuda' };
+    const record = newPartRecord({ runId: 'r', seq: 1, mode: 'time', triggerMs: 0, nowMs: 0, wallNowMs: 0, model });
+    expect(record).toMatchObject({
+      modelName: 'casting-cnn',
+      modelVersion: '1.0.0',
+      modelSha256: 'c0ffee',
+      executionProvider: 'cuda',
+    });
+  });
+
   it('counts inspection slots by phase and forgets a settled part', () => {
     const table = new PartTable();
     const a = part(1);

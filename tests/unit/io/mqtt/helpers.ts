@@ -4,7 +4,7 @@ import { connect as netConnect, createServer, type AddressInfo, type Server, typ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { connectAsync, type MqttClient } from 'mqtt';
+import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { pino, type Logger } from 'pino';
 import type { PartRecord } from '../../../../src/domain/part.js';
 import { waitFor } from '../../../wait.js';
@@ -33,6 +33,23 @@ async function portAccepts(port: number): Promise<boolean> {
   });
 }
 
+/** A TLS listener of the test broker: its certificate and key, and the CA it checks client certificates with. */
+export interface TlsListener {
+  cafile: string;
+  certfile: string;
+  keyfile: string;
+  /** Mutual TLS: a client without a certificate signed by cafile is refused in the handshake. */
+  requireCertificate?: boolean;
+}
+
+export interface MosquittoOptions {
+  /** mosquitto_passwd file; anonymous clients are then refused on every listener. */
+  passwordFile?: string;
+  aclFile?: string;
+  /** TLS listeners beside the plain one, on ports of their own (tlsPorts, tlsUrl). */
+  tls?: TlsListener[];
+}
+
 /** A real Debian mosquitto 2.0 on 127.0.0.1, one per test file, restartable on the same port. */
 export class Mosquitto {
   private child: ChildProcess | undefined;
@@ -41,26 +58,47 @@ export class Mosquitto {
   private constructor(
     readonly port: number,
     private readonly confPath: string,
+    readonly tlsPorts: readonly number[],
   ) {}
 
-  static async create(dir: string, options: { passwordFile?: string; aclFile?: string } = {}): Promise<Mosquitto> {
+  static async create(dir: string, options: MosquittoOptions = {}): Promise<Mosquitto> {
     const port = await freePort();
     const confPath = join(dir, `mosquitto-${port}.conf`);
+    // Without per_listener_settings, authentication and the ACL apply to every listener, wherever they stand.
     const lines = [
-      `listener ${port} 127.0.0.1`,
       options.passwordFile ? `password_file ${options.passwordFile}` : 'allow_anonymous true',
       options.passwordFile ? 'allow_anonymous false' : '',
       options.aclFile ? `acl_file ${options.aclFile}` : '',
       'persistence false',
       'max_queued_messages 100000',
       'user root',
+      `listener ${port} 127.0.0.1`,
     ];
+    const tlsPorts: number[] = [];
+    for (const listener of options.tls ?? []) {
+      const tlsPort = await freePort();
+      tlsPorts.push(tlsPort);
+      lines.push(
+        `listener ${tlsPort} 127.0.0.1`,
+        `cafile ${listener.cafile}`,
+        `certfile ${listener.certfile}`,
+        `keyfile ${listener.keyfile}`,
+        `require_certificate ${listener.requireCertificate === true ? 'true' : 'false'}`,
+      );
+    }
     await writeFile(confPath, `${lines.filter(Boolean).join('\n')}\n`);
-    return new Mosquitto(port, confPath);
+    return new Mosquitto(port, confPath, tlsPorts);
   }
 
   get url(): string {
     return `mqtt://127.0.0.1:${this.port}`;
+  }
+
+  /** The URL of the index-th TLS listener (options.tls order). */
+  tlsUrl(index = 0, host = '127.0.0.1'): string {
+    const tlsPort = this.tlsPorts[index];
+    if (tlsPort === undefined) throw new Error(`no TLS listener ${index}`);
+    return `mqtts://${host}:${tlsPort}`;
   }
 
   async start(): Promise<void> {
@@ -69,7 +107,9 @@ export class Mosquitto {
     child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
     const deadline = Date.now() + 10_000;
-    while (!(await portAccepts(this.port))) {
+    const listening = async (): Promise<boolean> =>
+      (await Promise.all([this.port, ...this.tlsPorts].map(portAccepts))).every(Boolean);
+    while (!(await listening())) {
       if (child.exitCode !== null) throw new Error(`mosquitto exited: ${this.output}`);
       if (Date.now() > deadline) throw new Error(`mosquitto did not listen on ${this.port}: ${this.output}`);
       await new Promise((resolve) => setTimeout(resolve, 25));
@@ -158,12 +198,19 @@ export class Observer {
 
   private constructor(readonly client: MqttClient) {}
 
-  static async connect(url: string, topic: string, protocolVersion: 4 | 5 = 5): Promise<Observer> {
+  /** `options`: credentials or TLS for a secured broker. */
+  static async connect(
+    url: string,
+    topic: string,
+    protocolVersion: 4 | 5 = 5,
+    options: IClientOptions = {},
+  ): Promise<Observer> {
     const client = await connectAsync(url, {
       protocolVersion,
       reconnectPeriod: 0,
       clean: true,
       clientId: `observer-${Math.random().toString(16).slice(2)}`,
+      ...options,
     });
     const observer = new Observer(client);
     client.on('message', (t, payload, packet) =>

@@ -416,7 +416,7 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
       });
     });
 
-    it('a refused login is reported (state, LS_MQTT_CONNECT) without the password, and keeps queuing', async () => {
+    it('a refused login is reported (state, LS_MQTT_AUTH) without the password, and keeps queuing', async () => {
       const wrong = `${SECRET}-wrong`;
       const { logger, lines, records } = captureLogger('trace');
       const mqtt = await started(
@@ -428,9 +428,10 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
       );
       mqtt.publishPart(makeRecord(1));
       await waitFor(() => mqtt.state().lastError !== null, 10_000, 'refusal');
-      await waitFor(() => records().some((r) => r.code === 'LS_MQTT_CONNECT' && r.level === 40), 5000, 'warning');
+      await waitFor(() => records().some((r) => r.code === 'LS_MQTT_AUTH' && r.level === 40), 5000, 'warning');
       expect(mqtt.state()).toMatchObject({ connected: false, queued: 1 });
       expect(mqtt.state().lastError?.message).toMatch(/Not authorized|Bad User Name or Password/i);
+      expect(mqtt.state().lastError?.code).toBe('LS_MQTT_AUTH');
       expect(lines.join('\n')).not.toContain(wrong);
       expect(JSON.stringify(mqtt.state())).not.toContain(wrong);
     });

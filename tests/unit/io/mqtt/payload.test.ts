@@ -16,7 +16,13 @@ import { makeRecord } from './helpers.js';
 
 describe('MQTT payloads', () => {
   it('a model verdict carries every field, snake_case, with units in ms', () => {
-    const payload = buildVerdictPayload(makeRecord(3, 'r1'), 'cell7', new Date('2026-11-23T13:00:00.050Z'));
+    const record = makeRecord(3, 'r1', {
+      modelName: 'casting-cnn',
+      modelSha256: 'ab'.repeat(32),
+      imageRef: 'r1-3_defective_0.970.jpg',
+    });
+    record.tracking.firedMs = 1785.5; // triggered at 1300 (monotonic), 13:00:00.003Z (wall clock)
+    const payload = buildVerdictPayload(record, 'cell7', new Date('2026-11-23T13:00:00.050Z'));
     expect(verdictPayloadSchema.parse(payload)).toEqual({
       schema: 1,
       id: 'r1-3',
@@ -31,6 +37,7 @@ describe('MQTT payloads', () => {
       threshold: 0.5,
       model_version: '1.0.0',
       execution_provider: 'cpu',
+      model: { name: 'casting-cnn', version: '1.0.0', sha256: 'ab'.repeat(32) },
       stages_ms: { capture: 4.2, queue: 0.4, preprocess: 3.1, inference: 11.7, transfer: 0.6 },
       verdict_latency_ms: 19.4,
       failsafe_reason: null,
@@ -38,8 +45,25 @@ describe('MQTT payloads', () => {
       error_message: null,
       label: 'defective',
       source: 'def_front/cast_def_0_3.jpeg',
-      tracking: { mode: 'time', due_ms: 1800, due_count: null, fired: true, confirmed: true, outcome: null },
+      image: 'r1-3_defective_0.970.jpg',
+      tracking: {
+        mode: 'time',
+        due_ms: 1800,
+        due_count: null,
+        fired: true,
+        fired_ms: 1785.5,
+        fired_at: '2026-11-23T13:00:00.488Z',
+        confirmed: true,
+        outcome: null,
+      },
     });
+  });
+
+  it('without a loaded model, an archived image or a gate action those fields are null, never missing', () => {
+    const record = makeRecord(1, 'r1', { modelVersion: undefined, executionProvider: undefined });
+    const payload = verdictPayloadSchema.parse(buildVerdictPayload(record, 'cell7', new Date()));
+    expect(payload).toMatchObject({ model: null, image: null, tracking: { fired_ms: null, fired_at: null } });
+    expect(Object.keys(payload)).toEqual(Object.keys(verdictPayloadSchema.shape));
   });
 
   it('a fail-safe reject has null model fields and names its reason and error code', () => {
