@@ -232,6 +232,7 @@ export class AppComponents {
       baseDir: loaded.baseDir,
       runId,
       env,
+      station: { model: () => this.inspector?.info, healthy: () => this.line?.progress() },
     });
     await this.mqtt.start(signal);
     this.mqtt.onCommand(this.deps.onCommand);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { mqttFormatKeys } from './sparkplug.js';
 
 const BROKER_SCHEMES = ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'ws:', 'wss:'];
 const BROKER_URL_FORMS =
@@ -91,6 +92,7 @@ export const mqttSection = z
       .describe(
         'Megabytes of unsent messages the outbox may hold; past it the oldest unsent verdicts are dropped (LS_MQTT_OUTBOX_FULL). A RAM and disk budget: unsent messages are kept in memory as well as on disk, so size it for the RAM of the device.',
       ),
+    ...mqttFormatKeys,
   })
   .describe('Verdicts, alarms and state to plant SCADA over MQTT.');
 

@@ -19,6 +19,7 @@ import {
 } from './payload.js';
 import { redactUrl } from '../../redact-url.js';
 import { MqttPublisher } from './publisher.js';
+import { SparkplugEdge, type StationFacts } from './sparkplug/edge.js';
 
 export type {
   AlarmEvent,
@@ -43,6 +44,8 @@ export interface MqttDeps {
   runId?: string;
   /** Where `password_env` and CREDENTIALS_DIRECTORY are looked up; process.env when omitted. */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Model and health for the Sparkplug device's metrics (format sparkplug_b); unknown when omitted. */
+  station?: StationFacts;
 }
 
 /** Counters and state for the run summary and health checks. */
@@ -103,6 +106,8 @@ class MqttService implements Mqtt {
   private publisher: MqttPublisher | undefined;
   private brokerUrl: string | null = null;
   private lastSeq = 0;
+  /** Set with format: sparkplug_b. */
+  private readonly sparkplug: SparkplugEdge | undefined;
 
   constructor(deps: MqttDeps & { config: MqttConfig }) {
     this.deps = deps;
@@ -118,6 +123,16 @@ class MqttService implements Mqtt {
       fsync: deps.config.outbox_fsync,
       logger: deps.logger.child({ part_of: 'outbox' }),
     });
+    if (deps.config.format === 'sparkplug_b') {
+      this.sparkplug = new SparkplugEdge({
+        config: deps.config.sparkplug,
+        lineId: deps.lineId,
+        runId: this.runId,
+        outboxDir: dir,
+        facts: deps.station ?? { model: () => undefined, healthy: () => undefined },
+        logger: deps.logger.child({ part_of: 'sparkplug' }),
+      });
+    }
   }
 
   /** Opens the outbox, starts the embedded broker if configured, and connects in the background (never waits for a broker). */
@@ -182,6 +197,7 @@ class MqttService implements Mqtt {
       lineId: this.deps.lineId,
       lastSeq: () => this.lastSeq,
       onCommand: (command) => this.dispatch(command),
+      ...(this.sparkplug ? { session: this.sparkplug.session } : {}),
     });
     await this.publisher.start(signal);
   }
@@ -195,6 +211,10 @@ class MqttService implements Mqtt {
 
   publishPart(record: PartRecord): void {
     this.lastSeq = Math.max(this.lastSeq, record.seq);
+    if (this.sparkplug) {
+      this.outbox.enqueue(this.sparkplug.partMessage(record));
+      return;
+    }
     const payload = buildVerdictPayload(record, this.deps.lineId, new Date());
     this.outbox.enqueue({ topic: this.topics.verdict, payload: JSON.stringify(payload), retain: false });
   }
@@ -207,6 +227,10 @@ class MqttService implements Mqtt {
         { alarm: event.alarm, topicLevel: alarm },
         'alarm name is not a valid topic level; characters replaced',
       );
+    }
+    if (this.sparkplug) {
+      this.outbox.enqueue(this.sparkplug.alarmMessage({ ...event, alarm }));
+      return;
     }
     const payload = JSON.stringify(
       buildAlarmPayload({ ...event, alarm }, { runId: this.runId, lineId: this.deps.lineId }),
