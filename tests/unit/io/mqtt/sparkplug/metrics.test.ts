@@ -1,6 +1,13 @@
+import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
+import { ALARM_KINDS } from '../../../../../src/domain/alarm.js';
 import { decodeMetrics, encodeMetrics, parseStored, storeData } from '../../../../../src/io/mqtt/sparkplug/codec.js';
-import { RATE_WINDOW_MS, StationMetrics, decisionTimeMs } from '../../../../../src/io/mqtt/sparkplug/metrics.js';
+import {
+  RATE_WINDOW_MS,
+  REASONS,
+  StationMetrics,
+  decisionTimeMs,
+} from '../../../../../src/io/mqtt/sparkplug/metrics.js';
 import { makeRecord } from '../helpers.js';
 import { num } from './helpers.js';
 
@@ -67,5 +74,23 @@ describe('stored DDATA', () => {
     const old = decodeMetrics(encodeMetrics(metrics, { seq: 8, nowMs: 1_800_000_000_000, historical: true }));
     expect(old.metrics?.[0]).toMatchObject({ name: 'Last Part/ID', value: 'r-1', isHistorical: true });
     expect(num(old.metrics?.[0]?.timestamp)).toBe(1_700_000_000_123);
+  });
+});
+
+describe('docs/sparkplug.md', () => {
+  it('names every metric of DBIRTH (alarm kinds and reasons as <kind>/<reason> rows)', async () => {
+    const doc = await readFile(new URL('../../../../../docs/sparkplug.md', import.meta.url), 'utf8');
+    const station = new StationMetrics({ model: () => undefined, healthy: () => true });
+    const names = new Set(
+      station
+        .birth(0)
+        .map((m) => m.name.replace(/^Alarms\/(?!Active)[^/]+\//, 'Alarms/<kind>/'))
+        .map((name) => name.replace(/^Counters\/Reason\/.+$/, 'Counters/Reason/<reason>'))
+        .map((name) => name.replace(/^Counters\/Decision\/.+$/, 'Counters/Decision/<decision>')),
+    );
+    const missing = [...names].filter((name) => !doc.includes(`| \`${name}\` |`));
+    expect(missing).toEqual([]);
+    for (const reason of REASONS) expect(doc).toContain(`\`${reason}\``);
+    for (const kind of ALARM_KINDS) expect(doc).toContain(`\`${kind}\``);
   });
 });
