@@ -93,10 +93,16 @@ export class SparkplugSession implements PublisherSession {
   encode(entry: OutboxEntry): Buffer | string {
     if (!isSparkplugTopic(entry.topic)) return entry.payload;
     const stored = parseStored(entry.payload);
-    if (!stored) this.log.warn({ topic: entry.topic, n: entry.n }, 'Sparkplug outbox entry unreadable; sent empty');
-    const metrics = stored?.metrics ?? [];
     const historical = stored?.epoch !== this.epoch || stored.epoch === null;
-    return encodeMetrics(metrics, { seq: this.seq.next(), nowMs: Date.now(), historical });
+    const seq = this.seq.next();
+    try {
+      if (stored) return encodeMetrics(stored.metrics, { seq, nowMs: Date.now(), historical });
+    } catch (err) {
+      this.log.warn({ topic: entry.topic, n: entry.n, err: errorMessage(err) }, 'Sparkplug outbox entry not encodable');
+    }
+    // Unreadable (a damaged outbox line): an empty DDATA keeps seq continuous instead of sending garbage.
+    if (!stored) this.log.warn({ topic: entry.topic, n: entry.n }, 'Sparkplug outbox entry unreadable; sent empty');
+    return encodeMetrics([], { seq, nowMs: Date.now(), historical: true });
   }
 
   /** New metrics appeared: births again (when they are in force), so DBIRTH declares them before any DDATA. */

@@ -8,7 +8,11 @@ import {
   StationMetrics,
   decisionTimeMs,
 } from '../../../../../src/io/mqtt/sparkplug/metrics.js';
-import { makeRecord } from '../helpers.js';
+import type { OutboxEntry } from '../../../../../src/io/mqtt/outbox.js';
+import { BdSeqFile } from '../../../../../src/io/mqtt/sparkplug/sequence.js';
+import { SparkplugSession } from '../../../../../src/io/mqtt/sparkplug/session.js';
+import { sparkplugTopics } from '../../../../../src/io/mqtt/sparkplug/topics.js';
+import { makeRecord, silentLogger } from '../helpers.js';
 import { num } from './helpers.js';
 
 const facts = { model: () => undefined, healthy: () => undefined };
@@ -92,5 +96,36 @@ describe('docs/sparkplug.md', () => {
     expect(missing).toEqual([]);
     for (const reason of REASONS) expect(doc).toContain(`\`${reason}\``);
     for (const kind of ALARM_KINDS) expect(doc).toContain(`\`${kind}\``);
+  });
+});
+
+describe('SparkplugSession.encode', () => {
+  const session = (): SparkplugSession =>
+    new SparkplugSession({
+      topics: sparkplugTopics({ groupId: 'g', edgeNodeId: 'e', deviceId: 'd' }),
+      bdSeq: new BdSeqFile('/nonexistent-dir-for-test/bdseq.json', silentLogger()),
+      station: new StationMetrics(facts),
+      runId: 'r',
+      lineId: 'l',
+      logger: silentLogger(),
+    });
+  const entry = (topic: string, payload: string): OutboxEntry => ({ n: 1, topic, payload, retain: false, bytes: 0 });
+
+  it('passes messages of other topics (a JSON verdict left by an earlier run) through unchanged', () => {
+    expect(session().encode(entry('lineside/l/verdict', '{"schema":1}'))).toBe('{"schema":1}');
+  });
+
+  it('sends an unreadable or unencodable entry as an empty DDATA, keeping seq continuous', () => {
+    const s = session();
+    // A damaged line that still parses: protobuf refuses an object as a String value.
+    const bad = JSON.stringify({
+      spb: 1,
+      epoch: null,
+      metrics: [{ name: 'x', type: 'String', value: {}, timestamp: 1 }],
+    });
+    const first = decodeMetrics(s.encode(entry('spBv1.0/g/DDATA/e/d', 'garbage')) as Buffer);
+    const second = decodeMetrics(s.encode(entry('spBv1.0/g/DDATA/e/d', bad)) as Buffer);
+    expect([num(first.seq), num(second.seq)]).toEqual([1, 2]);
+    expect(first.metrics ?? []).toEqual([]);
   });
 });
