@@ -303,6 +303,18 @@ describe('Sparkplug B against a real mosquitto 2.0 broker', () => {
     expect(seqBreaks(observer.messages)).toEqual([]);
   });
 
+  it('works over MQTT 3.1.1 with QoS 2 too (the embedded broker speaks 3.1.1 only)', async () => {
+    const cfg = config({ protocol_version: 4, qos: 2 });
+    const observer = await observe(cfg);
+    const mqtt = await started(cfg);
+    await observer.waitFor('DBIRTH', 1);
+    for (let seq = 1; seq <= 30; seq++) mqtt.publishPart(makeRecord(seq, 'run-sp'));
+    await observer.waitFor('DDATA', 30);
+    expect(partSeqs(observer.messages)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(seqBreaks(observer.messages)).toEqual([]);
+    await waitFor(() => mqtt.state().queued === 0 && mqtt.state().sent === 30, 5000, 'every PUBCOMP');
+  });
+
   it('alarms are DDATA metrics: state, message, id and the count of open alarms', async () => {
     const cfg = config();
     const observer = await observe(cfg);
