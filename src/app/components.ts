@@ -279,6 +279,7 @@ export class AppComponents {
       runId,
       env,
       lineState: () => this.lineState(),
+      station: { model: () => this.inspector?.info, healthy: () => this.line?.progress() },
     });
     await this.mqtt.start(signal);
     this.mqtt.onCommand(this.deps.onCommand);

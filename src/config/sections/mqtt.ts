@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { mqttTlsSection, TLS_SCHEMES } from './mqtt-tls.js';
+import { mqttFormatKeys } from './sparkplug.js';
 
 const BROKER_SCHEMES = ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'ws:', 'wss:'];
 const BROKER_URL_FORMS =
@@ -92,6 +93,7 @@ export const mqttSection = z
       .describe(
         'Megabytes of unsent messages the outbox may hold; past it the oldest unsent verdicts are dropped (LS_MQTT_OUTBOX_FULL). A RAM and disk budget: unsent messages are kept in memory as well as on disk, so size it for the RAM of the device.',
       ),
+    ...mqttFormatKeys,
     state_interval_s: z
       .number()
       .min(1)

@@ -23,6 +23,7 @@ import { MqttPublisher } from './publisher.js';
 import { buildStatePayload, type LineStateFacts } from './state-payload.js';
 import { StateTopic } from './state-topic.js';
 import { loadTlsOptions } from './tls-options.js';
+import { SparkplugEdge, type StationFacts } from './sparkplug/edge.js';
 
 export type {
   AlarmEvent,
@@ -50,6 +51,8 @@ export interface MqttDeps {
   env?: Readonly<Record<string, string | undefined>>;
   /** The line's counters, health and model for the retained `<prefix>/state`; no state topic when omitted. */
   lineState?: () => LineStateFacts | undefined;
+  /** Model and health for the Sparkplug device's metrics (format sparkplug_b); unknown when omitted. */
+  station?: StationFacts;
 }
 
 /** Counters and state for the run summary and health checks. */
@@ -112,6 +115,8 @@ class MqttService implements Mqtt {
   private brokerUrl: string | null = null;
   private lastSeq = 0;
   private readonly stateTopic: StateTopic | undefined;
+  /** Set with format: sparkplug_b. */
+  private readonly sparkplug: SparkplugEdge | undefined;
 
   constructor(deps: MqttDeps & { config: MqttConfig }) {
     this.deps = deps;
@@ -127,6 +132,16 @@ class MqttService implements Mqtt {
       fsync: deps.config.outbox_fsync,
       logger: deps.logger.child({ part_of: 'outbox' }),
     });
+    if (deps.config.format === 'sparkplug_b') {
+      this.sparkplug = new SparkplugEdge({
+        config: deps.config.sparkplug,
+        lineId: deps.lineId,
+        runId: this.runId,
+        outboxDir: dir,
+        facts: deps.station ?? { model: () => undefined, healthy: () => undefined },
+        logger: deps.logger.child({ part_of: 'sparkplug' }),
+      });
+    }
     const { lineState } = deps;
     if (lineState !== undefined)
       this.stateTopic = new StateTopic({
@@ -213,6 +228,7 @@ class MqttService implements Mqtt {
       lastSeq: () => this.lastSeq,
       onCommand: (command) => this.dispatch(command),
       ...(this.stateTopic ? { onConnected: (client: MqttClient) => this.stateTopic?.connected(client) } : {}),
+      ...(this.sparkplug ? { session: this.sparkplug.session } : {}),
     });
     this.stateTopic?.start();
     await this.publisher.start(signal);
@@ -230,6 +246,10 @@ class MqttService implements Mqtt {
 
   publishPart(record: PartRecord): void {
     this.lastSeq = Math.max(this.lastSeq, record.seq);
+    if (this.sparkplug) {
+      this.outbox.enqueue(this.sparkplug.partMessage(record));
+      return;
+    }
     const payload = buildVerdictPayload(record, this.deps.lineId, new Date());
     this.outbox.enqueue({ topic: this.topics.verdict, payload: JSON.stringify(payload), retain: false });
   }
@@ -242,6 +262,10 @@ class MqttService implements Mqtt {
         { alarm: event.alarm, topicLevel: alarm },
         'alarm name is not a valid topic level; characters replaced',
       );
+    }
+    if (this.sparkplug) {
+      this.outbox.enqueue(this.sparkplug.alarmMessage({ ...event, alarm }));
+      return;
     }
     const payload = JSON.stringify(
       buildAlarmPayload({ ...event, alarm }, { runId: this.runId, lineId: this.deps.lineId }),

@@ -8,6 +8,8 @@ import type { Outbox, OutboxEntry } from './outbox.js';
 import { Refusals, reasonCodeOf } from './refusals.js';
 import { buildStatusPayload, parseAckCommand, type MqttCommand, type Topics } from './payload.js';
 import { connectErrorCode, type TlsClientOptions } from './tls-options.js';
+import type { PublisherSession } from './session.js';
+import { withTimeout } from './with-timeout.js';
 
 export interface PublisherDeps {
   /** Broker URL; credentials in it are accepted but never logged. */
@@ -38,6 +40,8 @@ export interface PublisherDeps {
   reminderIntervalMs?: number;
   /** Refusals (MQTT 5 reason code >= 0x80) of the same message before it is dropped as rejected. Default 5. */
   maxRefusals?: number;
+  /** Another payload format's session (Sparkplug B) instead of the JSON status topic and ack commands. */
+  session?: PublisherSession;
 }
 
 const REJECT_LOG_INTERVAL_MS = 60_000;
@@ -115,10 +119,12 @@ export class MqttPublisher implements Lifecycle {
       resubscribe: false,
       queueQoSZero: false,
       will: {
-        topic: topics.status,
-        payload: Buffer.from(JSON.stringify(buildStatusPayload('offline', 'connection_lost', this.ids()))),
+        ...(this.deps.session?.will() ?? {
+          topic: topics.status,
+          payload: Buffer.from(JSON.stringify(buildStatusPayload('offline', 'connection_lost', this.ids()))),
+          retain: true,
+        }),
         qos: 1,
-        retain: true,
       },
     };
     this.log.info(
@@ -134,7 +140,7 @@ export class MqttPublisher implements Lifecycle {
     const client = connect(this.deps.url, options);
     this.client = client;
     client.on('connect', () => this.onConnect(client));
-    client.on('close', () => this.onClose());
+    client.on('close', () => this.onClose(client));
     client.on('error', (err) => this.onError(err));
     client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.retain));
     this.removeOutboxListener = this.deps.outbox.onAvailable(() => this.pump());
@@ -149,12 +155,16 @@ export class MqttPublisher implements Lifecycle {
     if (client.connected) {
       await this.waitForDrain(deadlineMs);
       this.stopping = true;
-      const payload = JSON.stringify(
-        buildStatusPayload('offline', 'stopped', { ...this.ids(), lastSeq: this.deps.lastSeq() }),
-      );
+      const last = this.deps.session?.farewell() ?? {
+        topic: this.deps.topics.status,
+        payload: JSON.stringify(
+          buildStatusPayload('offline', 'stopped', { ...this.ids(), lastSeq: this.deps.lastSeq() }),
+        ),
+        retain: true,
+      };
       try {
         await withTimeout(
-          client.publishAsync(this.deps.topics.status, payload, { qos: 1, retain: true }),
+          client.publishAsync(last.topic, last.payload, { qos: 1, retain: last.retain }),
           deadlineMs - Date.now(),
         );
       } catch (err) {
@@ -215,6 +225,11 @@ export class MqttPublisher implements Lifecycle {
     this.downSinceMs = undefined;
     this.failedAttempts = 0;
     this.downLog.reset();
+    if (this.deps.session) {
+      this.deps.session.connected(client, () => this.pump());
+      this.pump();
+      return;
+    }
     const online = JSON.stringify(buildStatusPayload('online', 'connected', this.ids()));
     client.publish(this.deps.topics.status, online, { qos: 1, retain: true }, (err) => {
       if (err) this.recordError(err);
@@ -230,7 +245,8 @@ export class MqttPublisher implements Lifecycle {
     this.pump();
   }
 
-  private onClose(): void {
+  private onClose(client: MqttClient): void {
+    if (!this.stopping) this.deps.session?.closed(client);
     if (this.state.connected) {
       this.state.connected = false;
       this.state.disconnects++;
@@ -286,6 +302,7 @@ export class MqttPublisher implements Lifecycle {
   }
 
   private onMessage(topic: string, payload: Buffer, retained: boolean): void {
+    if (this.deps.session) return this.deps.session.message(topic, payload, retained);
     if (topic !== this.deps.topics.cmdAck) return;
     if (retained) {
       // A retained command would acknowledge alarms raised long after it was sent.
@@ -317,18 +334,21 @@ export class MqttPublisher implements Lifecycle {
     const client = this.client;
     if (!client?.connected || this.stopping) return;
     const nowMs = Date.now();
-    if (nowMs < this.pausedUntilMs) return;
+    if (nowMs < this.pausedUntilMs || this.deps.session?.ready() === false) return;
     const window = this.windowSize();
     while (this.inFlight < window && client.connected) {
       const entry = this.deps.outbox.takeNext();
       if (!entry) return;
       this.inFlight++;
-      client.publish(entry.topic, entry.payload, { qos: this.deps.qos, retain: entry.retain }, (err) => {
+      const payload = this.deps.session ? this.deps.session.encode(entry) : entry.payload;
+      client.publish(entry.topic, payload, { qos: this.deps.qos, retain: entry.retain }, (err) => {
         this.inFlight--;
         if (!err) {
           this.refusals.forget(entry.n);
           this.deps.outbox.ack(entry.n);
           this.state.sent++;
+        } else if (this.deps.session && !client.connected) {
+          this.deps.outbox.release(entry.n); // recalled at the disconnect by the session: re-encoded when sent again
         } else if (this.refusals.isFinal(entry.n, err)) {
           this.refusals.forget(entry.n);
           this.deps.outbox.reject(entry.n);
@@ -375,22 +395,5 @@ export class MqttPublisher implements Lifecycle {
       this.pausedUntilMs = 0;
       this.pump();
     }, this.deps.reconnectMs);
-  }
-}
-
-async function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`timed out after ${Math.max(0, timeoutMs)} ms`)),
-          Math.max(0, timeoutMs),
-        );
-      }),
-    ]);
-  } finally {
-    if (timer) clearTimeout(timer);
   }
 }
