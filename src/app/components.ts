@@ -16,6 +16,7 @@ import { errorCode, errorMessage } from '../errors.js';
 import { GateThread } from '../io/gpio/gate-thread.js';
 import type { GpioDriver } from '../io/gpio/types.js';
 import type { Mqtt, MqttDeps } from '../io/mqtt/index.js';
+import { outboxMigrations } from '../io/mqtt/outbox-store.js';
 import type { Logger } from '../log.js';
 import { LineRecord } from '../record/index.js';
 import type { AlarmRecord } from '../pipeline/alarms.js';
@@ -242,7 +243,8 @@ export class AppComponents {
   private async startRecord(signal: AbortSignal): Promise<void> {
     const { loaded } = this.deps;
     const logger = this.child('record');
-    const record = new LineRecord({ config: this.config.record, baseDir: loaded.baseDir, logger });
+    const migrations = [outboxMigrations];
+    const record = new LineRecord({ config: this.config.record, baseDir: loaded.baseDir, logger, migrations });
     try {
       await record.start(signal);
       this.record = record;
@@ -262,6 +264,8 @@ export class AppComponents {
       baseDir: loaded.baseDir,
       runId,
       env,
+      ...(this.record ? { database: this.record.database } : {}),
+      ...(this.recordError === null ? {} : { recordError: this.recordError }),
     });
     await this.mqtt.start(signal);
     this.mqtt.onCommand(this.deps.onCommand);

@@ -4,7 +4,7 @@ export interface OutboxEntry {
   readonly topic: string;
   readonly payload: string;
   readonly retain: boolean;
-  /** Bytes this entry takes in a segment file (its JSON line). */
+  /** Bytes this entry counts against `mqtt.outbox_max_mb` (topic, payload and a fixed row overhead). */
   readonly bytes: number;
 }
 
@@ -14,34 +14,33 @@ export interface OutboxMessage {
   retain: boolean;
 }
 
-/** One entry in the outbox and where it stands. */
-export interface Slot {
-  entry: OutboxEntry;
-  state: 'queued' | 'inflight' | 'done';
-  /** True while the slot sits in the Outbox's `unwritten` list (its line is not on disk yet). */
-  unwritten: boolean;
+/** What one stored row costs besides its topic and payload (row header, key, flags): an estimate, for the budget. */
+const ROW_OVERHEAD_BYTES = 16;
+
+export function entryBytes(message: OutboxMessage): number {
+  return Buffer.byteLength(message.topic) + Buffer.byteLength(message.payload) + ROW_OVERHEAD_BYTES;
 }
 
-/** FIFO of slots with O(1) removal at the front; vacated cells are cleared so their payloads can be collected. */
-export class SlotQueue {
-  private items: (Slot | undefined)[] = [];
+/** FIFO with O(1) removal at the front; vacated cells are cleared so their payloads can be collected. */
+export class Fifo<T> {
+  private items: (T | undefined)[] = [];
   private head = 0;
 
   get length(): number {
     return this.items.length - this.head;
   }
 
-  first(): Slot | undefined {
+  peek(): T | undefined {
     return this.items[this.head];
   }
 
-  push(slot: Slot): void {
-    this.items.push(slot);
+  push(item: T): void {
+    this.items.push(item);
   }
 
-  shift(): Slot | undefined {
+  shift(): T | undefined {
     if (this.head >= this.items.length) return undefined;
-    const slot = this.items[this.head];
+    const item = this.items[this.head];
     this.items[this.head++] = undefined;
     if (this.head === this.items.length) {
       this.items = [];
@@ -50,82 +49,17 @@ export class SlotQueue {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }
-    return slot;
+    return item;
   }
 
-  /** Puts a slot back in entry order; released slots go near the front, so the scan is short. */
-  insertOrdered(slot: Slot): void {
-    let index = this.head;
-    while (index < this.items.length && (this.items[index]?.entry.n ?? Infinity) < slot.entry.n) index++;
-    if (index === this.head && this.head > 0) {
-      this.items[--this.head] = slot;
-      return;
-    }
-    this.items.splice(index, 0, slot);
+  values(): T[] {
+    return this.items.slice(this.head) as T[];
   }
 
-  clear(): Slot[] {
-    const slots = this.items.slice(this.head).filter((slot): slot is Slot => slot !== undefined);
+  clear(): T[] {
+    const all = this.values();
     this.items = [];
     this.head = 0;
-    return slots;
-  }
-}
-
-/** Slots whose line is not on disk yet, in entry order; finished ones stay until the next batch or a compaction. */
-export class UnwrittenSlots {
-  private slots: Slot[] = [];
-  /** Slots here that were acknowledged or dropped since; compacted away when they pile up. */
-  private done = 0;
-
-  /** Includes finished slots not yet compacted away. */
-  get length(): number {
-    return this.slots.length;
-  }
-
-  /** Finished slots still referenced here (they keep their payloads alive). */
-  get doneCount(): number {
-    return this.done;
-  }
-
-  /** Slots here still pending (not finished). */
-  pendingCount(): number {
-    return this.slots.filter((slot) => slot.state !== 'done').length;
-  }
-
-  push(slot: Slot): void {
-    this.slots.push(slot);
-  }
-
-  clear(): void {
-    this.slots = [];
-    this.done = 0;
-  }
-
-  /** A slot here was finished (acked, dropped or rejected). */
-  finished(): void {
-    this.done++;
-    // While the disk fails nothing leaves this list: drop finished slots before they pile up.
-    if (this.done > 1024 && this.done * 2 > this.slots.length) {
-      this.slots = this.slots.filter((slot) => slot.state !== 'done');
-      this.done = 0;
-    }
-  }
-
-  /** Takes the pending slots out as one batch to write. */
-  takeBatch(): Slot[] {
-    // Detached, so compaction during the write cannot shift what this batch covers.
-    const batch = this.slots.filter((slot) => slot.state !== 'done');
-    this.clear();
-    for (const slot of batch) slot.unwritten = false;
-    return batch;
-  }
-
-  /** A batch failed to be written: its slots still pending go back in front of those enqueued since. */
-  putBack(batch: Slot[]): void {
-    const retry = batch.filter((slot) => slot.state !== 'done');
-    for (const slot of retry) slot.unwritten = true;
-    this.slots = [...retry, ...this.slots];
-    this.done = this.slots.filter((slot) => slot.state === 'done').length;
+    return all;
   }
 }
