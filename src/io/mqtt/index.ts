@@ -133,7 +133,8 @@ class MqttService implements Mqtt {
   async start(signal: AbortSignal): Promise<void> {
     const { config } = this.deps;
     if (config.outbox_fsync !== undefined) {
-      const why = 'mqtt.outbox_fsync is deprecated and ignored: the outbox lives in the line record, synced every record.sync_interval_ms';
+      const why =
+        'mqtt.outbox_fsync is deprecated and ignored: the outbox lives in the line record, synced every record.sync_interval_ms';
       this.log.warn({ outbox_fsync: config.outbox_fsync }, why);
     }
     await this.outbox.start(signal);

@@ -10,8 +10,6 @@ export interface ImportDeps {
   store: OutboxStore;
   /** The old `mqtt.outbox_dir` (segment files and ack.json). */
   dir: string;
-  /** The number the first imported entry gets (after what the database already holds). */
-  firstN: number;
   logger: Logger;
 }
 
@@ -35,12 +33,17 @@ export async function importSegmentOutbox(deps: ImportDeps): Promise<{ entries: 
       loaded = (await reader.load()).entries;
     } catch (err) {
       const fields = { code: 'LS_MQTT_OUTBOX', dir, err: errorMessage(err) };
-      logger.error(fields, 'could not read the old MQTT outbox directory; it is left in place and read again next start');
+      logger.error(
+        fields,
+        'could not read the old MQTT outbox directory; it is left in place and read again next start',
+      );
       return { entries: [], skippedLines: reader.skippedLines };
     }
+    // Numbered after what the database already holds, so they are sent after it, in their own order.
+    const firstN = store.totals().maxN + 1;
     entries = loaded.map((e, i) => {
       const message = { topic: e.topic, payload: e.payload, retain: e.retain };
-      return { ...message, n: deps.firstN + i, bytes: entryBytes(message) };
+      return { ...message, n: firstN + i, bytes: entryBytes(message) };
     });
     store.importOnce(entries, META_KEY, dir);
     logger.info({ dir, imported: entries.length }, 'old MQTT outbox directory imported into the line record');

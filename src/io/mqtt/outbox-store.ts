@@ -49,7 +49,7 @@ export class OutboxStore {
   private readonly insertRow: Statement<[number, string, string, number, number]>;
   private readonly deleteRange: Statement<[number, number]>;
   private readonly readAfter: Statement<[number, number], Row>;
-  private readonly sizesAfter: Statement<[number, number], { n: number; bytes: number }>;
+  private readonly sizesAfter: Statement<[number], { n: number; bytes: number }>;
 
   constructor(database: RecordDatabase) {
     this.db = database.db;
@@ -58,7 +58,7 @@ export class OutboxStore {
     this.readAfter = this.db.prepare(
       'SELECT n, topic, payload, retain, bytes FROM outbox WHERE n > ? ORDER BY n LIMIT ?',
     );
-    this.sizesAfter = this.db.prepare('SELECT n, bytes FROM outbox WHERE n > ? ORDER BY n LIMIT ?');
+    this.sizesAfter = this.db.prepare('SELECT n, bytes FROM outbox WHERE n > ? ORDER BY n');
   }
 
   /** What earlier runs left: rows, their bytes and the highest number (new entries are numbered after it). */
@@ -92,9 +92,16 @@ export class OutboxStore {
     return this.readAfter.all(n, limit).map(toEntry);
   }
 
-  /** Numbers and sizes of up to `limit` entries above `n`, in order (no payloads: for dropping). */
-  sizes(n: number, limit: number): { n: number; bytes: number }[] {
-    return this.sizesAfter.all(n, limit);
+  /** The oldest entries numbered above `n` that add up to `bytes` (or all there are), read by size alone. */
+  oldestAfter(n: number, bytes: number): { count: number; bytes: number; lastN: number } {
+    const found = { count: 0, bytes: 0, lastN: n };
+    for (const row of this.sizesAfter.iterate(n)) {
+      if (found.bytes >= bytes) break;
+      found.count++;
+      found.bytes += row.bytes;
+      found.lastN = row.n;
+    }
+    return found;
   }
 
   metaGet(key: string): string | undefined {

@@ -2,53 +2,13 @@ import type { Logger } from 'pino';
 import { errorMessage } from '../../errors.js';
 import { LogThrottle } from '../../log-throttle.js';
 import type { Lifecycle } from '../../domain/ports.js';
-import type { RecordDatabase } from '../../record/database.js';
 import { importSegmentOutbox } from './outbox-legacy.js';
-import { entryBytes, Fifo, type OutboxEntry, type OutboxMessage } from './outbox-queue.js';
+import { SendOrder } from './outbox-order.js';
+import { entryBytes, type OutboxDeps, type OutboxEntry, type OutboxMessage, type OutboxStats } from './outbox-queue.js';
 import { isDiskFull, OutboxStore, type Range } from './outbox-store.js';
 
-export type { OutboxEntry, OutboxMessage } from './outbox-queue.js';
+export type { OutboxDeps, OutboxEntry, OutboxMessage, OutboxStats } from './outbox-queue.js';
 export { outboxMigrations } from './outbox-store.js';
-
-export interface OutboxDeps {
-  /** The line record's open database; undefined when it could not be opened: messages are held in memory only. */
-  database?: RecordDatabase | undefined;
-  /** Why there is no database (the state's storageError), when `database` is undefined. */
-  unavailable?: string;
-  /** Budget of unsent messages (mqtt.outbox_max_mb): past it the oldest unsent ones are dropped. */
-  maxBytes: number;
-  logger: Logger;
-  /** A segment outbox of an earlier version (mqtt.outbox_dir) to import at start, when it exists. */
-  legacyDir?: string;
-  /** Milliseconds between attempts to write again after a failed write; default 1000. */
-  retryDelayMs?: number;
-  /** Bytes of messages that may wait in memory while nothing can be written; default min(maxBytes, 32 MiB). */
-  memoryMaxBytes?: number;
-}
-
-export interface OutboxStats {
-  /** Entries not yet acknowledged by the broker (queued or in flight). */
-  pending: number;
-  pendingBytes: number;
-  inFlight: number;
-  acked: number;
-  /** Oldest unsent entries dropped: budget exceeded, disk full, or the memory cap while nothing could be written. */
-  dropped: number;
-  /** Failed writes or reads of the database. */
-  diskErrors: number;
-  /** Unreadable lines skipped while importing an old segment outbox. */
-  skippedLines: number;
-  /** False while the last database write failed: new entries then wait in memory. */
-  diskOk: boolean;
-  /** Why messages cannot be stored (no database, disk full...), null while they can. */
-  storageError: string | null;
-  /** Entries the broker refused permanently and that were dropped so later ones keep flowing (see `reject`). */
-  rejected: number;
-  /** Entries held only in memory that could not be stored at stop: they are lost with this process. */
-  lostAtStop: number;
-  /** Entries (with their payloads) held in memory: the read page, in flight, put back, and memory-only ones. */
-  heldEntries: number;
-}
 
 /** Entries read from the database at a time: with the in-flight window, what bounds the outbox's memory. */
 const PAGE_SIZE = 64;
@@ -69,21 +29,10 @@ const LOG_INTERVAL_MS = 60_000;
  */
 export class Outbox implements Lifecycle {
   private readonly log: Logger;
+  private readonly memoryMaxBytes: number;
   private readonly store: OutboxStore | undefined;
-  /** Handed out, then put back after a failed publish; sorted, all numbered at most `readPos`. */
-  private released: OutboxEntry[] = [];
   private readonly inFlight = new Map<number, OutboxEntry>();
-  /** Rows read from the database, next in line. */
-  private readonly page = new Fifo<OutboxEntry>();
-  /** Every row numbered above `readPos` is in `page` (no need to read). */
-  private pageHasTail = true;
-  /** Rows numbered up to here were read into the page (or dropped); later ones are only in the database. */
-  private readPos = 0;
-  /** Entries not in the database, in order, after every row; written by the next retry. */
-  private readonly spill = new Fifo<OutboxEntry>();
-  private spillBytes = 0;
-  /** Every entry held only in memory (spilled ones, and those of them handed out), by number. */
-  private readonly memoryOnly = new Map<number, OutboxEntry>();
+  private readonly order = new SendOrder(PAGE_SIZE);
   private deletes: Range[] = [];
   private deleteScheduled = false;
   private nextN = 1;
@@ -110,10 +59,7 @@ export class Outbox implements Lifecycle {
   constructor(private readonly deps: OutboxDeps) {
     this.log = deps.logger;
     this.store = deps.database ? new OutboxStore(deps.database) : undefined;
-  }
-
-  private get memoryMaxBytes(): number {
-    return this.deps.memoryMaxBytes ?? Math.min(this.deps.maxBytes, 32 * 1024 * 1024);
+    this.memoryMaxBytes = deps.memoryMaxBytes ?? Math.min(deps.maxBytes, 32 * 1024 * 1024);
   }
 
   /** Counts what earlier runs left and imports an old segment outbox. Never throws: the outbox then runs in memory. */
@@ -127,7 +73,11 @@ export class Outbox implements Lifecycle {
     } else {
       try {
         this.load(this.store);
-        if (this.deps.legacyDir) await this.importLegacy(this.store, this.deps.legacyDir);
+        if (this.deps.legacyDir) {
+          const imported = await importSegmentOutbox({ ...this.deps, store: this.store, dir: this.deps.legacyDir });
+          this.counters.skippedLines += imported.skippedLines;
+          this.load(this.store);
+        }
       } catch (err) {
         this.diskError('MQTT outbox could not read the line record; new messages are held in memory for now', err);
       }
@@ -146,19 +96,7 @@ export class Outbox implements Lifecycle {
     this.counters.pending = count;
     this.counters.pendingBytes = bytes;
     this.nextN = maxN + 1;
-    this.pageHasTail = count === 0;
-  }
-
-  private async importLegacy(store: OutboxStore, dir: string): Promise<void> {
-    const result = await importSegmentOutbox({ store, dir, firstN: this.nextN, logger: this.log });
-    this.counters.skippedLines += result.skippedLines;
-    if (result.entries.length === 0) return;
-    for (const entry of result.entries) {
-      this.counters.pending++;
-      this.counters.pendingBytes += entry.bytes;
-      this.nextN = entry.n + 1;
-    }
-    this.pageHasTail = false;
+    if (count > 0) this.order.storedBeyondPage();
   }
 
   /** Stores what waits in memory and the pending deletes, one last time. Never throws; the database stays open. */
@@ -168,7 +106,7 @@ export class Outbox implements Lifecycle {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     if (this.store) this.writeHeld(this.store);
-    const lost = this.memoryOnly.size;
+    const lost = this.order.memoryOnlyCount;
     this.counters.lostAtStop = lost;
     if (lost > 0) {
       // Not rate-limited like the other disk errors: this is the last chance to say these verdicts are gone.
@@ -187,13 +125,16 @@ export class Outbox implements Lifecycle {
     }
     if (this.lifecycle === 'stopped') {
       const fields = { code: 'LS_MQTT_OUTBOX', topic: message.topic };
-      this.log.warn(fields, 'outbox: message enqueued after stop is not sent by this run; stop MQTT after the pipeline');
+      this.log.warn(
+        fields,
+        'outbox: message enqueued after stop is not sent by this run; stop MQTT after the pipeline',
+      );
     }
     const { topic, payload, retain } = message;
     const entry: OutboxEntry = { n: this.nextN++, topic, payload, retain, bytes: entryBytes(message) };
     this.counters.pending++;
     this.counters.pendingBytes += entry.bytes;
-    if (this.store && this.spill.length === 0) this.write(this.store, entry);
+    if (this.store && !this.order.spilling) this.write(this.store, entry);
     else this.hold(entry);
     this.enforceBudget();
     this.notify();
@@ -201,18 +142,14 @@ export class Outbox implements Lifecycle {
 
   /** The next entry to publish, in order, marked in flight; undefined when none is waiting. */
   takeNext(): OutboxEntry | undefined {
-    const entry = this.released.shift() ?? this.nextFromPage() ?? this.nextFromSpill();
+    const entry = this.order.next(this.store ? (after, limit) => this.read(after, limit) : undefined);
     if (entry) this.inFlight.set(entry.n, entry);
     return entry;
   }
 
   /** The broker acknowledged in-flight entry `n`: it will not be sent again. */
   ack(n: number): void {
-    const entry = this.inFlight.get(n);
-    if (!entry) return;
-    this.inFlight.delete(n);
-    this.finish(entry);
-    this.counters.acked++;
+    if (this.settle(n)) this.counters.acked++;
   }
 
   /**
@@ -220,11 +157,15 @@ export class Outbox implements Lifecycle {
    * as rejected, so it no longer holds back everything queued behind it.
    */
   reject(n: number): void {
+    if (this.settle(n)) this.counters.rejected++;
+  }
+
+  private settle(n: number): boolean {
     const entry = this.inFlight.get(n);
-    if (!entry) return;
+    if (!entry) return false;
     this.inFlight.delete(n);
     this.finish(entry);
-    this.counters.rejected++;
+    return true;
   }
 
   /** Puts one in-flight entry back (its publish failed); it is the next one handed out. */
@@ -232,8 +173,7 @@ export class Outbox implements Lifecycle {
     const entry = this.inFlight.get(n);
     if (!entry) return;
     this.inFlight.delete(n);
-    const at = this.released.findIndex((e) => e.n > n);
-    this.released.splice(at === -1 ? this.released.length : at, 0, entry);
+    this.order.putBack(entry);
   }
 
   /** Called whenever an entry becomes available to send. Returns a function that removes the listener. */
@@ -243,19 +183,13 @@ export class Outbox implements Lifecycle {
   }
 
   stats(): OutboxStats {
+    const { inFlight, diskOk, storageError } = this;
     return {
-      pending: this.counters.pending,
-      pendingBytes: this.counters.pendingBytes,
-      inFlight: this.inFlight.size,
-      acked: this.counters.acked,
-      dropped: this.counters.dropped,
-      diskErrors: this.counters.diskErrors,
-      skippedLines: this.counters.skippedLines,
-      diskOk: this.diskOk,
-      storageError: this.storageError,
-      rejected: this.counters.rejected,
-      lostAtStop: this.counters.lostAtStop,
-      heldEntries: this.page.length + this.released.length + this.inFlight.size + this.spill.length,
+      ...this.counters,
+      inFlight: inFlight.size,
+      diskOk,
+      storageError,
+      heldEntries: this.order.length + inFlight.size,
     };
   }
 
@@ -268,21 +202,11 @@ export class Outbox implements Lifecycle {
   private write(store: OutboxStore, entry: OutboxEntry): void {
     try {
       store.insert(entry);
-      this.appended(entry);
+      this.order.stored(entry);
     } catch (err) {
       if (isDiskFull(err) && this.insertAfterMakingRoom(store, entry)) return;
       this.diskError('could not write the MQTT outbox; new messages wait in memory and the write is retried', err);
       this.hold(entry);
-    }
-  }
-
-  /** A stored entry joins the page when the page already holds every row after it: no read needed to send it. */
-  private appended(entry: OutboxEntry): void {
-    if (this.pageHasTail && this.page.length < PAGE_SIZE) {
-      this.page.push(entry);
-      this.readPos = entry.n;
-    } else {
-      this.pageHasTail = false;
     }
   }
 
@@ -292,7 +216,7 @@ export class Outbox implements Lifecycle {
     try {
       this.runDeletes(store);
       store.insert(entry);
-      this.appended(entry);
+      this.order.stored(entry);
       return true;
     } catch {
       return false;
@@ -301,39 +225,18 @@ export class Outbox implements Lifecycle {
 
   /** Keeps an entry in memory, after every stored one, until a retry writes it. Capped: the oldest go first. */
   private hold(entry: OutboxEntry): void {
-    this.spill.push(entry);
-    this.spillBytes += entry.bytes;
-    this.memoryOnly.set(entry.n, entry);
-    if (this.spillBytes > this.memoryMaxBytes) {
-      this.countDropped(this.dropSpilled(this.spillBytes - this.memoryMaxBytes), 'memory');
-    }
+    this.order.hold(entry);
+    const over = this.order.spillBytes - this.memoryMaxBytes;
+    if (over > 0) this.countDropped(this.dropEach(() => this.order.shiftSpilled(), over).count, 'memory');
     this.scheduleRetry();
   }
 
-  private nextFromPage(): OutboxEntry | undefined {
-    if (this.page.length === 0 && !this.pageHasTail && this.store) this.readPage(this.store);
-    return this.page.shift();
-  }
-
-  /** Memory-only entries come after every stored row: only once the database has nothing more to read. */
-  private nextFromSpill(): OutboxEntry | undefined {
-    if (this.store && !this.pageHasTail) return undefined;
-    const entry = this.spill.shift();
-    if (!entry) return undefined;
-    this.spillBytes -= entry.bytes;
-    this.readPos = Math.max(this.readPos, entry.n);
-    return entry;
-  }
-
-  private readPage(store: OutboxStore): void {
+  private read(after: number, limit: number): OutboxEntry[] | undefined {
     try {
-      const rows = store.after(this.readPos, PAGE_SIZE);
-      for (const row of rows) this.page.push(row);
-      const last = rows[rows.length - 1];
-      if (last) this.readPos = last.n;
-      this.pageHasTail = rows.length < PAGE_SIZE;
+      return this.store?.after(after, limit);
     } catch (err) {
       this.diskError('could not read the MQTT outbox; sending resumes when it can be read', err);
+      return undefined;
     }
   }
 
@@ -341,7 +244,7 @@ export class Outbox implements Lifecycle {
   private finish(entry: OutboxEntry): void {
     this.counters.pending--;
     this.counters.pendingBytes -= entry.bytes;
-    if (!this.memoryOnly.delete(entry.n)) this.deleteLater(entry.n, entry.n);
+    if (this.order.forget(entry.n)) this.deleteLater(entry.n, entry.n);
   }
 
   private deleteLater(from: number, to: number): void {
@@ -376,65 +279,46 @@ export class Outbox implements Lifecycle {
 
   /**
    * Drops the oldest entries not on the wire (in-flight ones cannot be recalled) until `bytes` are freed: put-back
-   * ones, the read page, the rows after it, then (when `memory`) those waiting in memory. Returns how many.
+   * ones and the read page, the rows after it, then (when `memory`) those waiting in memory. Returns how many.
    */
   private dropOldest(bytes: number, reason: 'budget' | 'disk_full', memory: boolean): number {
-    let freed = 0;
-    let count = 0;
-    const drop = (entry: OutboxEntry): void => {
-      this.finish(entry);
-      freed += entry.bytes;
-      count++;
-    };
-    while (freed < bytes && this.released.length > 0) drop(this.released.shift() as OutboxEntry);
-    while (freed < bytes && this.page.length > 0) drop(this.page.shift() as OutboxEntry);
+    let { count, bytes: freed } = this.dropEach(() => this.order.shiftUnsent(), bytes);
     if (freed < bytes && this.store) {
       const rows = this.dropStoredAfterPage(this.store, bytes - freed);
       freed += rows.bytes;
       count += rows.count;
     }
-    if (memory && freed < bytes) count += this.dropSpilled(bytes - freed);
+    if (memory && freed < bytes) count += this.dropEach(() => this.order.shiftSpilled(), bytes - freed).count;
     this.countDropped(count, reason);
     return count;
   }
 
   /** Drops rows numbered after the page (never read into memory) by their sizes alone. */
   private dropStoredAfterPage(store: OutboxStore, bytes: number): { count: number; bytes: number } {
-    let freed = 0;
-    let count = 0;
-    const from = this.readPos + 1;
+    const from = this.order.readPos + 1;
     try {
-      while (freed < bytes) {
-        const rows = store.sizes(this.readPos, 256);
-        for (const row of rows) {
-          if (freed >= bytes) break;
-          this.counters.pending--;
-          this.counters.pendingBytes -= row.bytes;
-          this.readPos = row.n;
-          freed += row.bytes;
-          count++;
-        }
-        if (rows.length < 256) break;
-      }
+      const oldest = store.oldestAfter(this.order.readPos, bytes);
+      if (oldest.count === 0) return oldest;
+      this.counters.pending -= oldest.count;
+      this.counters.pendingBytes -= oldest.bytes;
+      this.order.readPos = oldest.lastN;
+      this.deleteLater(from, oldest.lastN);
+      return oldest;
     } catch (err) {
       this.diskError('could not read the MQTT outbox to drop its oldest rows', err);
+      return { count: 0, bytes: 0 };
     }
-    if (count > 0) this.deleteLater(from, this.readPos);
-    return { count, bytes: freed };
   }
 
-  private dropSpilled(bytes: number): number {
-    let freed = 0;
-    let count = 0;
-    while (freed < bytes) {
-      const entry = this.spill.shift();
-      if (!entry) break;
-      this.spillBytes -= entry.bytes;
+  /** Drops what `shift` hands out, oldest first, until `bytes` are freed. */
+  private dropEach(shift: () => OutboxEntry | undefined, bytes: number): { count: number; bytes: number } {
+    const done = { count: 0, bytes: 0 };
+    for (let entry = shift(); entry; entry = done.bytes < bytes ? shift() : undefined) {
       this.finish(entry);
-      freed += entry.bytes;
-      count++;
+      done.bytes += entry.bytes;
+      done.count++;
     }
-    return count;
+    return done;
   }
 
   private countDropped(count: number, reason: 'budget' | 'disk_full' | 'memory'): void {
@@ -465,7 +349,7 @@ export class Outbox implements Lifecycle {
   private writeHeld(store: OutboxStore): void {
     try {
       this.runDeletes(store);
-      const held = [...this.memoryOnly.values()];
+      const held = this.order.memoryEntries();
       if (held.length > 0) {
         try {
           store.insertAll(held);
@@ -474,10 +358,7 @@ export class Outbox implements Lifecycle {
           this.runDeletes(store);
           store.insertAll(held);
         }
-        this.memoryOnly.clear();
-        this.spill.clear();
-        this.spillBytes = 0;
-        this.pageHasTail = false;
+        this.order.allStored();
       }
       this.recovered();
     } catch (err) {
