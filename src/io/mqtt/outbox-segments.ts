@@ -17,6 +17,11 @@ const ackSchema = z.strictObject({ acked_n: z.number().int().min(0) });
 const SEGMENT_RE = /^seg-(\d{12})\.jsonl$/;
 const ACK_FILE = 'ack.json';
 
+/** A file of the old outbox: a segment or the ack mark. */
+export function isSegmentOutboxFile(name: string): boolean {
+  return SEGMENT_RE.test(name) || name === ACK_FILE;
+}
+
 export interface SegmentReaderDeps {
   dir: string;
   logger: Logger;

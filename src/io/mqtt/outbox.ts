@@ -72,12 +72,10 @@ export class Outbox implements Lifecycle {
       this.log.error(fields, 'MQTT outbox has no database: messages are held in memory only, lost if the daemon stops');
     } else {
       try {
+        const { legacyDir: dir, database } = this.deps;
+        const deps = { store: this.store, databaseFile: database?.file, logger: this.log };
+        if (dir) this.counters.skippedLines += (await importSegmentOutbox({ ...deps, dir })).skippedLines;
         this.load(this.store);
-        if (this.deps.legacyDir) {
-          const imported = await importSegmentOutbox({ ...this.deps, store: this.store, dir: this.deps.legacyDir });
-          this.counters.skippedLines += imported.skippedLines;
-          this.load(this.store);
-        }
       } catch (err) {
         this.diskError('MQTT outbox could not read the line record; new messages are held in memory for now', err);
       }

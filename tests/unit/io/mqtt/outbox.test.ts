@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -267,6 +268,30 @@ describe('Outbox in the line record (SQLite)', () => {
       await again.start(signal);
       expect(again.stats().pending).toBe(26);
       await again.stop();
+    });
+
+    it('an outbox_dir that is the state directory itself: the old files are imported and renamed, the directory and the database stay', async () => {
+      await oldOutbox(dir.path, 5, 2);
+      const outbox = make({ legacyDir: dir.path });
+      await outbox.start(signal);
+      expect(drain(outbox).map(seqOf)).toEqual([3, 4, 5]);
+      await outbox.stop();
+      expect(existsSync(file())).toBe(true);
+      expect(existsSync(`${dir.path}.migrated`)).toBe(false);
+      expect(existsSync(join(dir.path, 'ack.json.migrated'))).toBe(true);
+      const again = make({ legacyDir: dir.path });
+      await again.start(signal);
+      expect(again.stats().pending).toBe(3);
+      await again.stop();
+    });
+
+    it('a directory without segment files or ack.json is left alone', async () => {
+      const legacyDir = join(dir.path, 'outbox');
+      await mkdir(legacyDir);
+      const outbox = make({ legacyDir });
+      await outbox.start(signal);
+      await outbox.stop();
+      expect(existsSync(legacyDir)).toBe(true);
     });
 
     it('interrupted after the import but before the rename: the next start only renames (no duplicates)', async () => {
