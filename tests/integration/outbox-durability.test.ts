@@ -214,23 +214,24 @@ async function fullDisk(mountPoint: string): Promise<void> {
   await waitFor(() => loggedParts(proc.stdout()).length >= 8, 120_000, 'parts queued with the broker down');
   const filler = path.join(mountPoint, 'filler');
   await fill(filler);
-  const atFull = loggedParts(proc.stdout()).length;
   await waitFor(
     () => logLines(proc.stdout()).some((l) => l.code === 'LS_MQTT_OUTBOX_FULL'),
     120_000,
     'the outbox to drop its oldest unsent rows (LS_MQTT_OUTBOX_FULL)',
   );
+  // The first write that found no room dropped the oldest unsent rows (the policy); every part logged after that
+  // line waited in memory or was stored in the room made, and must arrive.
+  const afterFull = (): string[] => {
+    const lines = proc.stdout().split('\n');
+    return loggedParts(lines.slice(lines.findIndex((line) => line.includes('"LS_MQTT_OUTBOX_FULL"'))).join('\n'));
+  };
   // Inspection goes on while the disk is full.
-  await waitFor(() => loggedParts(proc.stdout()).length >= atFull + 10, 120_000, 'ten more parts on a full disk');
+  await waitFor(() => afterFull().length >= 10, 120_000, 'ten more parts on a full disk');
   await rm(filler);
   const observer = await brokerUp();
   const afterSpace = loggedParts(proc.stdout()).length;
   await waitFor(() => loggedParts(proc.stdout()).length >= afterSpace + 5, 120_000, 'parts after space returns');
-  // The first write that found no room dropped the oldest unsent rows (the policy); every part logged after that
-  // line waited in memory or was stored in the room made, and must arrive.
-  const lines = proc.stdout().split('\n');
-  const fullAt = lines.findIndex((line) => line.includes('"LS_MQTT_OUTBOX_FULL"'));
-  const expected = loggedParts(lines.slice(fullAt).join('\n'));
+  const expected = afterFull();
   expect(expected.length).toBeGreaterThanOrEqual(15);
   await waitFor(
     () => expect(missing(observer, expected)).toEqual([]),
