@@ -66,7 +66,7 @@ export const mqttSection = z
       .min(1)
       .default('var/outbox')
       .describe(
-        'Directory of the segment-file outbox of earlier versions, read once: its unsent messages are imported into the line record (record.dir) at the first start and the directory is renamed <dir>.migrated. Relative to the config file.',
+        'Directory of the segment-file outbox of earlier versions, read once: its unsent messages are imported into the line record (record.dir) at the first start and the directory gets the suffix .migrated. Relative to the config file.',
       ),
     max_in_flight: z
       .number()
