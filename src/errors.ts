@@ -77,14 +77,16 @@ export const ERROR_CODES = {
     action: 'The gate or an indicator may not have switched: check the wiring and the driver; an alarm is raised.',
   },
   LS_MQTT_OUTBOX: {
-    summary: 'The durable MQTT outbox could not be written or read (disk full, permissions, corrupt segment).',
+    summary:
+      'The durable MQTT outbox (in the line record) could not be written or read, or there is no line record: new verdicts wait in memory.',
     action:
-      'Check `mqtt.outbox_dir`, free disk space and permissions. Verdicts are still decided and the gate still works.',
+      'Check `record.dir`, free disk space and permissions (and `mqtt.outbox_dir` when importing an old outbox). Verdicts are still decided and the gate still works.',
   },
   LS_MQTT_OUTBOX_FULL: {
     summary:
-      'The MQTT outbox reached `mqtt.outbox_max_mb` while the broker was unreachable; the oldest unsent verdicts were dropped.',
-    action: 'Restore the broker connection; raise the limit if outages are expected to last longer.',
+      'The MQTT outbox dropped its oldest unsent verdicts: `mqtt.outbox_max_mb` reached while the broker was unreachable (reason budget), the disk full (disk_full), or the memory cap while nothing could be written (memory).',
+    action:
+      'Restore the broker connection; free disk space in `record.dir`; raise the limit if outages are expected to last longer.',
   },
   LS_MQTT_CONNECT: {
     summary: 'The MQTT broker is unreachable or refused the connection; verdicts queue in the outbox.',

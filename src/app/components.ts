@@ -16,6 +16,7 @@ import { errorCode, errorMessage } from '../errors.js';
 import { GateThread } from '../io/gpio/gate-thread.js';
 import type { GpioDriver } from '../io/gpio/types.js';
 import type { LineStateFacts, Mqtt, MqttDeps } from '../io/mqtt/index.js';
+import { outboxMigrations } from '../io/mqtt/outbox-store.js';
 import type { Logger } from '../log.js';
 import { LineRecord } from '../record/index.js';
 import type { AlarmRecord } from '../pipeline/alarms.js';
@@ -258,7 +259,8 @@ export class AppComponents {
   private async startRecord(signal: AbortSignal): Promise<void> {
     const { loaded } = this.deps;
     const logger = this.child('record');
-    const record = new LineRecord({ config: this.config.record, baseDir: loaded.baseDir, logger });
+    const migrations = [outboxMigrations];
+    const record = new LineRecord({ config: this.config.record, baseDir: loaded.baseDir, logger, migrations });
     try {
       await record.start(signal);
       this.record = record;
@@ -280,6 +282,8 @@ export class AppComponents {
       env,
       lineState: () => this.lineState(),
       station: { model: () => this.inspector?.info, healthy: () => this.line?.progress() },
+      ...(this.record ? { database: this.record.database } : {}),
+      ...(this.recordError === null ? {} : { recordError: this.recordError }),
     });
     await this.mqtt.start(signal);
     this.mqtt.onCommand(this.deps.onCommand);

@@ -30,8 +30,9 @@ export class PartSink {
   }
 
   record(record: PartRecord, image?: CapturedImage): void {
-    logPart(this.deps.logger, record);
+    // Stored in the outbox before the line is logged: a part's log line means its verdict survives a crash.
     this.deps.mqtt()?.publishPart(record);
+    logPart(this.deps.logger, record);
     this.deps.health.record(record);
     for (const listener of this.listeners) listener(record, image);
     this.completed += 1;

@@ -33,7 +33,7 @@ export interface RunSummary {
     dropped: number;
     rejected: number;
     lost_at_stop: number;
-    /** Why the outbox directory cannot be written (verdicts then wait in memory); null while it can. */
+    /** Why the outbox cannot store messages (verdicts then wait in memory); null while it can. */
     storage_error: string | null;
   } | null;
 }

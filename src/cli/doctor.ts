@@ -185,12 +185,13 @@ async function gpioCheck(config: LoadedConfig['config'], logger: Logger, signal:
   }
 }
 
+/** The outbox lives in the line record's database, in record.dir (mqtt.outbox_dir is only read to migrate it). */
 async function outboxCheck(loaded: LoadedConfig): Promise<Check> {
-  const outbox = path.resolve(loaded.baseDir, loaded.config.mqtt.outbox_dir);
+  const outbox = path.resolve(loaded.baseDir, loaded.config.record.dir);
   try {
     await mkdir(outbox, { recursive: true });
     await access(outbox, constants.W_OK);
-    return { name: 'mqtt outbox', status: 'ok', detail: `${outbox} is writable` };
+    return { name: 'mqtt outbox', status: 'ok', detail: `${outbox} (line record) is writable` };
   } catch (err) {
     return {
       name: 'mqtt outbox',

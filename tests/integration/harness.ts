@@ -58,6 +58,8 @@ export function lineConfig(
     ...ROOMY_TIMING,
     alarms: { consecutive_rejects: 0 },
     mqtt: { url: mqttUrl, outbox_dir: outbox, reconnect_ms: 200 },
+    // Beside the outbox directory, so that no two tests share a line record (and its outbox).
+    record: { dir: `${outbox}-record` },
     ...rest,
   };
   return { config: parseConfig(input), file: path.join(ROOT, 'itest.yaml'), baseDir: ROOT };
@@ -87,7 +89,7 @@ export interface Proc {
 }
 
 /** The real CLI from source, as a separate process: signals and exit codes are the real ones. */
-export function lineside(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+export function lineside(args: string[], env: NodeJS.ProcessEnv = {}, onStdout?: (text: string) => void): Proc {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
@@ -96,7 +98,10 @@ export function lineside(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   let out = '';
   let err = '';
   let signal: NodeJS.Signals | null = null;
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString();
+    onStdout?.(out);
+  });
   child.stderr.on('data', (c: Buffer) => (err += c.toString()));
   return {
     code: new Promise((resolve) =>

@@ -68,7 +68,7 @@ export const mqttSection = z
       .min(1)
       .default('var/outbox')
       .describe(
-        'Directory of the durable outbox; verdicts wait here until the broker acknowledges them. Relative to the config file.',
+        'Directory of the segment-file outbox of earlier versions, read once: its unsent messages are imported into the line record (record.dir) at the first start and the directory gets the suffix .migrated. Relative to the config file.',
       ),
     max_in_flight: z
       .number()
@@ -81,9 +81,9 @@ export const mqttSection = z
       ),
     outbox_fsync: z
       .boolean()
-      .default(true)
+      .optional()
       .describe(
-        'fsync each outbox write batch (one per ~20 ms at most): a power cut loses no enqueued verdict that reached the disk. Off trades that for less flash wear.',
+        'Deprecated and ignored (accepted so that older configs still start; a warning says so): the outbox lives in the line record, which a thread syncs every record.sync_interval_ms.',
       ),
     outbox_max_mb: z
       .number()
@@ -91,7 +91,7 @@ export const mqttSection = z
       .max(2048)
       .default(256)
       .describe(
-        'Megabytes of unsent messages the outbox may hold; past it the oldest unsent verdicts are dropped (LS_MQTT_OUTBOX_FULL). A RAM and disk budget: unsent messages are kept in memory as well as on disk, so size it for the RAM of the device.',
+        'Megabytes of unsent messages the outbox may hold in the line record; past it the oldest unsent verdicts are dropped (LS_MQTT_OUTBOX_FULL). A disk budget: memory holds only the in-flight window and one page of the next messages (while nothing can be written, at most min(outbox_max_mb, 32) MB wait in memory).',
       ),
     ...mqttFormatKeys,
     state_interval_s: z

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
-import { isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { MqttConfig } from '../../config/sections/mqtt.js';
 import { mqttPasswordSource, readSecret } from '../../config/secrets.js';
 import { errorMessage, isLinesideError, LinesideError, type ErrorCode } from '../../errors.js';
 import type { Lifecycle } from '../../domain/ports.js';
 import type { PartRecord } from '../../domain/part.js';
+import type { RecordDatabase } from '../../record/database.js';
 import { EmbeddedBroker } from './embedded-broker.js';
 import { Outbox } from './outbox.js';
 import {
@@ -36,7 +37,7 @@ export type {
   StatusPayload,
 } from './payload.js';
 export { EmbeddedBroker } from './embedded-broker.js';
-export { Outbox } from './outbox.js';
+export { Outbox, outboxMigrations } from './outbox.js';
 export { MqttPublisher } from './publisher.js';
 export type { LineStateFacts, StatePayload } from './state-payload.js';
 
@@ -45,6 +46,13 @@ export interface MqttDeps {
   lineId: string;
   /** Directory a relative `outbox_dir` is resolved against (the config file's directory). */
   baseDir: string;
+  /**
+   * The line record's open database, which holds the outbox (its migrations: `outboxMigrations`). Without it the
+   * outbox holds messages in memory only, and the state's storageError says why (`recordError`).
+   */
+  database?: RecordDatabase;
+  /** Why the line record could not be opened, when `database` is absent. */
+  recordError?: string;
   /** The pipeline's run id, so status messages name the same run as the verdicts; a fresh UUID when omitted. */
   runId?: string;
   /** Where `password_env` and CREDENTIALS_DIRECTORY are looked up; process.env when omitted. */
@@ -67,17 +75,17 @@ export interface MqttState {
   dropped: number;
   /** Messages the broker refused for good (MQTT 5 reason code >= 0x80) and that were dropped (LS_MQTT_REJECTED). */
   rejected: number;
-  /** Unsent messages the outbox could not write to disk at stop (LS_MQTT_OUTBOX): lost with the process. */
+  /** Unsent messages held in memory that the outbox could not store at stop (LS_MQTT_OUTBOX): lost with the process. */
   lostAtStop: number;
   outboxBytes: number;
   outboxDiskErrors: number;
   outboxDiskOk: boolean;
   /**
-   * Why the outbox directory (mqtt.outbox_dir) cannot be written, null while it can; known from start, not only in
-   * an outage. While set, verdicts are still published but held in memory only: show it in health and the summary.
+   * Why the outbox cannot store messages (no line record database, disk full or failing), null while it can; known
+   * from start. While set, verdicts are still published but new ones wait in memory: show it in health and summary.
    */
   storageError: string | null;
-  /** Unreadable outbox lines skipped at start (a torn last line after a crash). */
+  /** Unreadable lines skipped while importing an old segment outbox (mqtt.outbox_dir) at start. */
   outboxSkippedLines: number;
   connects: number;
   disconnects: number;
@@ -123,13 +131,14 @@ class MqttService implements Mqtt {
     this.log = deps.logger;
     this.runId = deps.runId ?? randomUUID();
     this.topics = topicsFor(deps.config.topic_prefix ?? `lineside/${deps.lineId}`);
-    const dir = isAbsolute(deps.config.outbox_dir)
+    const legacyDir = isAbsolute(deps.config.outbox_dir)
       ? deps.config.outbox_dir
       : resolve(deps.baseDir, deps.config.outbox_dir);
     this.outbox = new Outbox({
-      dir,
+      database: deps.database,
+      unavailable: deps.recordError ?? 'the line record database is not available',
+      legacyDir,
       maxBytes: Math.floor(deps.config.outbox_max_mb * 1024 * 1024),
-      fsync: deps.config.outbox_fsync,
       logger: deps.logger.child({ part_of: 'outbox' }),
     });
     if (deps.config.format === 'sparkplug_b') {
@@ -137,7 +146,8 @@ class MqttService implements Mqtt {
         config: deps.config.sparkplug,
         lineId: deps.lineId,
         runId: this.runId,
-        outboxDir: dir,
+        // Beside the line record's database (the state directory); the old outbox directory without one.
+        outboxDir: deps.database ? dirname(deps.database.file) : legacyDir,
         facts: deps.station ?? { model: () => undefined, healthy: () => undefined },
         logger: deps.logger.child({ part_of: 'sparkplug' }),
       });
@@ -162,6 +172,11 @@ class MqttService implements Mqtt {
   /** Opens the outbox, starts the embedded broker if configured, and connects in the background (never waits for a broker). */
   async start(signal: AbortSignal): Promise<void> {
     const { config } = this.deps;
+    if (config.outbox_fsync !== undefined) {
+      const why =
+        'mqtt.outbox_fsync is deprecated and ignored: the outbox lives in the line record, synced every record.sync_interval_ms';
+      this.log.warn({ outbox_fsync: config.outbox_fsync }, why);
+    }
     await this.outbox.start(signal);
     let url = config.url;
     let protocolVersion = config.protocol_version;

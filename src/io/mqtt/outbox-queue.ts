@@ -1,10 +1,13 @@
+import type { Logger } from 'pino';
+import type { RecordDatabase } from '../../record/database.js';
+
 /** A message waiting for the broker. `n` orders entries across restarts; it is not the part sequence number. */
 export interface OutboxEntry {
   readonly n: number;
   readonly topic: string;
   readonly payload: string;
   readonly retain: boolean;
-  /** Bytes this entry takes in a segment file (its JSON line). */
+  /** Bytes this entry counts against `mqtt.outbox_max_mb` (topic, payload and a fixed row overhead). */
   readonly bytes: number;
 }
 
@@ -14,34 +17,69 @@ export interface OutboxMessage {
   retain: boolean;
 }
 
-/** One entry in the outbox and where it stands. */
-export interface Slot {
-  entry: OutboxEntry;
-  state: 'queued' | 'inflight' | 'done';
-  /** True while the slot sits in the Outbox's `unwritten` list (its line is not on disk yet). */
-  unwritten: boolean;
+export interface OutboxDeps {
+  /** The line record's open database; undefined when it could not be opened: messages are held in memory only. */
+  database?: RecordDatabase | undefined;
+  /** Why there is no database (the state's storageError), when `database` is undefined. */
+  unavailable?: string;
+  /** Budget of unsent messages (mqtt.outbox_max_mb): past it the oldest unsent ones are dropped. */
+  maxBytes: number;
+  logger: Logger;
+  /** A segment outbox of an earlier version (mqtt.outbox_dir) to import at start, when it exists. */
+  legacyDir?: string;
+  /** Milliseconds between attempts to write again after a failed write; default 1000. */
+  retryDelayMs?: number;
+  /** Bytes of messages that may wait in memory while nothing can be written; default min(maxBytes, 32 MiB). */
+  memoryMaxBytes?: number;
 }
 
-/** FIFO of slots with O(1) removal at the front; vacated cells are cleared so their payloads can be collected. */
-export class SlotQueue {
-  private items: (Slot | undefined)[] = [];
+export interface OutboxStats {
+  /** Entries not yet acknowledged by the broker (queued or in flight). */
+  pending: number;
+  pendingBytes: number;
+  inFlight: number;
+  acked: number;
+  /** Oldest unsent entries dropped: budget exceeded, disk full, or the memory cap while nothing could be written. */
+  dropped: number;
+  /** Failed writes or reads of the database. */
+  diskErrors: number;
+  /** Unreadable lines skipped while importing an old segment outbox. */
+  skippedLines: number;
+  /** False while the last database write failed: new entries then wait in memory. */
+  diskOk: boolean;
+  /** Why messages cannot be stored (no database, disk full...), null while they can. */
+  storageError: string | null;
+  /** Entries the broker refused permanently and that were dropped so later ones keep flowing (see `reject`). */
+  rejected: number;
+  /** Entries held only in memory that could not be stored at stop: they are lost with this process. */
+  lostAtStop: number;
+  /** Entries (with their payloads) held in memory: the read page, in flight, put back, and memory-only ones. */
+  heldEntries: number;
+}
+
+/** What one stored row costs besides its topic and payload (row header, key, flags): an estimate, for the budget. */
+const ROW_OVERHEAD_BYTES = 16;
+
+export function entryBytes(message: OutboxMessage): number {
+  return Buffer.byteLength(message.topic) + Buffer.byteLength(message.payload) + ROW_OVERHEAD_BYTES;
+}
+
+/** FIFO with O(1) removal at the front; vacated cells are cleared so their payloads can be collected. */
+export class Fifo<T> {
+  private items: (T | undefined)[] = [];
   private head = 0;
 
   get length(): number {
     return this.items.length - this.head;
   }
 
-  first(): Slot | undefined {
-    return this.items[this.head];
+  push(item: T): void {
+    this.items.push(item);
   }
 
-  push(slot: Slot): void {
-    this.items.push(slot);
-  }
-
-  shift(): Slot | undefined {
+  shift(): T | undefined {
     if (this.head >= this.items.length) return undefined;
-    const slot = this.items[this.head];
+    const item = this.items[this.head];
     this.items[this.head++] = undefined;
     if (this.head === this.items.length) {
       this.items = [];
@@ -50,82 +88,11 @@ export class SlotQueue {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }
-    return slot;
-  }
-
-  /** Puts a slot back in entry order; released slots go near the front, so the scan is short. */
-  insertOrdered(slot: Slot): void {
-    let index = this.head;
-    while (index < this.items.length && (this.items[index]?.entry.n ?? Infinity) < slot.entry.n) index++;
-    if (index === this.head && this.head > 0) {
-      this.items[--this.head] = slot;
-      return;
-    }
-    this.items.splice(index, 0, slot);
-  }
-
-  clear(): Slot[] {
-    const slots = this.items.slice(this.head).filter((slot): slot is Slot => slot !== undefined);
-    this.items = [];
-    this.head = 0;
-    return slots;
-  }
-}
-
-/** Slots whose line is not on disk yet, in entry order; finished ones stay until the next batch or a compaction. */
-export class UnwrittenSlots {
-  private slots: Slot[] = [];
-  /** Slots here that were acknowledged or dropped since; compacted away when they pile up. */
-  private done = 0;
-
-  /** Includes finished slots not yet compacted away. */
-  get length(): number {
-    return this.slots.length;
-  }
-
-  /** Finished slots still referenced here (they keep their payloads alive). */
-  get doneCount(): number {
-    return this.done;
-  }
-
-  /** Slots here still pending (not finished). */
-  pendingCount(): number {
-    return this.slots.filter((slot) => slot.state !== 'done').length;
-  }
-
-  push(slot: Slot): void {
-    this.slots.push(slot);
+    return item;
   }
 
   clear(): void {
-    this.slots = [];
-    this.done = 0;
-  }
-
-  /** A slot here was finished (acked, dropped or rejected). */
-  finished(): void {
-    this.done++;
-    // While the disk fails nothing leaves this list: drop finished slots before they pile up.
-    if (this.done > 1024 && this.done * 2 > this.slots.length) {
-      this.slots = this.slots.filter((slot) => slot.state !== 'done');
-      this.done = 0;
-    }
-  }
-
-  /** Takes the pending slots out as one batch to write. */
-  takeBatch(): Slot[] {
-    // Detached, so compaction during the write cannot shift what this batch covers.
-    const batch = this.slots.filter((slot) => slot.state !== 'done');
-    this.clear();
-    for (const slot of batch) slot.unwritten = false;
-    return batch;
-  }
-
-  /** A batch failed to be written: its slots still pending go back in front of those enqueued since. */
-  putBack(batch: Slot[]): void {
-    const retry = batch.filter((slot) => slot.state !== 'done');
-    for (const slot of retry) slot.unwritten = true;
-    this.slots = [...retry, ...this.slots];
-    this.done = this.slots.filter((slot) => slot.state === 'done').length;
+    this.items = [];
+    this.head = 0;
   }
 }

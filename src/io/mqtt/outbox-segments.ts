@@ -1,9 +1,9 @@
-import { mkdir, open, readdir, readFile, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { errorMessage } from '../../errors.js';
-import type { OutboxEntry, OutboxMessage } from './outbox-queue.js';
+import type { OutboxEntry } from './outbox-queue.js';
 
 const lineSchema = z.strictObject({
   n: z.number().int().positive(),
@@ -16,57 +16,27 @@ const ackSchema = z.strictObject({ acked_n: z.number().int().min(0) });
 
 const SEGMENT_RE = /^seg-(\d{12})\.jsonl$/;
 const ACK_FILE = 'ack.json';
-/** Created and removed at start (and on each retry with nothing to write) to learn that the directory is writable. */
-const PROBE_FILE = '.write-probe';
 
-interface Segment {
-  id: number;
-  maxN: number;
+/** A file of the old outbox: a segment or the ack mark. */
+export function isSegmentOutboxFile(name: string): boolean {
+  return SEGMENT_RE.test(name) || name === ACK_FILE;
 }
 
-export interface SegmentFilesDeps {
+export interface SegmentReaderDeps {
   dir: string;
-  fsync: boolean;
-  /** A new segment is started once the current one holds this many bytes. */
-  segmentMaxBytes: number;
   logger: Logger;
 }
 
-/** The line an entry takes in a segment file, newline included; its byte length is the entry's `bytes`. */
-export function entryLine(n: number, message: OutboxMessage): string {
-  return `${JSON.stringify({ n, t: message.topic, p: message.payload, r: message.retain })}\n`;
-}
-
 /**
- * The outbox on disk: `seg-<id>.jsonl` append-only segment files (one JSON line per entry) and `ack.json`
- * holding the highest entry number below which everything was acknowledged by the broker.
+ * Reads the outbox of lineside 0.1 (before the line record): `seg-<id>.jsonl` append-only segment files (one JSON
+ * line per entry) and `ack.json`, the highest entry number below which everything was acknowledged. Used once, to
+ * migrate such a directory into the record database (outbox-legacy.ts); the writer lives in benchmarks/legacy/.
  */
-export class SegmentFiles {
-  private readonly deps: SegmentFilesDeps;
-  private segments: Segment[] = [];
-  private current: { segment: Segment; handle: FileHandle; bytes: number } | undefined;
-  private nextSegmentId = 1;
-  private dirReady = false;
-  /** Highest entry number already acknowledged, read from ack.json at load (the mark before anything is pending). */
-  loadedAckedN = 0;
-  persistedAckedN = 0;
+export class SegmentReader {
   /** Unreadable lines skipped while loading (torn last line after a crash, corruption), and a damaged ack.json. */
   skippedLines = 0;
 
-  constructor(deps: SegmentFilesDeps) {
-    this.deps = deps;
-  }
-
-  /** Creates the directory (again, if it was removed). */
-  async makeDir(): Promise<void> {
-    await mkdir(this.deps.dir, { recursive: true });
-    this.dirReady = true;
-  }
-
-  /** Creates the directory unless that already succeeded. */
-  async ensureDir(): Promise<void> {
-    if (!this.dirReady) await this.makeDir();
-  }
+  constructor(private readonly deps: SegmentReaderDeps) {}
 
   /**
    * Reads every segment: returns the entries above the ack mark in entry order, each once, and the highest
@@ -74,17 +44,11 @@ export class SegmentFiles {
    */
   async load(): Promise<{ entries: OutboxEntry[]; maxN: number }> {
     const ackedN = await this.readAck();
-    this.loadedAckedN = ackedN;
-    this.persistedAckedN = ackedN;
     const names = (await readdir(this.deps.dir)).filter((name) => SEGMENT_RE.test(name)).sort();
     let maxN = ackedN;
     const loaded: OutboxEntry[] = [];
     for (const name of names) {
-      const id = Number(SEGMENT_RE.exec(name)?.[1]);
-      this.nextSegmentId = Math.max(this.nextSegmentId, id + 1);
-      const segment: Segment = { id, maxN: 0 };
-      this.segments.push(segment);
-      for (const entry of await this.readSegment(name, segment)) {
+      for (const entry of await this.readSegment(name)) {
         maxN = Math.max(maxN, entry.n);
         if (entry.n > ackedN) loaded.push(entry);
       }
@@ -96,8 +60,8 @@ export class SegmentFiles {
     return { entries, maxN };
   }
 
-  /** Every readable entry of one segment file; records the highest entry number in `segment`. */
-  private async readSegment(name: string, segment: Segment): Promise<OutboxEntry[]> {
+  /** Every readable entry of one segment file. */
+  private async readSegment(name: string): Promise<OutboxEntry[]> {
     const text = await readFile(join(this.deps.dir, name), 'utf8');
     const lines = text.split('\n');
     const tornTail = !text.endsWith('\n') && text.length > 0;
@@ -117,7 +81,6 @@ export class SegmentFiles {
         );
         continue;
       }
-      segment.maxN = Math.max(segment.maxN, parsed.n);
       entries.push({
         n: parsed.n,
         topic: parsed.t,
@@ -149,64 +112,6 @@ export class SegmentFiles {
       return 0;
     }
   }
-
-  /** Appends the entries (in entry order) to the current segment, starting a new one when it is full. */
-  async append(entries: OutboxEntry[]): Promise<void> {
-    if (!this.current || this.current.bytes >= this.deps.segmentMaxBytes) {
-      await this.closeCurrent();
-      const segment: Segment = { id: this.nextSegmentId++, maxN: 0 };
-      const handle = await open(join(this.deps.dir, segmentName(segment.id)), 'a');
-      this.segments.push(segment);
-      this.current = { segment, handle, bytes: 0 };
-    }
-    const text = entries.map((entry) => entryLine(entry.n, entry)).join('');
-    const buffer = Buffer.from(text);
-    const current = this.current;
-    await current.handle.write(buffer);
-    if (this.deps.fsync) await current.handle.datasync();
-    current.bytes += buffer.length;
-    const last = entries[entries.length - 1];
-    if (last) current.segment.maxN = Math.max(current.segment.maxN, last.n);
-  }
-
-  /** The mark only protects entries on disk: with a fast broker most entries are acked before their batch, so nothing is written. */
-  ackMarkNeeded(ackedN: number): boolean {
-    return ackedN !== this.persistedAckedN && this.segments.some((segment) => segment.maxN > this.persistedAckedN);
-  }
-
-  async persistAck(ackedN: number): Promise<void> {
-    const tmp = join(this.deps.dir, `${ACK_FILE}.tmp`);
-    await writeFile(tmp, `${JSON.stringify({ acked_n: ackedN })}\n`);
-    await rename(tmp, join(this.deps.dir, ACK_FILE));
-    this.persistedAckedN = ackedN;
-  }
-
-  /** Deletes the segments whose entries are all below the persisted mark; the current one only when `mayCloseCurrent()`. */
-  async deleteAckedSegments(mayCloseCurrent: () => boolean): Promise<void> {
-    const done = this.segments.filter((segment) => segment.maxN <= this.persistedAckedN);
-    for (const segment of done) {
-      if (this.current?.segment === segment) {
-        if (!mayCloseCurrent()) continue;
-        await this.closeCurrent();
-      }
-      await unlink(join(this.deps.dir, segmentName(segment.id))).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err;
-      });
-      this.segments = this.segments.filter((s) => s !== segment);
-    }
-  }
-
-  async closeCurrent(): Promise<void> {
-    const current = this.current;
-    this.current = undefined;
-    if (current) await current.handle.close().catch(() => undefined);
-  }
-
-  async probe(): Promise<void> {
-    const file = join(this.deps.dir, PROBE_FILE);
-    await writeFile(file, '');
-    await unlink(file);
-  }
 }
 
 function parseLine(line: string): z.infer<typeof lineSchema> | undefined {
@@ -216,8 +121,4 @@ function parseLine(line: string): z.infer<typeof lineSchema> | undefined {
   } catch {
     return undefined;
   }
-}
-
-function segmentName(id: number): string {
-  return `seg-${String(id).padStart(12, '0')}.jsonl`;
 }

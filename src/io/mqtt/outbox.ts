@@ -2,201 +2,152 @@ import type { Logger } from 'pino';
 import { errorMessage } from '../../errors.js';
 import { LogThrottle } from '../../log-throttle.js';
 import type { Lifecycle } from '../../domain/ports.js';
-import { SlotQueue, UnwrittenSlots, type OutboxEntry, type OutboxMessage, type Slot } from './outbox-queue.js';
-import { SegmentFiles, entryLine } from './outbox-segments.js';
+import { importSegmentOutbox } from './outbox-legacy.js';
+import { SendOrder } from './outbox-order.js';
+import { entryBytes, type OutboxDeps, type OutboxEntry, type OutboxMessage, type OutboxStats } from './outbox-queue.js';
+import { isDiskFull, OutboxStore, type Range } from './outbox-store.js';
 
-export type { OutboxEntry, OutboxMessage } from './outbox-queue.js';
+export type { OutboxDeps, OutboxEntry, OutboxMessage, OutboxStats } from './outbox-queue.js';
+export { outboxMigrations } from './outbox-store.js';
 
-export interface OutboxDeps {
-  dir: string;
-  maxBytes: number;
-  fsync: boolean;
-  logger: Logger;
-  /** Milliseconds enqueued entries may wait before their batch is written; default 20. */
-  flushDelayMs?: number;
-  /** Milliseconds before a failed write is retried; default 1000. */
-  retryDelayMs?: number;
-}
-
-export interface OutboxStats {
-  /** Entries not yet acknowledged by the broker (queued or in flight). */
-  pending: number;
-  pendingBytes: number;
-  inFlight: number;
-  acked: number;
-  /** Oldest unsent entries dropped because the outbox was full. */
-  dropped: number;
-  /** Failed reads/writes of the outbox directory. */
-  diskErrors: number;
-  /** Unreadable lines skipped while loading (torn last line after a crash, corruption). */
-  skippedLines: number;
-  /** False while the last disk operation failed: entries are then held in memory only. */
-  diskOk: boolean;
-  /** Why the directory cannot be written (null while it can), known from start: an empty outbox is probed. */
-  storageError: string | null;
-  /** Entries the broker refused permanently and that were dropped so later ones keep flowing (see `reject`). */
-  rejected: number;
-  /** Pending entries the final write at stop could not persist: they are lost with this process. */
-  lostAtStop: number;
-  /** Entries (with their payloads) the outbox references: pending ones plus dropped ones awaiting compaction. */
-  heldEntries: number;
-}
-
-const DROP_LOG_INTERVAL_MS = 60_000;
-const DISK_ERROR_LOG_INTERVAL_MS = 60_000;
+/** Entries read from the database at a time: with the in-flight window, what bounds the outbox's memory. */
+const PAGE_SIZE = 64;
+/** Bytes of the oldest unsent rows dropped at once when the disk is full, so that the next writes find room. */
+const FULL_DROP_BYTES = 64 * 1024;
+const LOG_INTERVAL_MS = 60_000;
 
 /**
- * Durable, bounded, ordered queue of MQTT messages.
+ * Durable, bounded, ordered queue of MQTT messages in the line record's database (table `outbox`).
  *
- * On disk (outbox-segments.ts): append-only segment files and an ack mark, the highest entry number below
- * which everything was acknowledged by the broker. On start, every entry above that mark is loaded again,
- * so a message enqueued before a crash or restart is still sent (at least once).
+ * `enqueue` inserts the row at once (one small statement into the WAL, no fsync on the event loop): when it returns
+ * the message survives a process crash; the record's checkpointer makes it survive a power cut within
+ * record.sync_interval_ms. Acknowledged rows are deleted in one small transaction per event-loop turn. Only the
+ * in-flight window and one page of the next rows are in memory, however long the backlog.
  *
- * `enqueue` never touches the disk: entries go to memory at once and are written in batches shortly after,
- * so the trigger-to-gate path never waits for a write. Entries the broker acknowledged before their batch
- * was written are never written at all. Memory is the source of truth while running; disk errors are logged
- * and counted, and the entries stay deliverable from memory.
+ * When a write fails, new entries wait in memory (capped) in order and are written again every retry interval. On a
+ * full disk the oldest unsent rows are dropped, a chunk at a time, to make room (docs/mqtt.md, Full disk).
  */
 export class Outbox implements Lifecycle {
-  private readonly deps: OutboxDeps;
   private readonly log: Logger;
-  /**
-   * Queued and in-flight entries live apart: in-flight ones can stay unacknowledged for a whole outage
-   * (mqtt.js holds them until it reconnects), and entries dropped behind them must not be kept alive by them.
-   */
-  private readonly queue = new SlotQueue();
-  private readonly inFlight = new Map<number, Slot>();
+  private readonly memoryMaxBytes: number;
+  private readonly store: OutboxStore | undefined;
+  private readonly inFlight = new Map<number, OutboxEntry>();
+  private readonly order = new SendOrder(PAGE_SIZE);
+  private deletes: Range[] = [];
+  private deleteScheduled = false;
   private nextN = 1;
-  private readonly files: SegmentFiles;
-  private readonly unwritten = new UnwrittenSlots();
-  private flushTimer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
-  private stopped = true;
+  private early: OutboxMessage[] = [];
+  private lifecycle: 'new' | 'running' | 'stopped' = 'new';
+  private retryTimer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<() => void>();
   private notifyPending = false;
-  private lifecycle: 'new' | 'running' | 'stopped' = 'new';
   private readonly counters = {
     pending: 0,
+    pendingBytes: 0,
     acked: 0,
     dropped: 0,
     rejected: 0,
     diskErrors: 0,
-    pendingBytes: 0,
     lostAtStop: 0,
+    skippedLines: 0,
   };
   private diskOk = true;
-  private readonly diskErrorLog = new LogThrottle(DISK_ERROR_LOG_INTERVAL_MS);
-  private readonly dropLog = new LogThrottle(DROP_LOG_INTERVAL_MS);
   private storageError: string | null = null;
+  private readonly diskErrorLog = new LogThrottle(LOG_INTERVAL_MS);
+  private readonly dropLog = new LogThrottle(LOG_INTERVAL_MS);
 
-  constructor(deps: OutboxDeps) {
-    this.deps = deps;
+  constructor(private readonly deps: OutboxDeps) {
     this.log = deps.logger;
-    this.files = new SegmentFiles({
-      dir: deps.dir,
-      fsync: deps.fsync,
-      segmentMaxBytes: this.segmentMaxBytes,
-      logger: deps.logger,
-    });
+    this.store = deps.database ? new OutboxStore(deps.database) : undefined;
+    this.memoryMaxBytes = deps.memoryMaxBytes ?? Math.min(deps.maxBytes, 32 * 1024 * 1024);
   }
 
-  get segmentMaxBytes(): number {
-    return Math.max(64 * 1024, Math.min(8 * 1024 * 1024, Math.floor(this.deps.maxBytes / 16)));
-  }
-
-  /** Loads what earlier runs left unacknowledged. Disk errors are logged, never thrown: the outbox then runs from memory. */
+  /** Counts what earlier runs left and imports an old segment outbox. Never throws: the outbox then runs in memory. */
   async start(_signal: AbortSignal): Promise<void> {
-    this.stopped = false;
     this.lifecycle = 'running';
-    // Anything enqueued before start is numbered after what earlier runs left, so delivery order stays enqueue order.
-    const early = [...this.inFlight.values(), ...this.queue.clear()]
-      .map((slot) => slot.entry)
-      .sort((a, b) => a.n - b.n);
-    this.inFlight.clear();
-    this.unwritten.clear();
-    this.counters.pendingBytes = 0;
-    this.counters.pending = 0;
-    try {
-      await this.files.makeDir();
-      await this.load();
-      // With a healthy broker nothing may be written for hours: find out now, not in the first outage.
-      await this.files.probe();
-    } catch (err) {
-      this.diskError(
-        'MQTT outbox directory cannot be written; messages are held in memory until it can (lost if the daemon stops first)',
-        err,
-      );
+    if (!this.store) {
+      this.diskOk = false;
+      this.storageError = this.deps.unavailable ?? 'no line record database';
+      const fields = { code: 'LS_MQTT_OUTBOX', err: this.storageError, memoryMaxBytes: this.memoryMaxBytes };
+      this.log.error(fields, 'MQTT outbox has no database: messages are held in memory only, lost if the daemon stops');
+    } else {
+      try {
+        const { legacyDir: dir, database } = this.deps;
+        const deps = { store: this.store, databaseFile: database?.file, logger: this.log };
+        if (dir) this.counters.skippedLines += (await importSegmentOutbox({ ...deps, dir })).skippedLines;
+        this.load(this.store);
+      } catch (err) {
+        this.diskError('MQTT outbox could not read the line record; new messages are held in memory for now', err);
+      }
     }
-    for (const entry of early) this.enqueue({ topic: entry.topic, payload: entry.payload, retain: entry.retain });
-    this.enforceLimit();
+    for (const message of this.early.splice(0)) this.enqueue(message);
+    this.enforceBudget();
     if (this.counters.pending > 0) {
-      this.log.info(
-        { pending: this.counters.pending, bytes: this.counters.pendingBytes },
-        'outbox holds unsent messages from an earlier run',
-      );
+      const fields = { pending: this.counters.pending, bytes: this.counters.pendingBytes };
+      this.log.info(fields, 'outbox holds unsent messages from an earlier run');
       this.notify();
     }
   }
 
-  /** Writes what is still only in memory, records the ack position and closes files. Never throws. */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
+  private load(store: OutboxStore): void {
+    const { count, bytes, maxN } = store.totals();
+    this.counters.pending = count;
+    this.counters.pendingBytes = bytes;
+    this.nextN = maxN + 1;
+    if (count > 0) this.order.storedBeyondPage();
+  }
+
+  /** Stores what waits in memory and the pending deletes, one last time. Never throws; the database stays open. */
+  stop(): Promise<void> {
+    if (this.lifecycle === 'stopped') return Promise.resolve();
     this.lifecycle = 'stopped';
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    if (this.flushing) await this.flushing;
-    await this.flushNow();
-    await this.files.closeCurrent();
-    const lost = this.unwritten.pendingCount();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (this.store) this.writeHeld(this.store);
+    const lost = this.order.memoryOnlyCount;
     this.counters.lostAtStop = lost;
     if (lost > 0) {
       // Not rate-limited like the other disk errors: this is the last chance to say these verdicts are gone.
-      this.log.error(
-        { code: 'LS_MQTT_OUTBOX', dir: this.deps.dir, lost, pending: this.counters.pending },
-        'MQTT outbox could not persist messages at stop; they are lost unless the broker already has them',
-      );
+      const fields = { code: 'LS_MQTT_OUTBOX', lost, pending: this.counters.pending, err: this.storageError };
+      this.log.error(fields, 'MQTT outbox could not store messages at stop; they are lost unless the broker has them');
     }
+    return Promise.resolve();
   }
 
-  /** Adds a message; returns at once (the write happens in a later batch). Drops the oldest unsent entries when full. */
-  enqueue(message: OutboxMessage): OutboxEntry {
+  /** Stores a message (a synchronous INSERT) and returns. Drops the oldest unsent entries past the budget. */
+  enqueue(message: OutboxMessage): void {
+    if (this.lifecycle === 'new') {
+      // Numbered at start, after what earlier runs left, so delivery order stays enqueue order.
+      this.early.push(message);
+      return;
+    }
     if (this.lifecycle === 'stopped') {
+      const fields = { code: 'LS_MQTT_OUTBOX', topic: message.topic };
       this.log.warn(
-        { code: 'LS_MQTT_OUTBOX', topic: message.topic },
-        'outbox: message enqueued after stop is not persisted; stop MQTT after the pipeline',
+        fields,
+        'outbox: message enqueued after stop is not sent by this run; stop MQTT after the pipeline',
       );
     }
-    const n = this.nextN++;
-    const bytes = Buffer.byteLength(entryLine(n, message));
-    const entry: OutboxEntry = { n, topic: message.topic, payload: message.payload, retain: message.retain, bytes };
-    const slot: Slot = { entry, state: 'queued', unwritten: true };
-    this.queue.push(slot);
-    this.unwritten.push(slot);
-    this.counters.pendingBytes += entry.bytes;
+    const { topic, payload, retain } = message;
+    const entry: OutboxEntry = { n: this.nextN++, topic, payload, retain, bytes: entryBytes(message) };
     this.counters.pending++;
-    this.enforceLimit();
-    this.scheduleFlush();
+    this.counters.pendingBytes += entry.bytes;
+    if (this.store && !this.order.spilling) this.write(this.store, entry);
+    else this.hold(entry);
+    this.enforceBudget();
     this.notify();
-    return entry;
   }
 
   /** The next entry to publish, in order, marked in flight; undefined when none is waiting. */
   takeNext(): OutboxEntry | undefined {
-    const slot = this.queue.shift();
-    if (!slot) return undefined;
-    slot.state = 'inflight';
-    this.inFlight.set(slot.entry.n, slot);
-    return slot.entry;
+    const entry = this.order.next(this.store ? (after, limit) => this.read(after, limit) : undefined);
+    if (entry) this.inFlight.set(entry.n, entry);
+    return entry;
   }
 
   /** The broker acknowledged in-flight entry `n`: it will not be sent again. */
   ack(n: number): void {
-    const slot = this.inFlight.get(n);
-    if (!slot) return;
-    this.finish(slot);
-    this.counters.acked++;
-    this.scheduleFlush();
+    if (this.settle(n)) this.counters.acked++;
   }
 
   /**
@@ -204,20 +155,23 @@ export class Outbox implements Lifecycle {
    * as rejected, so it no longer holds back everything queued behind it.
    */
   reject(n: number): void {
-    const slot = this.inFlight.get(n);
-    if (!slot) return;
-    this.finish(slot);
-    this.counters.rejected++;
-    this.scheduleFlush();
+    if (this.settle(n)) this.counters.rejected++;
+  }
+
+  private settle(n: number): boolean {
+    const entry = this.inFlight.get(n);
+    if (!entry) return false;
+    this.inFlight.delete(n);
+    this.finish(entry);
+    return true;
   }
 
   /** Puts one in-flight entry back (its publish failed); it is the next one handed out. */
   release(n: number): void {
-    const slot = this.inFlight.get(n);
-    if (!slot) return;
+    const entry = this.inFlight.get(n);
+    if (!entry) return;
     this.inFlight.delete(n);
-    slot.state = 'queued';
-    this.queue.insertOrdered(slot);
+    this.order.putBack(entry);
   }
 
   /** Called whenever an entry becomes available to send. Returns a function that removes the listener. */
@@ -227,69 +181,196 @@ export class Outbox implements Lifecycle {
   }
 
   stats(): OutboxStats {
+    const { inFlight, diskOk, storageError } = this;
     return {
-      pending: this.counters.pending,
-      pendingBytes: this.counters.pendingBytes,
-      inFlight: this.inFlight.size,
-      acked: this.counters.acked,
-      dropped: this.counters.dropped,
-      diskErrors: this.counters.diskErrors,
-      skippedLines: this.files.skippedLines,
-      diskOk: this.diskOk,
-      storageError: this.storageError,
-      rejected: this.counters.rejected,
-      lostAtStop: this.counters.lostAtStop,
-      heldEntries: this.queue.length + this.inFlight.size + this.unwritten.doneCount,
+      ...this.counters,
+      inFlight: inFlight.size,
+      diskOk,
+      storageError,
+      heldEntries: this.order.length + inFlight.size,
     };
   }
 
-  /** Resolves once everything enqueued so far has been written (or has failed to be). For tests and tools. */
-  async flush(): Promise<void> {
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    if (this.flushing) await this.flushing;
-    await this.flushNow();
+  /** Runs the pending deletes and a write of what waits in memory now, not at the next turn or retry. For tests. */
+  flush(): Promise<void> {
+    if (this.store) this.writeHeld(this.store);
+    return Promise.resolve();
   }
 
-  /** Everything up to the first pending entry is acknowledged (or dropped): its number minus one is the mark. */
-  private ackedN(): number {
-    let first = this.queue.first()?.entry.n ?? Infinity;
-    for (const n of this.inFlight.keys()) first = Math.min(first, n);
-    return first === Infinity ? Math.max(this.files.loadedAckedN, this.nextN - 1) : first - 1;
+  private write(store: OutboxStore, entry: OutboxEntry): void {
+    try {
+      store.insert(entry);
+      this.order.stored(entry);
+    } catch (err) {
+      if (isDiskFull(err) && this.insertAfterMakingRoom(store, entry)) return;
+      this.diskError('could not write the MQTT outbox; new messages wait in memory and the write is retried', err);
+      this.hold(entry);
+    }
   }
 
-  /** Marks a pending slot done (acked, dropped or rejected). The caller has removed it from `queue`, or it is in flight. */
-  private finish(slot: Slot): void {
-    if (slot.state === 'inflight') this.inFlight.delete(slot.entry.n);
-    slot.state = 'done';
-    this.counters.pendingBytes -= slot.entry.bytes;
+  /** Disk full: drops a chunk of the oldest unsent rows (their pages are reused) and tries once more. */
+  private insertAfterMakingRoom(store: OutboxStore, entry: OutboxEntry): boolean {
+    if (this.dropOldest(FULL_DROP_BYTES, 'disk_full', false) === 0) return false;
+    try {
+      this.runDeletes(store);
+      store.insert(entry);
+      this.order.stored(entry);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Keeps an entry in memory, after every stored one, until a retry writes it. Capped: the oldest go first. */
+  private hold(entry: OutboxEntry): void {
+    this.order.hold(entry);
+    const over = this.order.spillBytes - this.memoryMaxBytes;
+    if (over > 0) this.countDropped(this.dropEach(() => this.order.shiftSpilled(), over).count, 'memory');
+    this.scheduleRetry();
+  }
+
+  private read(after: number, limit: number): OutboxEntry[] | undefined {
+    try {
+      return this.store?.after(after, limit);
+    } catch (err) {
+      this.diskError('could not read the MQTT outbox; sending resumes when it can be read', err);
+      return undefined;
+    }
+  }
+
+  /** An entry is done (acknowledged, refused or dropped): counted out, and its row deleted in the next batch. */
+  private finish(entry: OutboxEntry): void {
     this.counters.pending--;
-    if (slot.unwritten) this.unwritten.finished();
+    this.counters.pendingBytes -= entry.bytes;
+    if (this.order.forget(entry.n)) this.deleteLater(entry.n, entry.n);
   }
 
-  /** Drops the oldest entries not yet on the wire until the pending bytes fit. In-flight ones cannot be recalled. */
-  private enforceLimit(): void {
-    let droppedNow = 0;
-    while (this.counters.pendingBytes > this.deps.maxBytes) {
-      const slot = this.queue.shift();
-      if (!slot) break;
-      this.finish(slot);
-      this.counters.dropped++;
-      droppedNow++;
+  private deleteLater(from: number, to: number): void {
+    if (!this.store) return;
+    const last = this.deletes[this.deletes.length - 1];
+    if (last && last[1] + 1 === from) last[1] = to;
+    else this.deletes.push([from, to]);
+    if (this.deleteScheduled || this.lifecycle !== 'running') return;
+    this.deleteScheduled = true;
+    // One transaction per turn for all the acks of that turn.
+    setImmediate(() => {
+      this.deleteScheduled = false;
+      if (!this.store || this.deletes.length === 0) return;
+      try {
+        this.runDeletes(this.store);
+      } catch (err) {
+        this.diskError('could not delete acknowledged MQTT outbox rows; retried (they are not sent again)', err);
+      }
+    });
+  }
+
+  private runDeletes(store: OutboxStore): void {
+    if (this.deletes.length === 0) return;
+    store.deleteAll(this.deletes);
+    this.deletes = [];
+  }
+
+  private enforceBudget(): void {
+    const over = this.counters.pendingBytes - this.deps.maxBytes;
+    if (over > 0) this.dropOldest(over, 'budget', true);
+  }
+
+  /**
+   * Drops the oldest entries not on the wire (in-flight ones cannot be recalled) until `bytes` are freed: put-back
+   * ones and the read page, the rows after it, then (when `memory`) those waiting in memory. Returns how many.
+   */
+  private dropOldest(bytes: number, reason: 'budget' | 'disk_full', memory: boolean): number {
+    let { count, bytes: freed } = this.dropEach(() => this.order.shiftUnsent(), bytes);
+    if (freed < bytes && this.store) {
+      const rows = this.dropStoredAfterPage(this.store, bytes - freed);
+      freed += rows.bytes;
+      count += rows.count;
     }
-    if (droppedNow === 0) return;
-    const line = this.dropLog.due(droppedNow);
-    if (line) {
-      this.log.error(
-        {
-          code: 'LS_MQTT_OUTBOX_FULL',
-          dropped: line.count,
-          droppedTotal: this.counters.dropped,
-          maxBytes: this.deps.maxBytes,
-        },
-        'MQTT outbox full: oldest unsent messages dropped',
-      );
+    if (memory && freed < bytes) count += this.dropEach(() => this.order.shiftSpilled(), bytes - freed).count;
+    this.countDropped(count, reason);
+    return count;
+  }
+
+  /** Drops rows numbered after the page (never read into memory) by their sizes alone. */
+  private dropStoredAfterPage(store: OutboxStore, bytes: number): { count: number; bytes: number } {
+    const from = this.order.readPos + 1;
+    try {
+      const oldest = store.oldestAfter(this.order.readPos, bytes);
+      if (oldest.count === 0) return oldest;
+      this.counters.pending -= oldest.count;
+      this.counters.pendingBytes -= oldest.bytes;
+      this.order.readPos = oldest.lastN;
+      this.deleteLater(from, oldest.lastN);
+      return oldest;
+    } catch (err) {
+      this.diskError('could not read the MQTT outbox to drop its oldest rows', err);
+      return { count: 0, bytes: 0 };
     }
+  }
+
+  /** Drops what `shift` hands out, oldest first, until `bytes` are freed. */
+  private dropEach(shift: () => OutboxEntry | undefined, bytes: number): { count: number; bytes: number } {
+    const done = { count: 0, bytes: 0 };
+    for (let entry = shift(); entry; entry = done.bytes < bytes ? shift() : undefined) {
+      this.finish(entry);
+      done.bytes += entry.bytes;
+      done.count++;
+    }
+    return done;
+  }
+
+  private countDropped(count: number, reason: 'budget' | 'disk_full' | 'memory'): void {
+    if (count === 0) return;
+    this.counters.dropped += count;
+    const line = this.dropLog.due(count);
+    if (!line) return;
+    const fields = {
+      code: 'LS_MQTT_OUTBOX_FULL',
+      reason,
+      dropped: line.count,
+      droppedTotal: this.counters.dropped,
+      maxBytes: reason === 'memory' ? this.memoryMaxBytes : this.deps.maxBytes,
+    };
+    this.log.error(fields, 'MQTT outbox full: oldest unsent messages dropped');
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.lifecycle !== 'running' || !this.store) return;
+    const store = this.store;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.writeHeld(store);
+    }, this.deps.retryDelayMs ?? 1000);
+  }
+
+  /** Runs the pending deletes, then stores every memory-only entry in one transaction; making room if the disk is full. */
+  private writeHeld(store: OutboxStore): void {
+    try {
+      this.runDeletes(store);
+      const held = this.order.memoryEntries();
+      if (held.length > 0) {
+        try {
+          store.insertAll(held);
+        } catch (err) {
+          if (!isDiskFull(err) || this.dropOldest(FULL_DROP_BYTES, 'disk_full', false) === 0) throw err;
+          this.runDeletes(store);
+          store.insertAll(held);
+        }
+        this.order.allStored();
+      }
+      this.recovered();
+    } catch (err) {
+      this.diskError('could not write the MQTT outbox; new messages wait in memory and the write is retried', err);
+    }
+  }
+
+  private recovered(): void {
+    if (this.diskOk) return;
+    this.diskOk = true;
+    this.storageError = null;
+    this.diskErrorLog.reset();
+    this.log.info({ code: 'LS_MQTT_OUTBOX', diskErrors: this.counters.diskErrors }, 'MQTT outbox writable again');
+    this.notify();
   }
 
   /** Deferred and coalesced, so an enqueue never runs the publisher (socket writes) in the caller's stack. */
@@ -302,78 +383,15 @@ export class Outbox implements Lifecycle {
     });
   }
 
-  private scheduleFlush(): void {
-    if (this.stopped || this.flushTimer) return;
-    const delayMs = this.diskOk ? (this.deps.flushDelayMs ?? 20) : (this.deps.retryDelayMs ?? 1000);
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = undefined;
-      if (this.flushing) {
-        this.scheduleFlush();
-        return;
-      }
-      this.flushing = this.flushNow().finally(() => {
-        this.flushing = undefined;
-        if (this.unwritten.length > 0 || this.ackMarkNeeded()) this.scheduleFlush();
-      });
-    }, delayMs);
-  }
-
-  /** One batch: append unwritten entries, fsync, record the ack mark, delete segments that are fully acknowledged. */
-  private async flushNow(): Promise<void> {
-    try {
-      await this.files.ensureDir();
-      const batch = this.unwritten.takeBatch();
-      try {
-        if (batch.length > 0) await this.files.append(batch.map((slot) => slot.entry));
-      } catch (err) {
-        this.unwritten.putBack(batch);
-        throw err;
-      }
-      if (batch.length === 0 && !this.diskOk) await this.files.probe();
-      if (this.ackMarkNeeded()) await this.files.persistAck(this.ackedN());
-      await this.deleteAckedSegments();
-      if (!this.diskOk) {
-        this.diskOk = true;
-        this.storageError = null;
-        this.log.info({ dir: this.deps.dir }, 'MQTT outbox writable again');
-      }
-    } catch (err) {
-      // A failed append may have left a partial line: continue in a fresh segment so it stays the last line of its file.
-      await this.files.closeCurrent();
-      this.diskError('could not write the outbox; messages are kept in memory and the write is retried', err);
-    }
-  }
-
-  private ackMarkNeeded(): boolean {
-    return this.files.ackMarkNeeded(this.ackedN());
-  }
-
-  /** The current segment stays open while entries wait to be appended to it. */
-  private async deleteAckedSegments(): Promise<void> {
-    await this.files.deleteAckedSegments(() => this.unwritten.length === 0);
-  }
-
-  private async load(): Promise<void> {
-    const { entries, maxN } = await this.files.load();
-    for (const entry of entries) {
-      this.queue.push({ entry, state: 'queued', unwritten: false });
-      this.counters.pendingBytes += entry.bytes;
-      this.counters.pending++;
-    }
-    this.nextN = maxN + 1;
-    await this.deleteAckedSegments();
-  }
-
   private diskError(message: string, err: unknown): void {
     this.counters.diskErrors++;
     this.diskOk = false;
     this.storageError = errorMessage(err);
-    if (this.diskErrorLog.due()) {
-      this.log.error(
-        { code: 'LS_MQTT_OUTBOX', dir: this.deps.dir, err: errorMessage(err), diskErrors: this.counters.diskErrors },
-        message,
-      );
+    const line = this.diskErrorLog.due();
+    if (line) {
+      const fields = { code: 'LS_MQTT_OUTBOX', err: this.storageError, diskErrors: this.counters.diskErrors };
+      this.log.error(fields, message);
     }
-    this.scheduleFlush();
+    this.scheduleRetry();
   }
 }

@@ -7,6 +7,9 @@ import { Writable } from 'node:stream';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { pino, type Logger } from 'pino';
 import type { PartRecord } from '../../../../src/domain/part.js';
+import { outboxMigrations } from '../../../../src/io/mqtt/outbox-store.js';
+import { RecordDatabase } from '../../../../src/record/database.js';
+import { coreMigrations, recordMigrations } from '../../../../src/record/migrations.js';
 import { waitFor } from '../../../wait.js';
 
 export async function tempDir(prefix: string): Promise<{ path: string; remove: () => Promise<void> }> {
@@ -291,3 +294,8 @@ export function makeRecord(seq: number, runId = 'run-test', overrides: Partial<P
 }
 
 export const silentLogger = (): Logger => pino({ level: 'silent' });
+
+/** A line record database (core and outbox migrations) at `file`, as the daemon's 'record' stage opens it. */
+export function openRecordDatabase(file: string, logger: Logger = silentLogger()): RecordDatabase {
+  return RecordDatabase.open({ file, logger, migrations: recordMigrations([coreMigrations, outboxMigrations]) });
+}

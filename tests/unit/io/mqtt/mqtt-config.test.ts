@@ -34,9 +34,26 @@ describe('mqtt config section', () => {
     expect(issue?.message).toContain('mqtt, mqtts, tcp, ssl, ws or wss');
   });
 
-  it('caps outbox_max_mb at 2048 (it is held in RAM as well as on disk)', () => {
+  it('caps outbox_max_mb at 2048', () => {
     expect(mqttSection.parse({ outbox_max_mb: 2048 }).outbox_max_mb).toBe(2048);
     expect(mqttSection.safeParse({ outbox_max_mb: 2049 }).success).toBe(false);
+  });
+
+  it('still accepts the deprecated outbox_fsync (an old config must not exit 78) and warns at start that it is ignored', async () => {
+    const dir = await tempDir('mqtt-fsync');
+    try {
+      const config = mqttSection.parse({ url: 'mqtt://127.0.0.1:1', outbox_fsync: false });
+      expect(config.outbox_fsync).toBe(false);
+      expect(mqttSection.parse({}).outbox_fsync).toBeUndefined();
+      const { logger, records } = captureLogger();
+      const mqtt = createMqtt(config, { logger, lineId: 'demo', baseDir: dir.path, env: {} });
+      await mqtt.start(new AbortController().signal);
+      await mqtt.stop();
+      const warning = records().find((r) => String(r.msg).includes('outbox_fsync is deprecated'));
+      expect(warning).toMatchObject({ level: 40, outbox_fsync: false });
+    } finally {
+      await dir.remove();
+    }
   });
 });
 

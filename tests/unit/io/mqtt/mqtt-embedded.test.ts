@@ -1,4 +1,3 @@
-import { writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -98,18 +97,17 @@ describe('MQTT with the embedded aedes broker (url: embedded)', () => {
     await observer.close();
   });
 
-  it('an outbox directory it cannot create is reported at start and in the state; verdicts still flow from memory', async () => {
-    const file = join(dir.path, 'a-file');
-    await writeFile(file, 'not a directory');
+  it('without the line record database the outbox says why at start and in the state; verdicts still flow from memory', async () => {
     const { logger, records } = captureLogger();
-    const config = mqttSection.parse({ url: 'embedded', embedded_port: 0, outbox_dir: join(file, 'outbox') });
-    const service = createMqtt(config, { logger, lineId: 'demo', baseDir: dir.path, env: {} });
+    const config = mqttSection.parse({ url: 'embedded', embedded_port: 0, outbox_dir: join(dir.path, 'outbox') });
+    const recordError = 'record: cannot create /nonexistent/var: ENOTDIR';
+    const service = createMqtt(config, { logger, lineId: 'demo', baseDir: dir.path, env: {}, recordError });
     mqtt = service;
     await service.start(signal);
     // At start, before any verdict and with the broker up: no outage is needed to find out.
     expect(mqtt.state().storageError).toMatch(/ENOTDIR/);
     expect(mqtt.state().outboxDiskOk).toBe(false);
-    expect(records().find((r) => r.code === 'LS_MQTT_OUTBOX')).toMatchObject({ level: 50, dir: join(file, 'outbox') });
+    expect(records().find((r) => r.code === 'LS_MQTT_OUTBOX')).toMatchObject({ level: 50, err: recordError });
 
     const observer = await Observer.connect(mqtt.state().brokerUrl!, 'lineside/demo/verdict', 4);
     mqtt.publishPart(makeRecord(1, mqtt.runId));

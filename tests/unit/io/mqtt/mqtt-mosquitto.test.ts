@@ -12,7 +12,16 @@ import {
   type VerdictPayload,
 } from '../../../../src/io/mqtt/payload.js';
 import { waitFor, yieldTurns } from '../../../wait.js';
-import { GatedProxy, Mosquitto, Observer, captureLogger, makeRecord, silentLogger, tempDir } from './helpers.js';
+import {
+  GatedProxy,
+  Mosquitto,
+  Observer,
+  captureLogger,
+  makeRecord,
+  openRecordDatabase,
+  silentLogger,
+  tempDir,
+} from './helpers.js';
 
 const signal = new AbortController().signal;
 const LINE = 'cell7';
@@ -157,12 +166,15 @@ describe('MQTT against a real mosquitto 2.0 broker', () => {
   it('delivers after a publisher restart: stopped while the broker was unreachable, a new one on the same outbox sends everything', async () => {
     const relay = await gated();
     const cfg = config({ url: relay.url });
-    const first = createMqtt(cfg, { logger: silentLogger(), lineId: LINE, baseDir: dir.path, env: {}, runId: 'run-a' });
+    const database = openRecordDatabase(join(dir.path, `record-${outboxCount}.db`));
+    cleanups.push(() => Promise.resolve(database.close()));
+    const deps = { logger: silentLogger(), lineId: LINE, baseDir: dir.path, env: {}, database };
+    const first = createMqtt(cfg, { ...deps, runId: 'run-a' });
     await first.start(signal);
     for (let seq = 1; seq <= 40; seq++) first.publishPart(makeRecord(seq, 'run-a'));
     await first.stop();
 
-    const second = await started(cfg, { runId: 'run-b' });
+    const second = await started(cfg, { runId: 'run-b', database });
     for (let seq = 1; seq <= 10; seq++) second.publishPart(makeRecord(seq, 'run-b'));
     const observer = await observe();
     relay.open = true;
