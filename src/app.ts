@@ -16,6 +16,8 @@ import type { GpioDriver } from './io/gpio/types.js';
 import { createMqtt, type Mqtt } from './io/mqtt/index.js';
 import type { Logger } from './log.js';
 import type { Notifier } from './notify.js';
+import type { LineRecordReader } from './domain/record.js';
+import type { RecordHealth } from './record/index.js';
 import type { AlarmRecord } from './pipeline/alarms.js';
 import { failSafeWarnings } from './pipeline/fail-safe.js';
 
@@ -61,6 +63,10 @@ export interface App {
   /** The GPIO driver (tests drive the sim conveyor through it). Available after start. */
   readonly gpio: GpioDriver | undefined;
   readonly mqtt: Mqtt | undefined;
+  /** The line record's history, archived images and labels; undefined before start or when it could not open. */
+  readonly record: LineRecordReader | undefined;
+  /** The line record's storage health (full or failing disk), for /healthz; healthy when there is no record. */
+  recordHealth(): RecordHealth;
   /** Each completed part, with the camera's image when there was one (the line record, the operator view). */
   onPart(listener: (record: PartRecord, image: CapturedImage | undefined) => void): () => void;
 }
@@ -83,7 +89,13 @@ export function createApp(deps: AppDeps): App {
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`;
   const log = logger.child({ component: 'app' });
   const componentHealth = new ComponentHealth();
-  const sink = new PartSink({ logger: log, maxParts: deps.maxParts, health: componentHealth, mqtt: () => parts.mqtt });
+  const sink = new PartSink({
+    logger: log,
+    maxParts: deps.maxParts,
+    health: componentHealth,
+    mqtt: () => parts.mqtt,
+    record: () => parts.record,
+  });
   const desk = new AlarmDesk({ line: () => parts.line, mqtt: () => parts.mqtt, logger: log });
   const parts: AppComponents = new AppComponents({
     loaded,
@@ -136,6 +148,12 @@ export function createApp(deps: AppDeps): App {
     get mqtt() {
       return parts.mqtt;
     },
+    get record() {
+      return parts.record?.reader;
+    },
+    recordHealth: () =>
+      parts.record?.health() ??
+      (parts.recordError === null ? { healthy: true, reason: null } : { healthy: false, reason: parts.recordError }),
     onPart: (listener) => sink.onPart(listener),
   };
 }

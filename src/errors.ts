@@ -139,6 +139,12 @@ export const ERROR_CODES = {
     action:
       'Check `record.dir`, its permissions and free space (`df`), and dmesg for disk errors; `lineside doctor` checks them.',
   },
+  LS_RECORD_UNKNOWN_PART: {
+    summary:
+      'No part with this id is in the verdict history (a typing error, or it aged out after `record.retention_days`).',
+    action:
+      'Check the id with `lineside history`; part ids read `<run id>-<seq>`, as in the log and the MQTT verdicts.',
+  },
 } as const satisfies Record<string, { summary: string; action: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

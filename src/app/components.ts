@@ -242,7 +242,14 @@ export class AppComponents {
   private async startRecord(signal: AbortSignal): Promise<void> {
     const { loaded } = this.deps;
     const logger = this.child('record');
-    const record = new LineRecord({ config: this.config.record, baseDir: loaded.baseDir, logger });
+    const record = new LineRecord({
+      config: this.config.record,
+      baseDir: loaded.baseDir,
+      logger,
+      runId: this.deps.runId,
+      model: () => this.inspector?.info,
+      onStorageFault: (message) => this.line?.raiseAlarm('storage', message),
+    });
     try {
       await record.start(signal);
       this.record = record;

@@ -28,6 +28,21 @@ export interface HistoryRow {
   /** The archived image's reference (ArchivedImage.ref), when the image was kept. */
   imageRef?: string;
   label?: OperatorLabel;
+  /** Wall-clock ISO 8601 of the decision (trigger + verdict latency) and of the gate's activation, when known. */
+  decidedAt?: string;
+  gateAt?: string;
+  threshold?: number;
+  /** Trigger to verdict (or fail-safe decision), ms. */
+  latencyMs?: number;
+  stagesMs?: Record<string, number>;
+  modelName?: string;
+  modelVersion?: string;
+  modelSha256?: string;
+  executionProvider?: string;
+  /** TrackingRecord.outcome. */
+  outcome?: string;
+  /** TrackingRecord.confirmed (null: no confirm sensor or not rejected). */
+  confirmed?: boolean | null;
 }
 
 export interface ArchivedImage {

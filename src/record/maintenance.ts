@@ -1,0 +1,97 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+import type { RecordConfig } from '../config/sections/record.js';
+import { errorMessage } from '../errors.js';
+import { aggregateCompletedHours } from './aggregates.js';
+import type { ImageArchive } from './archive.js';
+import type { StorageFaults } from './storage-faults.js';
+
+const DAY_MS = 86_400_000;
+/** Rows per DELETE: each batch is a short transaction, and the event loop gets a turn between batches. */
+const PRUNE_BATCH = 500;
+
+export interface MaintenanceDeps {
+  db: Database.Database;
+  config: RecordConfig;
+  archive: ImageArchive;
+  logger: Logger;
+  faults: StorageFaults;
+  /** Wall clock (tests pass their own). */
+  now?: () => number;
+}
+
+export interface MaintenanceResult {
+  partsDeleted: number;
+  imagesDeleted: number;
+  hoursAggregated: number;
+  hourlyDeleted: number;
+}
+
+/**
+ * The record's housekeeping, every `record.maintenance_interval_ms`, off the per-part path: the hourly aggregates
+ * of completed hours, pruning by age (history, images, aggregates) in small batches, and the free-space floor.
+ */
+export class Maintenance {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+
+  constructor(private readonly deps: MaintenanceDeps) {}
+
+  start(): void {
+    const every = this.deps.config.maintenance_interval_ms;
+    this.timer = setInterval(() => void this.runOnce(), every);
+    this.timer.unref();
+    void this.runOnce();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  /** One run; a run still going is not started twice. Never throws (a failure is a storage fault). */
+  runOnce(): Promise<MaintenanceResult | null> {
+    if (this.running) return Promise.resolve(null);
+    const run = this.work()
+      .catch((err: unknown) => {
+        this.deps.faults.set('history', `record maintenance failed: ${errorMessage(err)}`);
+        return null;
+      })
+      .finally(() => (this.running = undefined));
+    this.running = run;
+    return run;
+  }
+
+  private async work(): Promise<MaintenanceResult> {
+    const { db, config, archive } = this.deps;
+    const now = (this.deps.now ?? Date.now)();
+    const hoursAggregated = aggregateCompletedHours(db, now);
+    const partsCutoff = now - config.retention_days * DAY_MS;
+    const partsDeleted = await this.prune('parts', 'triggered_ms', partsCutoff);
+    const hourlyDeleted = await this.prune('hourly', 'hour_ms', now - config.aggregate_retention_days * DAY_MS);
+    db.prepare('DELETE FROM runs WHERE started_ms < ? AND run_id NOT IN (SELECT DISTINCT run_id FROM parts)').run(
+      partsCutoff,
+    );
+    const imagesDeleted = await archive.pruneOlderThan(partsCutoff);
+    await archive.keepFloor();
+    const result = { partsDeleted, imagesDeleted, hoursAggregated, hourlyDeleted };
+    if (partsDeleted + imagesDeleted + hourlyDeleted + hoursAggregated > 0)
+      this.deps.logger.debug(result, 'record maintenance');
+    return result;
+  }
+
+  private async prune(table: 'parts' | 'hourly', column: string, cutoffMs: number): Promise<number> {
+    const batch = this.deps.db.prepare(
+      `DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE ${column} < ? LIMIT ${PRUNE_BATCH})`,
+    );
+    let deleted = 0;
+    for (;;) {
+      const { changes } = batch.run(cutoffMs);
+      deleted += changes;
+      if (changes < PRUNE_BATCH) return deleted;
+      await nextTurn();
+    }
+  }
+}
