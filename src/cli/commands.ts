@@ -10,6 +10,9 @@ commands:
   eval --data DIR [--json]            evaluate the model on DIR/def_front and DIR/ok_front
   export-tensors --data DIR --out F   write the preprocessed training set (training/README.md)
   safe-outputs --config FILE          drive every configured output to its safe state (systemd ExecStopPost)
+  history [--since T] [--decision D]  the verdict history, one row per part and a total (--json, --csv)
+  label PART_ID defective|ok          record a human verdict on a part (--by NAME)
+  export --since T --out DIR          archived images in the training layout, with a manifest
   help                                this text
 
 exit status: 0 ok, 1 failure, 2 some inputs failed, 64 usage, 69 hardware/service unavailable,
@@ -36,6 +39,9 @@ export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   eval: async () => ({ run: (await import('./eval.js')).runEval }),
   'export-tensors': async () => ({ run: (await import('./export-tensors.js')).runExportTensors }),
   'safe-outputs': async () => ({ run: (await import('./safe-outputs.js')).runSafeOutputs }),
+  history: async () => ({ run: (await import('./history.js')).runHistory }),
+  label: async () => ({ run: (await import('./label.js')).runLabel }),
+  export: async () => ({ run: (await import('./export.js')).runExport }),
 };
 
 /** Handled by main.ts itself (the usage text). */

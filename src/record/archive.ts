@@ -33,14 +33,17 @@ export interface ArchiveStats {
   queued: number;
 }
 
-interface Job {
+export interface ArchiveJob {
   partId: string;
   ref: string;
   data: Buffer;
   why: KeepReason;
+  /** The part's trigger time (wall clock): images age with their parts. */
+  keptMs: number;
 }
 
 const DELETE_BATCH = 64;
+const BLOCK_BYTES = 4096;
 
 /** The oldest rows whose sizes add up to the shortfall (at least one): no more is deleted than needed. */
 function enoughFor<R extends { bytes: number }>(rows: readonly R[], shortfall: number): R[] {
@@ -95,13 +98,13 @@ export class ImageArchive {
   }
 
   /** Queues an image; false (dropped, counted) when the queue is full. Never waits. */
-  offer(partId: string, ref: string, data: Buffer, why: KeepReason): boolean {
+  offer(job: ArchiveJob): boolean {
     if (this.stats.queued >= this.deps.queueLimit) {
       this.stats.droppedQueueFull += 1;
       return false;
     }
     this.stats.queued += 1;
-    void this.serial(() => this.write({ partId, ref, data, why })).finally(() => (this.stats.queued -= 1));
+    void this.serial(() => this.write(job)).finally(() => (this.stats.queued -= 1));
     return true;
   }
 
@@ -147,7 +150,7 @@ export class ImageArchive {
     return run;
   }
 
-  private async write(job: Job): Promise<void> {
+  private async write(job: ArchiveJob): Promise<void> {
     const { faults, logger } = this.deps;
     const file = this.path(job.ref);
     try {
@@ -158,7 +161,7 @@ export class ImageArchive {
       }
       await mkdir(dirname(file), { recursive: true });
       await writeFile(file, job.data);
-      this.index.insert.run(job.partId, job.ref, job.data.length, Date.now(), job.why);
+      this.index.insert.run(job.partId, job.ref, job.data.length, job.keptMs, job.why);
       this.stats.written += 1;
       this.stats.bytesWritten += job.data.length;
       faults.clear('archive');
@@ -179,9 +182,11 @@ export class ImageArchive {
     const freeBytes = this.deps.freeBytes ?? statfsFree;
     const floor = this.deps.minFreeBytes;
     await mkdir(this.deps.dir, { recursive: true });
+    // What the file takes on disk: whole blocks, and one more for its directory entry and inode.
+    const need = bytes === 0 ? 0 : (Math.ceil(bytes / BLOCK_BYTES) + 1) * BLOCK_BYTES;
     for (;;) {
       const free = await freeBytes(this.deps.dir);
-      if (free - bytes >= floor) {
+      if (free - need >= floor) {
         this.deps.faults.clear('space');
         return true;
       }
@@ -191,7 +196,7 @@ export class ImageArchive {
         this.deps.faults.set('space', `${mb(free)} MiB free, floor record.min_free_mb ${mb(floor)} MiB, no image left`);
         return false;
       }
-      const victims = enoughFor(rows, floor + bytes - free);
+      const victims = enoughFor(rows, floor + need - free);
       await this.delete(victims);
       this.stats.deletedForSpace += victims.length;
     }

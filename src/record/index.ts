@@ -121,7 +121,8 @@ export class LineRecord implements Lifecycle {
     const why = image === undefined ? null : this.policy.keep(record);
     if (image !== undefined && why !== null) {
       const ref = imageRef(record, image.data);
-      if (open.archive.offer(record.id, ref, image.data, why)) record.imageRef = ref;
+      const job = { partId: record.id, ref, data: image.data, why, keptMs: Date.parse(record.triggeredAt) };
+      if (open.archive.offer(job)) record.imageRef = ref;
     }
     try {
       open.history.insert(record);

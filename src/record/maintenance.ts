@@ -34,7 +34,7 @@ export interface MaintenanceResult {
  */
 export class Maintenance {
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private running: Promise<MaintenanceResult | null> | undefined;
 
   constructor(private readonly deps: MaintenanceDeps) {}
 
@@ -51,12 +51,16 @@ export class Maintenance {
     await this.running;
   }
 
-  /** One run; a run still going is not started twice. Never throws (a failure is a storage fault). */
+  /** One run, after the one still going if any (never two at once). Never throws (a failure is a storage fault). */
   runOnce(): Promise<MaintenanceResult | null> {
-    if (this.running) return Promise.resolve(null);
+    if (this.running) return this.running.then(() => this.runOnce());
     const run = this.work()
+      .then((result) => {
+        this.deps.faults.clear('maintenance');
+        return result;
+      })
       .catch((err: unknown) => {
-        this.deps.faults.set('history', `record maintenance failed: ${errorMessage(err)}`);
+        this.deps.faults.set('maintenance', `record maintenance failed: ${errorMessage(err)}`);
         return null;
       })
       .finally(() => (this.running = undefined));

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 
 /** What can go wrong with the record's storage; each kind clears on its own next success. */
-export type StorageFaultKind = 'history' | 'archive' | 'space';
+export type StorageFaultKind = 'history' | 'archive' | 'space' | 'maintenance';
 
 export interface RecordHealth {
   healthy: boolean;
@@ -16,7 +16,7 @@ export interface RecordHealth {
  */
 export class StorageFaults {
   private readonly open = new Map<StorageFaultKind, string>();
-  private readonly counts: Record<StorageFaultKind, number> = { history: 0, archive: 0, space: 0 };
+  private readonly counts: Record<StorageFaultKind, number> = { history: 0, archive: 0, space: 0, maintenance: 0 };
 
   constructor(
     private readonly logger: Logger,
