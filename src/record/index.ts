@@ -99,12 +99,14 @@ export class LineRecord implements Lifecycle {
       faults: this.faults,
       gone: (ids) => ids.forEach((id) => history.imageGone(id)),
     });
-    const maintenance = new Maintenance({ db, config, archive, logger, faults: this.faults });
+    const checkpointer = new Checkpointer({ file: this.file, intervalMs: config.sync_interval_ms, logger });
+    this.checkpointer = checkpointer;
+    const aggregate = (nowMs: number): Promise<number> => checkpointer.aggregate(nowMs);
+    const maintenance = new Maintenance({ db, config, archive, logger, faults: this.faults, aggregate });
     const reader = new RecordReader(db, archivedImages(db, this.archiveDir));
     this.opened = { database, history, archive, maintenance, reader };
     if (this.deps.runId !== undefined) history.run(this.deps.runId, Date.now(), this.deps.model?.());
-    this.checkpointer = new Checkpointer({ file: this.file, intervalMs: config.sync_interval_ms, logger });
-    this.checkpointer.start();
+    checkpointer.start();
     maintenance.start();
     logger.info({ file: this.file, sync_interval_ms: config.sync_interval_ms }, 'line record open');
     return Promise.resolve();

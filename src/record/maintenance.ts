@@ -3,13 +3,12 @@ import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { RecordConfig } from '../config/sections/record.js';
 import { errorMessage } from '../errors.js';
-import { aggregateCompletedHours } from './aggregates.js';
 import type { ImageArchive } from './archive.js';
 import type { StorageFaults } from './storage-faults.js';
 
 const DAY_MS = 86_400_000;
 /** Rows per DELETE: each batch is a short transaction, and the event loop gets a turn between batches. */
-const PRUNE_BATCH = 500;
+const PRUNE_BATCH = 200;
 
 export interface MaintenanceDeps {
   db: Database.Database;
@@ -17,6 +16,8 @@ export interface MaintenanceDeps {
   archive: ImageArchive;
   logger: Logger;
   faults: StorageFaults;
+  /** Aggregates the completed hours off the event loop (Checkpointer.aggregate); returns the hours written. */
+  aggregate: (nowMs: number) => Promise<number>;
   /** Wall clock (tests pass their own). */
   now?: () => number;
 }
@@ -71,7 +72,7 @@ export class Maintenance {
   private async work(): Promise<MaintenanceResult> {
     const { db, config, archive } = this.deps;
     const now = (this.deps.now ?? Date.now)();
-    const hoursAggregated = aggregateCompletedHours(db, now);
+    const hoursAggregated = await this.deps.aggregate(now);
     const partsCutoff = now - config.retention_days * DAY_MS;
     const partsDeleted = await this.prune('parts', 'triggered_ms', partsCutoff);
     const hourlyDeleted = await this.prune('hourly', 'hour_ms', now - config.aggregate_retention_days * DAY_MS);

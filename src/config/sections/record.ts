@@ -21,10 +21,12 @@ export const recordSection = z
       ),
     retention_days: z
       .number()
-      .min(0.01)
+      .min(1)
       .max(3650)
       .default(30)
-      .describe('Days each part of the verdict history and each archived image is kept (pruned by age).'),
+      .describe(
+        'Days each part of the verdict history and its archived image are kept (pruned by age of the part; at least 1, so every hour is aggregated before its parts go).',
+      ),
     aggregate_retention_days: z
       .number()
       .min(1)
