@@ -15,8 +15,8 @@ export interface PartSinkDeps {
   logger: Logger;
   maxParts: number | undefined;
   health: ComponentHealth;
-  mqtt: () => Mqtt | undefined;
-  record?: () => PartRecorder | undefined;
+  /** Where verdicts go once the stages built them: the line record first (it sets imageRef), then MQTT. */
+  outlets: () => { record: PartRecorder | undefined; mqtt: Mqtt | undefined };
 }
 
 /**
@@ -38,8 +38,9 @@ export class PartSink {
 
   record(record: PartRecord, image?: CapturedImage): void {
     logPart(this.deps.logger, record);
-    this.deps.record?.()?.part(record, image);
-    this.deps.mqtt()?.publishPart(record);
+    const { record: recorder, mqtt } = this.deps.outlets();
+    recorder?.part(record, image);
+    mqtt?.publishPart(record);
     this.deps.health.record(record);
     for (const listener of this.listeners) listener(record, image);
     this.completed += 1;

@@ -74,3 +74,9 @@ export interface LineRecordReader {
   /** Records a human verdict; throws LinesideError LS_RECORD_UNKNOWN_PART for an id not in the history. */
   label(partId: string, label: Label, by: string): HistoryRow;
 }
+
+/** The daemon's line record as the app exposes it (App.record): the reader, and its storage health for /healthz. */
+export interface LineRecordView extends LineRecordReader {
+  /** Unhealthy while history or image writes fail or the free-space floor cannot be kept; `reason` says which. */
+  health(): { healthy: boolean; reason: string | null };
+}

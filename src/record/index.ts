@@ -1,9 +1,9 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { RecordConfig } from '../config/sections/record.js';
-import type { PartRecord } from '../domain/part.js';
 import type { CapturedImage, Lifecycle, ModelInfo } from '../domain/ports.js';
-import type { LineRecordReader } from '../domain/record.js';
+import type { HistoryQuery, HistoryRow, LineRecordReader, LineRecordView } from '../domain/record.js';
+import type { Label, PartRecord } from '../domain/part.js';
 import { errorMessage } from '../errors.js';
 import { ArchivePolicy, imageRef } from './archive-policy.js';
 import { ImageArchive, type ArchiveStats } from './archive.js';
@@ -59,7 +59,7 @@ interface Open {
 }
 
 /** The state directory's one database (docs/record.md): opened first, closed last, synced off the event loop. */
-export class LineRecord implements Lifecycle {
+export class LineRecord implements Lifecycle, LineRecordView {
   readonly dir: string;
   readonly file: string;
   readonly archiveDir: string;
@@ -132,6 +132,18 @@ export class LineRecord implements Lifecycle {
     } catch (err) {
       this.faults.set('history', `verdict history write failed: ${errorMessage(err)}`);
     }
+  }
+
+  history(query: HistoryQuery): HistoryRow[] {
+    return this.reader.history(query);
+  }
+
+  image(partId: string): ReturnType<LineRecordReader['image']> {
+    return this.reader.image(partId);
+  }
+
+  label(partId: string, label: Label, by: string): HistoryRow {
+    return this.reader.label(partId, label, by);
   }
 
   /** Storage health for /healthz: unhealthy while a write fails or the free-space floor cannot be kept. */

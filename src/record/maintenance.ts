@@ -79,12 +79,25 @@ export class Maintenance {
     db.prepare('DELETE FROM runs WHERE started_ms < ? AND run_id NOT IN (SELECT DISTINCT run_id FROM parts)').run(
       partsCutoff,
     );
-    const imagesDeleted = await archive.pruneOlderThan(partsCutoff);
-    await archive.keepFloor();
+    const imagesDeleted = await this.archiveWork(async () => {
+      const deleted = await archive.pruneOlderThan(partsCutoff);
+      await archive.keepFloor();
+      return deleted;
+    });
     const result = { partsDeleted, imagesDeleted, hoursAggregated, hourlyDeleted };
     if (partsDeleted + imagesDeleted + hourlyDeleted + hoursAggregated > 0)
       this.deps.logger.debug(result, 'record maintenance');
     return result;
+  }
+
+  /** The archive's share: its failure is the archive's fault (a broken images/), not the history's. */
+  private async archiveWork(work: () => Promise<number>): Promise<number> {
+    try {
+      return await work();
+    } catch (err) {
+      this.deps.faults.set('archive', `image archive maintenance failed: ${errorMessage(err)}`);
+      return 0;
+    }
   }
 
   private async prune(table: 'parts' | 'hourly', column: string, cutoffMs: number): Promise<number> {
