@@ -1,10 +1,12 @@
+import type Database from 'better-sqlite3';
+import { hourlyRows } from '../record/aggregates.js';
 import { FAILSAFE_REASONS, type Decision, type FailsafeReason } from '../domain/part.js';
 import type { HistoryQuery, HistoryRow } from '../domain/record.js';
 import { EXIT, parseCommandLine, usageError, type CliIo } from './io.js';
 import { openRecord, parseTime } from './record-open.js';
 
 const HISTORY_USAGE = `usage: lineside history [--config FILE] [--since T] [--until T] [--decision pass|reject] [--reason R]
-                        [--limit N] [--json|--csv]
+                        [--limit N] [--hourly] [--json|--csv]
 
 The verdict history of the line record (docs/record.md), oldest first, one row per part and a total line.
 Works while the daemon runs (the database is opened read-only).
@@ -15,6 +17,8 @@ options:
   --decision D        pass or reject
   --reason R          fail-safe reason (${FAILSAFE_REASONS.join(', ')})
   --limit N           the newest N parts only (the total still counts all)
+  --hourly            the hourly aggregates instead (parts, rejects by reason, yield, latency p50/p99/max), kept
+                      record.aggregate_retention_days; completed hours only
   --json              one JSON object: {"total", "rejects", "rows": [...]}
   --csv               CSV with a header on stdout; the total line goes to stderr`;
 
@@ -40,7 +44,8 @@ function textLine(r: HistoryRow): string {
   return `${r.triggeredAt} ${r.id} ${r.decision} ${r.verdict ?? '-'} ${score}${why}${image}${label}`;
 }
 
-type Parsed = { query: HistoryQuery; format: 'text' | 'json' | 'csv'; config: string | undefined } | string;
+type Format = 'text' | 'json' | 'csv';
+type Parsed = { query: HistoryQuery; format: Format; config: string | undefined; hourly: boolean } | string;
 
 function parseQuery(argv: string[]): Parsed {
   const line = parseCommandLine(argv, {
@@ -52,6 +57,7 @@ function parseQuery(argv: string[]): Parsed {
     limit: { type: 'string' },
     json: { type: 'boolean' },
     csv: { type: 'boolean' },
+    hourly: { type: 'boolean' },
   });
   if (line.problem !== undefined) return line.problem;
   const v = line.values;
@@ -77,7 +83,8 @@ function parseQuery(argv: string[]): Parsed {
     query.limit = n;
   }
   if (v.json === true && v.csv === true) return '--json and --csv: choose one';
-  return { query, format: v.json === true ? 'json' : v.csv === true ? 'csv' : 'text', config: v.config };
+  const format = v.json === true ? 'json' : v.csv === true ? 'csv' : 'text';
+  return { query, format, config: v.config, hourly: v.hourly === true };
 }
 
 /** `lineside history`: the parts of the verdict history that match, and how many. */
@@ -87,6 +94,10 @@ export function runHistory(argv: string[], io: CliIo): Promise<number> {
   const opened = openRecord(parsed.config, io);
   if (typeof opened === 'number') return Promise.resolve(opened);
   try {
+    if (parsed.hourly) {
+      printHourly(io, opened.db, parsed.query, parsed.format);
+      return Promise.resolve(EXIT.OK);
+    }
     const rows = opened.reader.history(parsed.query).reverse();
     const { parts, rejects } = opened.reader.count(parsed.query);
     const total = `total: ${parts} parts, ${rejects} rejected${rows.length < parts ? ` (${rows.length} shown)` : ''}`;
@@ -102,4 +113,36 @@ export function runHistory(argv: string[], io: CliIo): Promise<number> {
   } finally {
     opened.close();
   }
+}
+
+/** The hourly aggregates in [since, until] (hours starting in it), one line per hour and a total line. */
+function printHourly(io: CliIo, db: Database.Database, query: HistoryQuery, format: Format): void {
+  const ms = (iso: string | undefined, fallback: number): number => (iso === undefined ? fallback : Date.parse(iso));
+  const hours = hourlyRows(db, ms(query.since, 0), ms(query.until, Number.MAX_SAFE_INTEGER));
+  const parts = hours.reduce((n, h) => n + h.parts, 0);
+  const rejects = hours.reduce((n, h) => n + h.rejects, 0);
+  if (format === 'json') {
+    const rows = hours.map((h) => ({ ...h, hour: new Date(h.hourMs).toISOString() }));
+    io.stdout.write(`${JSON.stringify({ total: parts, rejects, hours: rows })}\n`);
+    return;
+  }
+  const pct = (v: number | null): string => (v === null ? '-' : `${(v * 100).toFixed(2)}%`);
+  const num = (v: number | null): string => (v === null ? '-' : v.toFixed(1));
+  const lines = hours.map((h) => {
+    const reasons = Object.entries(h.rejectsByReason).map(([k, n]) => `${k}=${n}`);
+    const latency = `${num(h.latencyP50Ms)}/${num(h.latencyP99Ms)}/${num(h.latencyMaxMs)}`;
+    const hour = new Date(h.hourMs).toISOString();
+    return format === 'csv'
+      ? [hour, h.parts, h.rejects, h.yield ?? '', h.latencyP50Ms ?? '', h.latencyP99Ms ?? '', reasons.join(' ')].join(
+          ',',
+        )
+      : `${hour} parts=${h.parts} rejects=${h.rejects} yield=${pct(h.yield)} ms p50/p99/max=${latency} ${reasons.join(' ')}`;
+  });
+  const total = `total: ${parts} parts, ${rejects} rejected in ${hours.length} hours`;
+  if (format === 'csv') {
+    io.stdout.write(
+      `hour,parts,rejects,yield,latency_p50_ms,latency_p99_ms,rejects_by_reason\n${lines.map((l) => `${l}\n`).join('')}`,
+    );
+    io.stderr.write(`${total}\n`);
+  } else io.stdout.write(`${lines.map((l) => `${l}\n`).join('')}${total}\n`);
 }

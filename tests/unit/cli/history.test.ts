@@ -100,6 +100,33 @@ describe('lineside history', () => {
   });
 });
 
+describe('lineside history --hourly', () => {
+  it('prints the aggregates of completed hours and their total', async () => {
+    const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 3 * 3_600_000;
+    const at = (offsetMs: number): string => new Date(hour + offsetMs).toISOString();
+    const record = new LineRecord({
+      config: recordSection.parse({ dir: join(dir, 'hourly'), min_free_mb: 0 }),
+      baseDir: dir,
+      logger: memoryLogger().logger,
+    });
+    await record.start(new AbortController().signal);
+    record.part(partRecord(1, { triggeredAt: at(1000), verdictLatencyMs: 10 }), undefined);
+    record.part(partRecord(2, { ...REJECT, triggeredAt: at(2000), verdictLatencyMs: 20 }), undefined);
+    record.part(partRecord(3, { ...REJECT, triggeredAt: at(3_600_000 + 5), failsafeReason: 'late' }), undefined);
+    await record.maintain();
+    await record.stop();
+    const file = join(dir, 'hourly.yaml');
+    await writeFile(file, stringify(daemonConfig('hourly')));
+    const { io, stdout } = captureIo();
+    expect(await runHistory(['--config', file, '--hourly'], io)).toBe(0);
+    const lines = stdout().trim().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toBe(`${at(0)} parts=2 rejects=1 yield=50.00% ms p50/p99/max=10.0/20.0/20.0 model=1`);
+    expect(lines[1]).toMatch(/ parts=1 rejects=1 yield=0\.00% .* late=1$/);
+    expect(lines[2]).toBe('total: 3 parts, 2 rejected in 2 hours');
+  });
+});
+
 describe('lineside label', () => {
   it('labels a known part and refuses an unknown one with LS_RECORD_UNKNOWN_PART', async () => {
     const ok = captureIo();
