@@ -10,6 +10,13 @@ const DAY_MS = 86_400_000;
 /** Rows per DELETE: each batch is a short transaction, and the event loop gets a turn between batches. */
 const PRUNE_BATCH = 200;
 
+/**
+ * Runs with no part left. Runs follow one another, so every run that started before the oldest remaining part's
+ * run has none: found through the time index (a `NOT IN (SELECT run_id FROM parts)` would scan the whole history).
+ */
+const PRUNE_RUNS = `DELETE FROM runs WHERE started_ms < ? AND started_ms < COALESCE(
+  (SELECT r.started_ms FROM parts p JOIN runs r ON r.run_id = p.run_id ORDER BY p.triggered_ms LIMIT 1), ?)`;
+
 export interface MaintenanceDeps {
   db: Database.Database;
   config: RecordConfig;
@@ -76,9 +83,7 @@ export class Maintenance {
     const partsCutoff = now - config.retention_days * DAY_MS;
     const partsDeleted = await this.prune('parts', 'triggered_ms', partsCutoff);
     const hourlyDeleted = await this.prune('hourly', 'hour_ms', now - config.aggregate_retention_days * DAY_MS);
-    db.prepare('DELETE FROM runs WHERE started_ms < ? AND run_id NOT IN (SELECT DISTINCT run_id FROM parts)').run(
-      partsCutoff,
-    );
+    db.prepare(PRUNE_RUNS).run(partsCutoff, partsCutoff);
     const imagesDeleted = await this.archiveWork(async () => {
       const deleted = await archive.pruneOlderThan(partsCutoff);
       await archive.keepFloor();

@@ -91,6 +91,7 @@ describe('the line record on a 300-part run of the sim line', { timeout: TIMEOUT
     expect(history.rows).toHaveLength(summary.reject);
     for (const row of history.rows) {
       expect(row.decision).toBe('reject');
+      expect(row.modelSha256, 'the run row names the model').toMatch(/^[0-9a-f]{64}$/);
       // A reject the model judged had a camera image, so it was archived (queue of 64, no floor). One rejected
       // before or without a capture (overrun, camera timeout on a loaded machine) has none to keep.
       if (row.verdict === undefined) continue;

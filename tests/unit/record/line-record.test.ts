@@ -161,10 +161,14 @@ describe('LineRecord: verdict history, archive, labels', () => {
     record.part(partRecord(2, { triggeredAt: at(hour + 2000), verdictLatencyMs: 30 }), undefined);
     record.part(partRecord(3, { ...REJECT, failsafeReason: 'late', triggeredAt: at(hour + 3000) }), undefined);
     record.part(partRecord(4, { triggeredAt: at(now) }), undefined);
+    const runs = record.database.db.prepare('INSERT INTO runs (run_id, started_ms) VALUES (?, ?)');
+    runs.run('run0', now - 5 * 86_400_000); // an earlier daemon run whose parts all aged out
     await record.archiveIdle();
     expect(existsSync(join(dir, 'images', `${at(hour).slice(0, 10)}/run1-1_defective_0.9700.jpg`))).toBe(true);
     await record.maintain();
     expect(record.reader.history({}).map((r) => r.seq)).toEqual([4]);
+    const runIds = record.database.db.prepare('SELECT run_id FROM runs').pluck().all();
+    expect(runIds).toEqual(['run1']);
     const [agg] = hourlyRows(record.database.db, hour, hour);
     expect(agg).toMatchObject({ parts: 3, rejects: 2, rejectsByReason: { model: 1, late: 1 } });
     expect(agg?.yield).toBeCloseTo(1 / 3);
