@@ -101,6 +101,14 @@ async function main(): Promise<void> {
   }
   await record.archiveIdle();
   console.log(`1. LineRecord.part() back to back, ${PARTS} parts, microseconds:`, quantiles(calls));
+  const inserts: number[] = [];
+  for (let seq = 1; seq <= PARTS; seq += 1) {
+    const rec = part(10 * PARTS + seq, t0);
+    const started = performance.now();
+    record.part(rec, undefined); // no image: the history INSERT alone
+    inserts.push((performance.now() - started) * 1000);
+  }
+  console.log(`   the history INSERT alone (no image), ${PARTS} parts, microseconds:`, quantiles(inserts));
 
   const baseline = await pacedRun(undefined, t0);
   console.log(`   at ${RATE} parts/s, no record (baseline): event-loop delay ms`, baseline.loopMs);
