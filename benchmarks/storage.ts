@@ -22,6 +22,7 @@ import { Outbox as SegmentOutbox } from './legacy/outbox.js';
 import { Outbox } from '../src/io/mqtt/outbox.js';
 import { outboxMigrations } from '../src/io/mqtt/outbox-store.js';
 import { LineRecord } from '../src/record/index.js';
+import { recordSection } from '../src/config/sections/record.js';
 
 type Kind = 'none' | 'segments' | 'sqlite';
 
@@ -73,7 +74,7 @@ async function open(kind: Kind, dir: string): Promise<{ outbox: OutboxLike; clos
     return { outbox, close: () => outbox.stop() };
   }
   if (kind === 'sqlite') {
-    const config = { dir, sync_interval_ms: 1000 };
+    const config = recordSection.parse({ dir, sync_interval_ms: 1000 });
     const record = new LineRecord({ config, baseDir: dir, logger, migrations: [outboxMigrations] });
     await record.start(signal);
     const outbox = new Outbox({ database: record.database, maxBytes, logger });

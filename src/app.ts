@@ -9,13 +9,14 @@ import { watchdogStage } from './app/watchdog.js';
 import { createCamera } from './camera/index.js';
 import type { LoadedConfig } from './config/load.js';
 import type { PartRecord } from './domain/part.js';
-import type { CapturedImage } from './domain/ports.js';
+import type { CapturedImage, ModelInfo } from './domain/ports.js';
 import { WorkerInspector } from './inference/worker-inspector.js';
 import { createGpio } from './io/gpio/index.js';
 import type { GpioDriver } from './io/gpio/types.js';
 import { createMqtt, type Mqtt } from './io/mqtt/index.js';
 import type { Logger } from './log.js';
 import type { Notifier } from './notify.js';
+import type { LineRecordView } from './domain/record.js';
 import type { AlarmRecord } from './pipeline/alarms.js';
 import { failSafeWarnings } from './pipeline/fail-safe.js';
 
@@ -61,8 +62,19 @@ export interface App {
   /** The GPIO driver (tests drive the sim conveyor through it). Available after start. */
   readonly gpio: GpioDriver | undefined;
   readonly mqtt: Mqtt | undefined;
+  /**
+   * The line record: history, archived images, labels and its storage health (for /healthz). Undefined before
+   * start, and when it could not be opened (the daemon then runs without it, after an LS_RECORD_IO error line).
+   */
+  readonly record: LineRecordView | undefined;
   /** Each completed part, with the camera's image when there was one (the line record, the operator view). */
   onPart(listener: (record: PartRecord, image: CapturedImage | undefined) => void): () => void;
+}
+
+/** The systemd STATUS line once armed. */
+function armedStatus(config: LoadedConfig['config'], model: ModelInfo): string {
+  const hardware = `camera ${config.camera.type}, gpio ${config.gpio.type}`;
+  return `armed: ${model.name} ${model.version} on ${model.executionProvider}, ${hardware}`;
 }
 
 /** One error line naming every part the stop left to the gate's safe state: the parts to quarantine. */
@@ -83,7 +95,7 @@ export function createApp(deps: AppDeps): App {
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`;
   const log = logger.child({ component: 'app' });
   const componentHealth = new ComponentHealth();
-  const sink = new PartSink({ logger: log, maxParts: deps.maxParts, health: componentHealth, mqtt: () => parts.mqtt });
+  const sink = new PartSink({ logger: log, maxParts: deps.maxParts, health: componentHealth, outlets: () => parts });
   const desk = new AlarmDesk({ line: () => parts.line, mqtt: () => parts.mqtt, logger: log });
   const parts: AppComponents = new AppComponents({
     loaded,
@@ -97,10 +109,8 @@ export function createApp(deps: AppDeps): App {
     onAlarm: (alarm) => desk.raised(alarm),
     onCommand: (command) => desk.command(command),
   });
-  const health = lineHealth(() => parts.line);
-  const runner = new StageRunner([...parts.stages(), watchdogStage({ notifier: deps.notifier, health, logger: log })], {
-    logger: log,
-  });
+  const watchdog = watchdogStage({ notifier: deps.notifier, health: lineHealth(() => parts.line), logger: log });
+  const runner = new StageRunner([...parts.stages(), watchdog], { logger: log });
   let stopping: Promise<void> | undefined;
 
   async function start(signal: AbortSignal): Promise<void> {
@@ -108,8 +118,7 @@ export function createApp(deps: AppDeps): App {
     for (const warning of failSafeWarnings(config)) log.warn({ check: 'fail-safe' }, warning);
     await runner.start(signal);
     const model = parts.model();
-    const hardware = `camera ${config.camera.type}, gpio ${config.gpio.type}`;
-    const status = `armed: ${model.name} ${model.version} on ${model.executionProvider}, ${hardware}`;
+    const status = armedStatus(config, model);
     deps.notifier?.send({ READY: '1', STATUS: status });
     log.info({ runId, ep: model.executionProvider }, `ready (${status})`);
   }
@@ -135,6 +144,9 @@ export function createApp(deps: AppDeps): App {
     },
     get mqtt() {
       return parts.mqtt;
+    },
+    get record() {
+      return parts.record;
     },
     onPart: (listener) => sink.onPart(listener),
   };

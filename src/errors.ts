@@ -163,6 +163,12 @@ export const ERROR_CODES = {
     action:
       'Check `mqtt.username` and the password (systemd credential `mqtt_password` or the variable named by `mqtt.password_env`) against the broker password file, and that the user is allowed to connect.',
   },
+  LS_RECORD_UNKNOWN_PART: {
+    summary:
+      'No part with this id is in the verdict history (a typing error, or it aged out after `record.retention_days`).',
+    action:
+      'Check the id with `lineside history`; part ids read `<run id>-<seq>`, as in the log and the MQTT verdicts.',
+  },
 } as const satisfies Record<string, { summary: string; action: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

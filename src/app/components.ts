@@ -259,8 +259,15 @@ export class AppComponents {
   private async startRecord(signal: AbortSignal): Promise<void> {
     const { loaded } = this.deps;
     const logger = this.child('record');
-    const migrations = [outboxMigrations];
-    const record = new LineRecord({ config: this.config.record, baseDir: loaded.baseDir, logger, migrations });
+    const record = new LineRecord({
+      config: this.config.record,
+      baseDir: loaded.baseDir,
+      logger,
+      migrations: [outboxMigrations],
+      runId: this.deps.runId,
+      model: () => this.inspector?.info,
+      onStorageFault: (message) => this.line?.raiseAlarm('storage', message),
+    });
     try {
       await record.start(signal);
       this.record = record;

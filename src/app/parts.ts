@@ -6,16 +6,23 @@ import type { ComponentHealth } from './health.js';
 
 export type PartListener = (record: PartRecord, image: CapturedImage | undefined) => void;
 
+/** The line record's per-part entry point (src/record LineRecord.part): synchronous, never throws, never waits. */
+export interface PartRecorder {
+  part(record: PartRecord, image: CapturedImage | undefined): void;
+}
+
 export interface PartSinkDeps {
   logger: Logger;
   maxParts: number | undefined;
   health: ComponentHealth;
-  mqtt: () => Mqtt | undefined;
+  /** Where verdicts go once the stages built them: the line record first (it sets imageRef), then MQTT. */
+  outlets: () => { record: PartRecorder | undefined; mqtt: Mqtt | undefined };
 }
 
 /**
- * Where each completed part goes: one log line, the verdict queued for MQTT, the component health, the app's
- * listeners, and the --max-parts count. Nothing here waits for disk or broker.
+ * Where each completed part goes: one log line, the line record (history row, image archived: it sets imageRef, so
+ * it comes before the publish), the verdict queued for MQTT, the component health, the app's listeners, and the
+ * --max-parts count. Nothing here waits for disk or broker.
  */
 export class PartSink {
   readonly done: Promise<void>;
@@ -30,8 +37,11 @@ export class PartSink {
   }
 
   record(record: PartRecord, image?: CapturedImage): void {
+    const { record: recorder, mqtt } = this.deps.outlets();
+    // The record first: it sets the archived image's reference, which the verdict carries.
+    recorder?.part(record, image);
     // Stored in the outbox before the line is logged: a part's log line means its verdict survives a crash.
-    this.deps.mqtt()?.publishPart(record);
+    mqtt?.publishPart(record);
     logPart(this.deps.logger, record);
     this.deps.health.record(record);
     for (const listener of this.listeners) listener(record, image);

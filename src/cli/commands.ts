@@ -11,6 +11,9 @@ commands:
   export-tensors --data DIR --out F   write the preprocessed training set (training/README.md)
   safe-outputs --config FILE          drive every configured output to its safe state (systemd ExecStopPost)
   bench [--json] [--quick]            measure latency, sustained rate, gate error, memory, and the Python baseline
+  history [--since T] [--decision D]  the verdict history, one row per part and a total (--json, --csv)
+  label PART_ID defective|ok          record a human verdict on a part (--by NAME)
+  export --since T --out DIR          archived images in the training layout, with a manifest
   help                                this text
 
 exit status: 0 ok, 1 failure, 2 some inputs failed, 64 usage, 69 hardware/service unavailable,
@@ -38,6 +41,9 @@ export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   'export-tensors': async () => ({ run: (await import('./export-tensors.js')).runExportTensors }),
   'safe-outputs': async () => ({ run: (await import('./safe-outputs.js')).runSafeOutputs }),
   bench: async () => ({ run: (await import('./bench.js')).runBenchCommand }),
+  history: async () => ({ run: (await import('./history.js')).runHistory }),
+  label: async () => ({ run: (await import('./label.js')).runLabel }),
+  export: async () => ({ run: (await import('./export.js')).runExport }),
 };
 
 /** Handled by main.ts itself (the usage text). */

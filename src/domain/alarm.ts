@@ -8,7 +8,8 @@ export type AlarmKind =
   | 'output_write_failed'
   | 'gate_late'
   | 'encoder_stalled'
-  | 'gpio_unavailable';
+  | 'gpio_unavailable'
+  | 'storage';
 
 export const ALARM_KINDS: readonly AlarmKind[] = [
   'reject_not_confirmed',
@@ -20,6 +21,7 @@ export const ALARM_KINDS: readonly AlarmKind[] = [
   'gate_late',
   'encoder_stalled',
   'gpio_unavailable',
+  'storage',
 ];
 
 export interface AlarmRecord {

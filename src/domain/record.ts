@@ -28,6 +28,21 @@ export interface HistoryRow {
   /** The archived image's reference (ArchivedImage.ref), when the image was kept. */
   imageRef?: string;
   label?: OperatorLabel;
+  /** Wall-clock ISO 8601 of the decision (trigger + verdict latency) and of the gate's activation, when known. */
+  decidedAt?: string;
+  gateAt?: string;
+  threshold?: number;
+  /** Trigger to verdict (or fail-safe decision), ms. */
+  latencyMs?: number;
+  stagesMs?: Record<string, number>;
+  modelName?: string;
+  modelVersion?: string;
+  modelSha256?: string;
+  executionProvider?: string;
+  /** TrackingRecord.outcome. */
+  outcome?: string;
+  /** TrackingRecord.confirmed (null: no confirm sensor or not rejected). */
+  confirmed?: boolean | null;
 }
 
 export interface ArchivedImage {
@@ -58,4 +73,10 @@ export interface LineRecordReader {
   image(partId: string): Promise<ArchivedImage | null>;
   /** Records a human verdict; throws LinesideError LS_RECORD_UNKNOWN_PART for an id not in the history. */
   label(partId: string, label: Label, by: string): HistoryRow;
+}
+
+/** The daemon's line record as the app exposes it (App.record): the reader, and its storage health for /healthz. */
+export interface LineRecordView extends LineRecordReader {
+  /** Unhealthy while history or image writes fail or the free-space floor cannot be kept; `reason` says which. */
+  health(): { healthy: boolean; reason: string | null };
 }

@@ -1,7 +1,7 @@
 import type { Decision } from '../domain/part.js';
 import type { EdgeEvent, Lifecycle } from '../domain/ports.js';
 import { LinesideError, errorMessage } from '../errors.js';
-import { AlarmManager, type AlarmRecord, watchBinFull } from './alarms.js';
+import { AlarmManager, type AlarmKind, type AlarmRecord, watchBinFull } from './alarms.js';
 import { type Clock, systemClock } from './clock.js';
 import { Emitter } from './emitter.js';
 import { GateStation } from './gate-station.js';
@@ -71,14 +71,10 @@ export class InspectionLine implements Lifecycle {
       onOutputError: (err) => this.alarms.raise('output_write_failed', `alarm output: ${errorMessage(err)}`),
     });
     this.heartbeat = this.createHeartbeat();
-    this.rejects = new RejectMonitor({
-      config: config.alarms,
-      raise: (kind, message, partId) => this.alarms.raise(kind, message, partId),
-    });
-    const stallMs = deps.captureTimeoutMs + deps.inspectTimeoutMs + 1000;
+    this.rejects = new RejectMonitor({ config: config.alarms, raise: (...alarm) => this.alarms.raise(...alarm) });
     this.health = new LineHealth({
       clock: this.clock,
-      stallMs,
+      stallMs: deps.captureTimeoutMs + deps.inspectTimeoutMs + 1000,
       ...(deps.health === undefined ? {} : { components: deps.health }),
     });
     this.gate = this.createGateStation(gateScheduler);
@@ -157,6 +153,11 @@ export class InspectionLine implements Lifecycle {
     if (line === this.deps.gate.name) this.gate.outputFault(err);
   }
 
+  /** An alarm from outside the line's jobs (the line record's storage): the same output, events, acknowledgement. */
+  raiseAlarm(kind: AlarmKind, message: string): AlarmRecord {
+    return this.alarms.raise(kind, message);
+  }
+
   /** Unacknowledged alarms, oldest first. */
   activeAlarms(): AlarmRecord[] {
     return this.alarms.active();
@@ -182,11 +183,8 @@ export class InspectionLine implements Lifecycle {
   }
 
   summary(): LineSummary {
-    return this.stats.summary({
-      runId: this.deps.runId,
-      gatePulses: this.gate.pulseCount,
-      alarms: this.alarms.counts(),
-    });
+    const { runId } = this.deps;
+    return this.stats.summary({ runId, gatePulses: this.gate.pulseCount, alarms: this.alarms.counts() });
   }
 
   private async drainAndStop(): Promise<void> {

@@ -60,6 +60,31 @@ export class Checkpointer {
     }
   }
 
+  /**
+   * Computes the hourly aggregates of the hours completed by `nowMs` on the thread (aggregates.ts); resolves with
+   * the hours written, rejects with the thread's error, or resolves 0 when the thread is not running.
+   */
+  aggregate(nowMs: number): Promise<number> {
+    const worker = this.worker;
+    if (!worker) return Promise.resolve(0);
+    return new Promise<number>((resolve, reject) => {
+      const onMessage = (m: { aggregated?: number; aggregateError?: string }): void => {
+        if (m.aggregated === undefined && m.aggregateError === undefined) return;
+        worker.off('message', onMessage);
+        worker.off('exit', onExit);
+        if (m.aggregateError !== undefined) reject(new Error(m.aggregateError));
+        else resolve(m.aggregated ?? 0);
+      };
+      const onExit = (): void => {
+        worker.off('message', onMessage);
+        resolve(0);
+      };
+      worker.on('message', onMessage);
+      worker.once('exit', onExit);
+      worker.postMessage({ aggregate: nowMs });
+    });
+  }
+
   state(): CheckpointStats {
     return { ...this.stats };
   }
