@@ -22,6 +22,7 @@ const HARDWARE: ReadonlySet<ErrorCode> = new Set([
   'LS_GPIO_UNAVAILABLE',
   'LS_MQTT_OUTBOX',
   'LS_MQTT_CONNECT',
+  'LS_HTTP_UNAVAILABLE',
 ]);
 
 function startFailureExit(code: ErrorCode): number {

@@ -11,6 +11,7 @@ import {
   trackingSection,
   triggerSection,
 } from './sections/line.js';
+import { httpSection } from './sections/http.js';
 import { mqttSection } from './sections/mqtt.js';
 
 /** The one schema: every key, default, unit and description. docs/config.md is generated from it. */
@@ -49,6 +50,7 @@ export const configSchema = z
     heartbeat: heartbeatSection.optional(),
     pipeline: pipelineSection,
     mqtt: mqttSection.default(() => mqttSection.parse({})),
+    http: httpSection.default(() => httpSection.parse({})),
   })
   .describe('lineside configuration (one YAML file).');
 

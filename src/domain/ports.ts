@@ -137,4 +137,15 @@ export interface Inspector extends Lifecycle {
   readonly info: ModelInfo;
   /** Decode, preprocess and classify one encoded image (JPEG/PNG/...). Rejects with LinesideError. */
   inspect(image: Buffer, signal?: AbortSignal): Promise<Inspection>;
+  /**
+   * Where the model looked: the inspection and a class-activation heat map (values 0..1, row-major), where the
+   * bundle exports what the map needs. Absent when it does not; the operator view then shows verdicts only.
+   */
+  explain?(
+    image: Buffer,
+    signal?: AbortSignal,
+  ): Promise<{
+    inspection: Inspection;
+    heatmap: { width: number; height: number; values: Float32Array /* 0..1 row-major */ };
+  }>;
 }

@@ -58,6 +58,7 @@ export function lineConfig(
     ...ROOMY_TIMING,
     alarms: { consecutive_rejects: 0 },
     mqtt: { url: mqttUrl, outbox_dir: outbox, reconnect_ms: 200 },
+    http: { port: 0 }, // any free port: tests run side by side
     ...rest,
   };
   return { config: parseConfig(input), file: path.join(ROOT, 'itest.yaml'), baseDir: ROOT };

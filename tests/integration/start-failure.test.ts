@@ -56,6 +56,7 @@ describe('a start that fails part-way (issue 13, item 5)', () => {
         // The line's heartbeat timer is what kept the old daemon alive after the failed start.
         heartbeat: { line: 6, period_ms: 50 },
         mqtt: { url: 'mqtt://127.0.0.1:1', outbox_dir: path.join(dir.path, 'outbox') },
+        http: { port: 0 }, // any free port: tests run side by side
       }),
     );
     const proc = lineside(['run', '--config', file]);
