@@ -4,7 +4,7 @@
 # libgphoto2 so node-gphoto2 builds, and systemd-analyze for the unit-file check. Idempotent; uses sudo when not
 # root. Waits for another apt or dpkg (unattended-upgrades on a fresh machine) instead of failing.
 set -euo pipefail
-pkgs=(mosquitto mosquitto-clients gpiod python3 python3-numpy libgphoto2-dev pkg-config g++ make systemd shellcheck)
+pkgs=(mosquitto mosquitto-clients gpiod python3 python3-numpy libgphoto2-dev pkg-config g++ make systemd shellcheck chromium)
 # Seconds to wait for a lock held by another apt or dpkg.
 lock_wait_s=600
 missing=()

@@ -68,8 +68,12 @@ function view(record: PartRecord, image: boolean): PartView {
 export class LiveView {
   private readonly recent: PartView[] = [];
   private readonly rejects: PartView[] = [];
-  /** Captured images by source, waiting for their part record. */
-  private readonly captured = new Map<string, Buffer>();
+  /**
+   * Captured images by source, oldest first, waiting for their part record: a part settles only after it passed
+   * the gate, by when a looping camera may have captured the same source again.
+   */
+  private readonly captured = new Map<string, Buffer[]>();
+  private capturedCount = 0;
   private readonly images = new Map<string, Buffer>();
   private readonly minutes: Minute[] = [];
   private readonly latencies: number[] = [];
@@ -84,15 +88,34 @@ export class LiveView {
 
   image(captured: CapturedImage): void {
     if (this.deps.keepImages === 0) return;
-    this.captured.delete(captured.source);
-    this.captured.set(captured.source, captured.data);
-    trim(this.captured, this.deps.keepImages);
+    const queue = this.captured.get(captured.source) ?? [];
+    queue.push(captured.data);
+    this.captured.set(captured.source, queue);
+    this.capturedCount += 1;
+    // Images whose part never settles (a stop) must not pile up: drop the oldest source's oldest image.
+    while (this.capturedCount > this.deps.keepImages * 2) this.dropOldestCapture();
+  }
+
+  private dropOldestCapture(): void {
+    const [source, queue] = this.captured.entries().next().value ?? [];
+    if (source === undefined || queue === undefined) return;
+    queue.shift();
+    this.capturedCount -= 1;
+    if (queue.length === 0) this.captured.delete(source);
+  }
+
+  private takeCapture(source: string | undefined): Buffer | undefined {
+    const queue = source === undefined ? undefined : this.captured.get(source);
+    const data = queue?.shift();
+    if (data === undefined || source === undefined) return undefined;
+    this.capturedCount -= 1;
+    if (queue?.length === 0) this.captured.delete(source);
+    return data;
   }
 
   part(record: PartRecord): PartView {
-    const data = record.source === undefined ? undefined : this.captured.get(record.source);
-    if (data !== undefined && record.source !== undefined) {
-      this.captured.delete(record.source);
+    const data = this.takeCapture(record.source);
+    if (data !== undefined) {
       this.images.set(record.id, data);
       trim(this.images, this.deps.keepImages);
     }
@@ -141,7 +164,7 @@ export class LiveView {
     const minutes = this.minutes.filter((m) => m.minute >= since);
     const parts = minutes.reduce((n, m) => n + m.parts, 0);
     const ok = minutes.reduce((n, m) => n + m.ok, 0);
-    const spanMin = Math.max(1, Math.min(60, (this.now() - this.startedMs) / 60_000));
+    const spanMin = Math.max(1 / 60, Math.min(60, (this.now() - this.startedMs) / 60_000));
     return counts(parts, ok, spanMin);
   }
 
