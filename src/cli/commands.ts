@@ -3,13 +3,16 @@ import type { CliIo } from './io.js';
 export const USAGE = `usage: lineside <command> [options]
 
 commands:
-  run --config FILE [--max-parts N]   run the inspection daemon
+  run --config FILE [--max-parts N] [--log-format json|pretty]
+                                      run the inspection daemon
   validate-config FILE                check a config file (exit 0 valid, 78 invalid)
   doctor [--config FILE]              check the installation, model, drivers and broker; say what is wrong
   classify PATH... [--json]           classify image files or folders
   eval --data DIR [--json]            evaluate the model on DIR/def_front and DIR/ok_front
   export-tensors --data DIR --out F   write the preprocessed training set (training/README.md)
   safe-outputs --config FILE          drive every configured output to its safe state (systemd ExecStopPost)
+  status [--config FILE] [--json]     the running daemon's health, counters and alarms (its HTTP API)
+  ack [KIND|ID] [--by NAME]           acknowledge alarms on the running daemon (all when none is named)
   help                                this text
 
 exit status: 0 ok, 1 failure, 2 some inputs failed, 64 usage, 69 hardware/service unavailable,
@@ -36,6 +39,8 @@ export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   eval: async () => ({ run: (await import('./eval.js')).runEval }),
   'export-tensors': async () => ({ run: (await import('./export-tensors.js')).runExportTensors }),
   'safe-outputs': async () => ({ run: (await import('./safe-outputs.js')).runSafeOutputs }),
+  status: async () => ({ run: (await import('./status.js')).runStatus }),
+  ack: async () => ({ run: (await import('./ack.js')).runAck }),
 };
 
 /** Handled by main.ts itself (the usage text). */
