@@ -125,14 +125,7 @@ export async function runDaemon(argv: string[], io: CliIo, options: RunOptions =
   );
   const notifier = createNotifier(io.env, logger);
   const { drivers } = options;
-  const app = createApp({
-    loaded,
-    logger,
-    env: io.env,
-    notifier,
-    ...(drivers ? { drivers } : {}),
-    ...(maxParts ? { maxParts } : {}),
-  });
+  const app = createApp({ loaded, logger, env: io.env, notifier, ...(drivers ? { drivers } : {}), maxParts });
   options.onApp?.(app, loaded.config);
 
   let exitCode: number = EXIT.OK;

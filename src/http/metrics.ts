@@ -9,6 +9,14 @@ const STAGE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 /** Seconds: gate activation minus its plan; negative is early. Tight around zero, where a good gate lives. */
 const LATENESS_BUCKETS = [-0.005, -0.001, 0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5];
 
+const STAGES = [
+  ['capture', 'Seconds from the capture request to the image in memory, per part.'],
+  ['preprocess', 'Seconds decoding and preprocessing the image for the model, per part.'],
+  ['inference', 'Seconds running the model, per part.'],
+  ['trigger_to_verdict', 'Seconds from the photo-eye edge to the verdict (or the fail-safe decision), per part.'],
+] as const;
+type Stage = (typeof STAGES)[number][0];
+
 type Sources = Pick<OperatorDeps, 'alarms' | 'mqtt' | 'model' | 'health'>;
 
 /**
@@ -19,7 +27,8 @@ type Sources = Pick<OperatorDeps, 'alarms' | 'mqtt' | 'model' | 'health'>;
 export class OperatorMetrics {
   readonly registry = new Registry();
   private readonly parts: Counter<'decision' | 'reason'>;
-  private readonly stages: Histogram<'stage'>;
+  /** One histogram per stage (not a `stage` label): each reads on its own, and simple parsers take them whole. */
+  private readonly stages: Record<Stage, Histogram>;
   private readonly lateness: Histogram;
   private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
 
@@ -31,13 +40,12 @@ export class OperatorMetrics {
       labelNames: ['decision', 'reason'],
       registers,
     });
-    this.stages = new Histogram({
-      name: 'lineside_stage_duration_seconds',
-      help: 'Time spent per part in each stage: capture, preprocess, inference, and trigger_to_verdict overall.',
-      labelNames: ['stage'],
-      buckets: STAGE_BUCKETS,
-      registers,
-    });
+    this.stages = Object.fromEntries(
+      STAGES.map(([stage, help]) => [
+        stage,
+        new Histogram({ name: `lineside_${stage}_seconds`, help, buckets: STAGE_BUCKETS, registers }),
+      ]),
+    ) as Record<Stage, Histogram>;
     this.lateness = new Histogram({
       name: 'lineside_gate_lateness_seconds',
       help: 'Reject gate activation minus its planned time (negative: early).',
@@ -58,8 +66,8 @@ export class OperatorMetrics {
   part(record: PartRecord): void {
     this.parts.inc({ decision: record.decision, reason: record.failsafeReason ?? 'model' });
     const { capture, preprocess, inference } = record.stagesMs;
-    const observe = (stage: string, ms: number | undefined): void => {
-      if (ms !== undefined) this.stages.observe({ stage }, ms / 1000);
+    const observe = (stage: Stage, ms: number | undefined): void => {
+      if (ms !== undefined) this.stages[stage].observe(ms / 1000);
     };
     observe('capture', capture);
     observe('preprocess', preprocess);
