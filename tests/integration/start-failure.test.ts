@@ -127,7 +127,7 @@ describe('a start that fails part-way (issue 13, item 5)', () => {
     for (const output of ['gate', 'heartbeat'])
       expect(gpio.writes(output).at(-1), output).toMatchObject({ active: false, cause: 'stop' });
     const rollback = records().find((r) => r.msg === 'start failed at inputs; stopping what had started');
-    const stopped = ['line', 'mqtt', 'gate threads', 'outputs', 'gpio', 'camera', 'inference'];
+    const stopped = ['line', 'http', 'mqtt', 'gate threads', 'outputs', 'gpio', 'camera', 'inference'];
     expect(rollback).toMatchObject({ code: 'LS_GPIO_UNAVAILABLE', stopping: stopped });
     // An orderly way down: the line stopped before the outputs it drives, so nothing wrote to a stopped output.
     expect(records().filter((r) => (r.level as number) >= 50)).toEqual([]);
