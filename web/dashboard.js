@@ -74,7 +74,6 @@
     return el('img', {
       src: `/api/parts/${encodeURIComponent(part.id)}/image`,
       alt: `part ${part.seq}`,
-      loading: 'lazy',
     });
   }
 
@@ -148,6 +147,7 @@
     for (const q of ['p50', 'p90', 'p99']) latency[q].push(point[q]);
     if (latency.t.length > 120) for (const key of Object.keys(latency)) latency[key].shift();
     chart?.setData([latency.t, latency.p50, latency.p90, latency.p99]);
+    $('latency').dataset.points = String(latency.t.length);
   }
 
   function makeChart() {
@@ -159,6 +159,7 @@
         height: 150,
         series: [{}, series('p50', '#1b7f3b'), series('p90', '#b26a00', [6, 4]), series('p99', '#c62828', [2, 3])],
         axes: [{}, { size: 50 }],
+        legend: { live: false },
       },
       [[], [], [], []],
       box,

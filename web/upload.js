@@ -37,7 +37,10 @@
     canvas.height = size;
     const ctx = canvas.getContext('2d');
     ctx.drawImage(bitmap, 0, 0, size, size);
-    if (heatmap) overlay(ctx, size, heatmap);
+    if (heatmap) {
+      overlay(ctx, size, heatmap);
+      canvas.dataset.heatmap = 'drawn';
+    }
   }
 
   async function classify(file) {

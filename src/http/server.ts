@@ -16,6 +16,7 @@ import type { OperatorDeps } from './types.js';
 const WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
 const UPLOT_DIR = path.dirname(createRequire(import.meta.url).resolve('uplot/dist/uPlot.iife.min.js'));
 const STATUS_EVERY_MS = 1000;
+const STATUS_SOON_MS = 200;
 const LATENCY_EVERY_MS = 5000;
 
 /**
@@ -112,9 +113,15 @@ export class OperatorServer {
     const r: RouteDeps = { deps: this.deps, live: this.live, metrics: this.metrics };
     this.metrics.start();
     const offImage = this.deps.onImage((image) => this.live.image(image));
+    let statusSoon: NodeJS.Timeout | undefined;
     const offPart = this.deps.onPart((record) => {
       this.metrics.part(record);
       this.broadcast('part', this.live.part(record));
+      // The counters follow the parts within a fifth of a second, without a status per part on a fast line.
+      statusSoon ??= setTimeout(() => {
+        statusSoon = undefined;
+        if (this.clients.size > 0) this.broadcast('status', statusOf(r));
+      }, STATUS_SOON_MS);
     });
     const status = setInterval(() => this.clients.size > 0 && this.broadcast('status', statusOf(r)), STATUS_EVERY_MS);
     const latency = setInterval(() => {

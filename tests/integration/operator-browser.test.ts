@@ -2,7 +2,9 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, type App } from '../../src/app.js';
+import { createApp, type App, type AppDrivers } from '../../src/app.js';
+import type { Inspector } from '../../src/domain/ports.js';
+import { WorkerInspector } from '../../src/inference/worker-inspector.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { waitFor } from '../wait.js';
 import { DATASET, ROOT, labelledFolder, lineConfig, memoryLogger, tempDir } from './harness.js';
@@ -39,8 +41,11 @@ afterAll(async () => {
   await dir?.remove();
 });
 
-async function sim(name: string, over: Partial<ConfigInput> & { maxParts?: number } = {}) {
-  const { maxParts, ...config } = over;
+async function sim(
+  name: string,
+  over: Partial<ConfigInput> & { maxParts?: number; drivers?: Partial<AppDrivers> } = {},
+) {
+  const { maxParts, drivers, ...config } = over;
   const images = await labelledFolder(path.join(dir.path, name), 4);
   const loaded = lineConfig({ images, mqttUrl: 'embedded', outbox: path.join(dir.path, `outbox-${name}`), ...config });
   const mqtt = { url: 'embedded', embedded_port: 0, outbox_dir: path.join(dir.path, `outbox-${name}`) } as const;
@@ -50,6 +55,7 @@ async function sim(name: string, over: Partial<ConfigInput> & { maxParts?: numbe
     logger: log.logger,
     env: {},
     ...(maxParts ? { maxParts } : {}),
+    ...(drivers ? { drivers } : {}),
   });
   await app.start(new AbortController().signal);
   return { app, log };
@@ -99,6 +105,11 @@ describe('the dashboard in a browser, on the sim line', () => {
       expect(app.health().components.line.healthy).toBe(true);
       await page.screenshot({ path: path.join(OUTPUT, 'dashboard.png') });
       if (process.env.LINESIDE_UPDATE_DOCS_IMG === '1') {
+        // For the picture in the README: a latency chart with a few points, and every thumbnail loaded.
+        await page.waitForFunction("Number(document.querySelector('#latency').dataset.points) >= 3", undefined, {
+          timeout: 60_000,
+        });
+        await page.waitForFunction('[...document.images].every((i) => i.complete && i.naturalWidth > 0)');
         await page.screenshot({ path: path.join(ROOT, 'docs/img/dashboard.png') });
       }
       await page.close();
@@ -111,8 +122,9 @@ describe('the dashboard in a browser, on the sim line', () => {
     const { app } = await sim('upload', { maxParts: 2 });
     try {
       await app.done;
-      // Both verdicts acknowledged by the broker: from here on nothing the line did changes the counters.
-      await waitFor(() => app.summary().mqtt?.queued === 0 && app.summary().mqtt?.sent === 2);
+      // Both parts settled (alarms included) and every message acknowledged by the broker: from here on nothing the
+      // line did changes the counters.
+      await waitFor(() => app.summary().mqtt?.queued === 0 && (app.summary().mqtt?.sent ?? 0) >= 2, 30_000);
       const before = app.summary();
       const page = await openPage(app, 'upload.html');
       await page.setInputFiles('#files', [DEFECTIVE, OK]);
@@ -129,8 +141,11 @@ describe('the dashboard in a browser, on the sim line', () => {
       expect(await page.locator('.result .v').allTextContents()).toEqual(
         expect.arrayContaining(['✖ DEFECTIVE', '✔ OK']),
       );
-      // This bundle has no CAM outputs (yet): the page says so instead of drawing a map.
-      expect(await page.locator('#cam-note').textContent()).toMatch(/no class-activation map|Heat map/);
+      // Without CAM outputs in the bundle the page says so instead of drawing a map (the next test draws one).
+      const { cam } = (await (await fetch(new URL('/api/status', app.httpUrl))).json()) as { cam: boolean };
+      const note = cam ? /^Heat map: red is where/ : /has no class-activation map \(CAM\): verdicts only/;
+      expect(await page.locator('#cam-note').textContent()).toMatch(note);
+      expect(await page.locator('.result canvas[data-heatmap]').count()).toBe(cam ? 2 : 0);
       await page.screenshot({ path: path.join(OUTPUT, 'upload.png') });
       const after = app.summary();
       expect([after.parts, after.ok, after.reject, after.mqtt?.sent]).toEqual([
@@ -139,6 +154,41 @@ describe('the dashboard in a browser, on the sim line', () => {
         before.reject,
         before.mqtt?.sent,
       ]);
+      await page.close();
+    } finally {
+      await app.stop();
+    }
+  }, 120_000);
+
+  it('the upload page draws the heat map where the bundle explains its verdicts', async () => {
+    // The shipped bundle has no CAM outputs yet: a stand-in explain() with the real verdict and a left-to-right ramp.
+    const width = 8;
+    const ramp = new Float32Array(width * width).map((_, i) => (i % width) / (width - 1));
+    const inspector: AppDrivers['inspector'] = (deps) => {
+      const real = new WorkerInspector(deps);
+      const explain: NonNullable<Inspector['explain']> = async (image, signal) => ({
+        inspection: await real.inspect(image, signal),
+        heatmap: { width, height: width, values: ramp },
+      });
+      return Object.assign(real, { explain });
+    };
+    const { app } = await sim('cam', { maxParts: 1, drivers: { inspector } });
+    try {
+      const page = await openPage(app, 'upload.html');
+      await page.setInputFiles('#files', [OK]);
+      await page.locator('.result canvas[data-heatmap="drawn"]').waitFor({ timeout: 30_000 });
+      expect(await page.locator('.result').getAttribute('data-verdict')).toBe('ok');
+      expect(await page.locator('#cam-note').textContent()).toMatch(/^Heat map: red is where the model looked/);
+      expect(await page.locator('#cam-note').isVisible()).toBe(true);
+      // Blue where the map is 0 (left edge), red where it is 1 (right edge), over the grey casting.
+      const [left, right] = await page.evaluate<[number[], number[]]>(`(() => {
+        const ctx = document.querySelector('.result canvas').getContext('2d');
+        const px = (x) => [...ctx.getImageData(x, 256, 1, 1).data];
+        return [px(2), px(509)];
+      })()`);
+      expect(left[2]).toBeGreaterThan(left[0]!);
+      expect(right[0]).toBeGreaterThan(right[2]!);
+      await page.screenshot({ path: path.join(OUTPUT, 'upload-heatmap.png') });
       await page.close();
     } finally {
       await app.stop();
