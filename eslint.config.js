@@ -13,6 +13,9 @@ export default tseslint.config(
       'eslint.layers.js',
       'eslint.layers.d.ts',
       'var/',
+      // The dashboard's browser scripts: plain JS served as is, exercised by the browser tests.
+      'web/',
+      'test-output/',
     ],
   },
   ...tseslint.configs.recommendedTypeChecked,

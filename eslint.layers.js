@@ -42,7 +42,7 @@ export const layerRules = [
           patterns: [
             {
               group: [
-                ...outer('io', 'camera', 'inference', 'cli', 'app', 'main', 'log', 'notify', 'worker'),
+                ...outer('io', 'camera', 'inference', 'cli', 'app', 'http', 'main', 'log', 'notify', 'worker'),
                 '../../io/**',
                 '../../camera/**',
                 '../../inference/**',
@@ -65,11 +65,12 @@ export const layerRules = [
           patterns: [
             {
               group: [
-                ...outer('pipeline', 'cli', 'app', 'main'),
+                ...outer('pipeline', 'cli', 'app', 'http', 'main'),
                 '../../pipeline/**',
                 '../../cli/**',
                 '../../app.js',
                 '../../app/**',
+                '../../http/**',
                 '../../main.js',
               ],
               message: 'Drivers implement src/domain ports and do not import the pipeline, the app or the CLI.',

@@ -5,7 +5,7 @@
 # MQTT TLS tests. Idempotent; uses sudo when not
 # root. Waits for another apt or dpkg (unattended-upgrades on a fresh machine) instead of failing.
 set -euo pipefail
-pkgs=(mosquitto mosquitto-clients gpiod python3 python3-numpy libgphoto2-dev pkg-config g++ make systemd shellcheck openssl)
+pkgs=(mosquitto mosquitto-clients gpiod python3 python3-numpy libgphoto2-dev pkg-config g++ make systemd shellcheck openssl chromium)
 # Seconds to wait for a lock held by another apt or dpkg.
 lock_wait_s=600
 missing=()

@@ -101,8 +101,10 @@ export const ERROR_CODES = {
     summary:
       'An alarm was raised: `kind` in the log line (`alarm` on MQTT) names it; docs/tracking.md lists every kind.',
     action:
-      'Inspect the line and fix the cause, then acknowledge the alarm on the MQTT command topic `<prefix>/cmd/ack` ' +
-      '(docs/mqtt.md; an empty payload acknowledges every open alarm). An alarm stays until acknowledged.',
+      'Inspect the line and fix the cause, then acknowledge the alarm: `lineside ack` (every open alarm), ' +
+      "`lineside ack KIND` or `lineside ack ID`, the dashboard's Acknowledge button (docs/operator.md), or the MQTT " +
+      'command topic `<prefix>/cmd/ack` (docs/mqtt.md; an empty payload acknowledges every open alarm). An alarm ' +
+      'stays until acknowledged.',
   },
   LS_SAFE_STATE_PARTS: {
     summary: 'The daemon stopped with parts on the belt whose gate moment came after the gate went to its safe state.',
@@ -168,6 +170,12 @@ export const ERROR_CODES = {
       'No part with this id is in the verdict history (a typing error, or it aged out after `record.retention_days`).',
     action:
       'Check the id with `lineside history`; part ids read `<run id>-<seq>`, as in the log and the MQTT verdicts.',
+  },
+  LS_HTTP_UNAVAILABLE: {
+    summary:
+      'The operator view could not listen on `http.host`:`http.port` (port taken by another program or another lineside, or the address is not on this machine).',
+    action:
+      'Free the port or choose another `http.port` (`ss -ltnp` shows who holds it), or set `http.enabled: false`. The daemon exits 69.',
   },
 } as const satisfies Record<string, { summary: string; action: string }>;
 

@@ -1,5 +1,6 @@
 import { writeSync } from 'node:fs';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
+import pretty from 'pino-pretty';
 import { errorMessage } from './errors.js';
 
 export type { Logger } from 'pino';
@@ -23,6 +24,38 @@ export interface LoggerOptions {
   destination?: NodeJS.WritableStream;
   /** Prefix each line with its syslog priority; default: when JOURNAL_STREAM is set (running under systemd). */
   journal?: boolean;
+  /** JSON lines (journald, scripts) or pretty lines for a person at a terminal (logFormat() chooses). Default json. */
+  format?: LogFormat;
+}
+
+export type LogFormat = 'json' | 'pretty';
+
+/**
+ * Pretty on a terminal (time, level word, component, message), JSON under systemd (JOURNAL_STREAM set) and
+ * whenever stdout is not a terminal; an explicit --log-format wins.
+ */
+export function logFormat(
+  requested: LogFormat | undefined,
+  stdoutIsTTY: boolean,
+  env: Readonly<Record<string, string | undefined>>,
+): LogFormat {
+  if (requested !== undefined) return requested;
+  return stdoutIsTTY && !env.JOURNAL_STREAM ? 'pretty' : 'json';
+}
+
+/** pino-pretty in-process, writing to the daemon's own stdout writer, so the closing summary stays last. */
+function prettyStream(
+  destination: NodeJS.WritableStream | pino.DestinationStream,
+  colorize: boolean,
+): pino.DestinationStream {
+  return pretty({
+    destination,
+    colorize,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,component',
+    messageFormat: '{if component}[{component}] {end}{msg}',
+    singleLine: true,
+  });
 }
 
 /** The daemon's stdout writer: its lines are buffered in memory while a write is in flight. */
@@ -85,6 +118,9 @@ function writeAllSync(fd: number, text: string, patienceMs: number): void {
 export function createLogger(options: LoggerOptions, env: NodeJS.ProcessEnv = process.env): Logger {
   const destination = options.destination ?? stdoutDestination();
   const base = { level: options.level, redact: { paths: REDACT, censor: '[redacted]' }, base: { pid: process.pid } };
+  if (options.format === 'pretty') {
+    return pino(base, prettyStream(destination, pretty.isColorSupported && !env.NO_COLOR));
+  }
   const journal = options.journal ?? Boolean(env.JOURNAL_STREAM);
   if (!journal) return pino(base, destination);
   const streams = JOURNAL_PRIORITY.map(([level, priority]) => ({

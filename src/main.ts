@@ -64,6 +64,7 @@ async function main(): Promise<number> {
     stdout: process.stdout,
     stderr: process.stderr,
     isTTY: Boolean(process.stderr.isTTY),
+    stdoutIsTTY: Boolean(process.stdout.isTTY),
     env: process.env,
     signal: controller.signal,
     logStream: () => (logDestination ??= stdoutDestination()),

@@ -39,15 +39,14 @@ export class AlarmDesk {
     return acked;
   }
 
-  /** A cmd/ack command: by occurrence id, or every open alarm of a kind, or (neither given) every open alarm. */
-  command(command: AckCommand): void {
+  /** A cmd/ack command (or the operator view's, or `lineside ack`'s): by occurrence id, or every open alarm of a kind, or (neither given) every open alarm. */
+  command(command: Omit<AckCommand, 'type'>): AlarmRecord[] {
     const by = command.by ?? 'mqtt';
-    if (command.id !== undefined) this.acknowledge(command.id, by);
-    else if (command.alarm !== undefined) {
-      const ofKind = (this.deps.line()?.activeAlarms() ?? []).filter((a) => a.kind === command.alarm);
-      if (ofKind.length === 0)
-        this.deps.logger.warn({ alarm: command.alarm, by }, 'acknowledge: no open alarm of that kind');
-      for (const alarm of ofKind) this.acknowledge(alarm.id, by);
-    } else this.acknowledge('all', by);
+    if (command.id !== undefined) return this.acknowledge(command.id, by);
+    if (command.alarm === undefined) return this.acknowledge('all', by);
+    const ofKind = (this.deps.line()?.activeAlarms() ?? []).filter((a) => a.kind === command.alarm);
+    if (ofKind.length === 0)
+      this.deps.logger.warn({ alarm: command.alarm, by }, 'acknowledge: no open alarm of that kind');
+    return ofKind.flatMap((alarm) => this.acknowledge(alarm.id, by));
   }
 }

@@ -65,6 +65,8 @@ export interface ComponentsDeps {
   componentsHealthy: () => boolean;
   onPart: (record: PartRecord, image: CapturedImage | undefined) => void;
   onAlarm: (alarm: AlarmRecord) => void;
+  /** Each captured image, after its capture resolved (the operator view's thumbnails); must not throw. */
+  onImage?: (image: CapturedImage) => void;
   onCommand: Parameters<Mqtt['onCommand']>[0];
 }
 
@@ -117,6 +119,10 @@ export class AppComponents {
 
   constructor(private readonly deps: ComponentsDeps) {}
 
+  get runId(): string {
+    return this.deps.runId;
+  }
+
   /** The model in use; known once the inference stage has started. */
   model(): ModelInfo {
     if (!this.inspector) throw new Error('the model is loaded by the inference stage, which has not run');
@@ -133,14 +139,15 @@ export class AppComponents {
 
   /**
    * Model -> camera -> GPIO -> outputs (each forced safe by its own start) -> gate threads -> MQTT (never waits
-   * for the broker) -> line -> inputs -> drain -> watchdog. Stopped in reverse.
+   * for the broker) -> [extra.afterMqtt: the operator view] -> line -> inputs -> drain -> watchdog. Stopped in
+   * reverse.
    *
    * The line subscribes to the inputs when it starts, before they deliver edges, so no trigger slips by uncounted.
    * But it must drain before they stop, so that the encoder and the confirm sensor keep working while the last
    * parts reach the gate: the 'drain' stage after the inputs stops it first. The 'line' stage stops it too (the
    * same stop, it runs once), for a start that fails at the inputs.
    */
-  stages(): Stage[] {
+  stages(extra: { afterMqtt?: Stage } = {}): Stage[] {
     const log = { logger: this.child('app') };
     return [
       { name: 'inference', start: (signal) => this.startInference(signal), stop: async () => this.inspector?.stop() },
@@ -154,6 +161,7 @@ export class AppComponents {
       },
       { name: 'record', start: (signal) => this.startRecord(signal), stop: async () => this.record?.stop() },
       { name: 'mqtt', start: (signal) => this.startMqtt(signal), stop: async () => this.mqtt?.stop() },
+      ...(extra.afterMqtt ? [extra.afterMqtt] : []),
       { name: 'line', start: (signal) => this.startLine(signal), stop: async () => this.line?.stop() },
       stageGroup('inputs', () => this.inputStages(), log),
       { name: 'drain', start: () => Promise.resolve(), stop: async () => this.line?.stop() },
@@ -346,7 +354,7 @@ export class AppComponents {
       config,
       captureTimeoutMs: config.camera.timeout_ms,
       inspectTimeoutMs: config.inference.timeout_ms,
-      capture: (sig) => camera.capture(sig),
+      capture: (sig) => camera.capture(sig).then((image) => (this.deps.onImage?.(image), image)),
       inspect: (image, sig) => inspector.inspect(image.data, sig),
       modelInfo: () => inspector.info,
       health: this.deps.componentsHealthy,

@@ -3,7 +3,8 @@ import type { CliIo } from './io.js';
 export const USAGE = `usage: lineside <command> [options]
 
 commands:
-  run --config FILE [--max-parts N]   run the inspection daemon
+  run --config FILE [--max-parts N] [--log-format json|pretty]
+                                      run the inspection daemon
   validate-config FILE                check a config file (exit 0 valid, 78 invalid)
   doctor [--config FILE]              check the installation, model, drivers and broker; say what is wrong
   classify PATH... [--json]           classify image files or folders
@@ -14,6 +15,8 @@ commands:
   history [--since T] [--decision D]  the verdict history, one row per part and a total (--json, --csv)
   label PART_ID defective|ok          record a human verdict on a part (--by NAME)
   export --since T --out DIR          archived images in the training layout, with a manifest
+  status [--config FILE] [--json]     the running daemon's health, counters and alarms (its HTTP API)
+  ack [KIND|ID] [--by NAME]           acknowledge alarms on the running daemon (all when none is named)
   help                                this text
 
 exit status: 0 ok, 1 failure, 2 some inputs failed, 64 usage, 69 hardware/service unavailable,
@@ -44,6 +47,8 @@ export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   history: async () => ({ run: (await import('./history.js')).runHistory }),
   label: async () => ({ run: (await import('./label.js')).runLabel }),
   export: async () => ({ run: (await import('./export.js')).runExport }),
+  status: async () => ({ run: (await import('./status.js')).runStatus }),
+  ack: async () => ({ run: (await import('./ack.js')).runAck }),
 };
 
 /** Handled by main.ts itself (the usage text). */

@@ -5,6 +5,8 @@ export interface CliIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   isTTY: boolean;
+  /** stdout is a terminal: the daemon's logs are pretty unless --log-format says otherwise. Default false. */
+  stdoutIsTTY?: boolean;
   env: NodeJS.ProcessEnv;
   /** Aborted when SIGINT/SIGTERM arrives. */
   signal: AbortSignal;

@@ -3,7 +3,7 @@ import { loadConfig, type LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { PipelineConfig } from '../config/sections/line.js';
 import { errorCode, errorMessage, type ErrorCode } from '../errors.js';
-import { createLogger } from '../log.js';
+import { createLogger, logFormat, type LogFormat } from '../log.js';
 import { createNotifier } from '../notify.js';
 import { EXIT, parseCommandLine, usageError, type CliIo } from './io.js';
 
@@ -23,6 +23,7 @@ const HARDWARE: ReadonlySet<ErrorCode> = new Set([
   'LS_GPIO_UNAVAILABLE',
   'LS_MQTT_OUTBOX',
   'LS_MQTT_CONNECT',
+  'LS_HTTP_UNAVAILABLE',
 ]);
 
 function startFailureExit(code: ErrorCode): number {
@@ -31,19 +32,33 @@ function startFailureExit(code: ErrorCode): number {
   return EXIT.SOFTWARE;
 }
 
-const RUN_USAGE = 'usage: lineside run --config FILE [--max-parts N]   (N a positive integer)';
+const RUN_USAGE =
+  'usage: lineside run --config FILE [--max-parts N] [--log-format json|pretty]   (N a positive integer; ' +
+  'logs are pretty on a terminal, JSON under systemd or in a pipe)';
 
-/** --config FILE (required) and --max-parts N; a usage problem naming the flag instead when they are wrong. */
-function parseRunArgs(argv: readonly string[]): { configFile: string; maxParts: number | undefined } | string {
-  const line = parseCommandLine(argv, { config: { type: 'string' }, 'max-parts': { type: 'string' } });
+interface RunArgs {
+  configFile: string;
+  maxParts: number | undefined;
+  logFormat: LogFormat | undefined;
+}
+
+/** --config FILE (required), --max-parts N, --log-format; a usage problem naming the flag instead when wrong. */
+function parseRunArgs(argv: readonly string[]): RunArgs | string {
+  const line = parseCommandLine(argv, {
+    config: { type: 'string' },
+    'max-parts': { type: 'string' },
+    'log-format': { type: 'string' },
+  });
   if (line.problem !== undefined) return line.problem;
-  const { config, 'max-parts': maxPartsText } = line.values;
+  const { config, 'max-parts': maxPartsText, 'log-format': format } = line.values;
   if (config === undefined) return '--config FILE is required';
-  if (maxPartsText === undefined) return { configFile: config, maxParts: undefined };
+  if (format !== undefined && format !== 'json' && format !== 'pretty')
+    return `--log-format: must be json or pretty (got '${format}')`;
+  if (maxPartsText === undefined) return { configFile: config, maxParts: undefined, logFormat: format };
   const maxParts = Number(maxPartsText);
   if (!(Number.isInteger(maxParts) && maxParts > 0))
     return `--max-parts: must be a positive integer (got '${maxPartsText}')`;
-  return { configFile: config, maxParts };
+  return { configFile: config, maxParts, logFormat: format };
 }
 
 /**
@@ -104,17 +119,14 @@ export async function runDaemon(argv: string[], io: CliIo, options: RunOptions =
   }
   // Logs and the closing summary share one ordered stdout stream, so the summary really is the last line.
   const out = io.logStream();
-  const logger = createLogger({ level: loaded.config.log.level, destination: out as NodeJS.WritableStream }, io.env);
+  const format = logFormat(args.logFormat, io.stdoutIsTTY ?? false, io.env);
+  const logger = createLogger(
+    { level: loaded.config.log.level, destination: out as NodeJS.WritableStream, format },
+    io.env,
+  );
   const notifier = createNotifier(io.env, logger);
   const { drivers } = options;
-  const app = createApp({
-    loaded,
-    logger,
-    env: io.env,
-    notifier,
-    ...(drivers ? { drivers } : {}),
-    ...(maxParts ? { maxParts } : {}),
-  });
+  const app = createApp({ loaded, logger, env: io.env, notifier, ...(drivers ? { drivers } : {}), maxParts });
   options.onApp?.(app, loaded.config);
 
   let exitCode: number = EXIT.OK;

@@ -11,6 +11,7 @@ import {
   trackingSection,
   triggerSection,
 } from './sections/line.js';
+import { httpSection } from './sections/http.js';
 import { mqttSection } from './sections/mqtt.js';
 import { recordSection } from './sections/record.js';
 
@@ -53,6 +54,7 @@ export const configSchema = z
     pipeline: pipelineSection,
     mqtt: mqttSection.default(() => mqttSection.parse({})),
     record: recordSection.default(() => recordSection.parse({})),
+    http: httpSection.default(() => httpSection.parse({})),
   })
   .describe('lineside configuration (one YAML file).');
 

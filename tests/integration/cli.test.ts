@@ -28,6 +28,7 @@ function config(over: Record<string, unknown> = {}): Record<string, unknown> {
     // 200 mm to the gate made every part 'late' on a loaded machine (no verdict, no latency in the summary).
     ...ROOMY_TIMING,
     mqtt: { url: broker.url, outbox_dir: path.join(dir.path, 'outbox') },
+    http: { port: 0 }, // any free port: tests run side by side
     ...over,
   };
 }

@@ -143,6 +143,7 @@ async function startDaemon(
       // Only the alarm under test: defective parts in a row raise none.
       alarms: { consecutive_rejects: 0 },
       mqtt: { url: 'mqtt://127.0.0.1:1', outbox_dir: path.join(dir.path, `outbox-${name}`) },
+      http: { port: 0 }, // any free port: tests run side by side
     }),
   );
   const proc = lineside(['run', '--config', file], env);

@@ -60,6 +60,7 @@ export function lineConfig(
     mqtt: { url: mqttUrl, outbox_dir: outbox, reconnect_ms: 200 },
     // Beside the outbox directory, so that no two tests share a line record (and its outbox).
     record: { dir: `${outbox}-record` },
+    http: { port: 0 }, // any free port: tests run side by side
     ...rest,
   };
   return { config: parseConfig(input), file: path.join(ROOT, 'itest.yaml'), baseDir: ROOT };

@@ -56,6 +56,7 @@ describe('a start that fails part-way (issue 13, item 5)', () => {
         // The line's heartbeat timer is what kept the old daemon alive after the failed start.
         heartbeat: { line: 6, period_ms: 50 },
         mqtt: { url: 'mqtt://127.0.0.1:1', outbox_dir: path.join(dir.path, 'outbox') },
+        http: { port: 0 }, // any free port: tests run side by side
       }),
     );
     const proc = lineside(['run', '--config', file]);
@@ -126,7 +127,7 @@ describe('a start that fails part-way (issue 13, item 5)', () => {
     for (const output of ['gate', 'heartbeat'])
       expect(gpio.writes(output).at(-1), output).toMatchObject({ active: false, cause: 'stop' });
     const rollback = records().find((r) => r.msg === 'start failed at inputs; stopping what had started');
-    const stopped = ['line', 'mqtt', 'record', 'gate threads', 'outputs', 'gpio', 'camera', 'inference'];
+    const stopped = ['line', 'http', 'mqtt', 'record', 'gate threads', 'outputs', 'gpio', 'camera', 'inference'];
     expect(rollback).toMatchObject({ code: 'LS_GPIO_UNAVAILABLE', stopping: stopped });
     // An orderly way down: the line stopped before the outputs it drives, so nothing wrote to a stopped output.
     expect(records().filter((r) => (r.level as number) >= 50)).toEqual([]);

@@ -54,6 +54,7 @@ async function start(name: string, over: Record<string, unknown> = {}): Promise<
       heartbeat: { line: 5, period_ms: 200 },
       tracking: { mode: 'time', distance_mm: 300, belt_speed_mm_s: 1000 },
       mqtt: { url: broker.url, outbox_dir: path.join(dir.path, `outbox-${name}`) },
+      http: { port: 0 }, // any free port: tests run side by side
       ...over,
     }),
   );

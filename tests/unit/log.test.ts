@@ -147,3 +147,26 @@ describe('a crash keeps its last words (issue 13, item 5)', () => {
     expect(stdout).toMatch(/\n<2>\{"level":60,[^\n]*"code":"LS_INTERNAL"[^\n]*\}\n/);
   });
 });
+
+describe('log format', () => {
+  it('pretty on a terminal, JSON under systemd or in a pipe, --log-format wins', async () => {
+    const { logFormat } = await import('../../src/log.js');
+    expect(logFormat(undefined, true, {})).toBe('pretty');
+    expect(logFormat(undefined, true, { JOURNAL_STREAM: '8:1234' })).toBe('json');
+    expect(logFormat(undefined, false, {})).toBe('json');
+    expect(logFormat('json', true, {})).toBe('json');
+    expect(logFormat('pretty', false, { JOURNAL_STREAM: '8:1234' })).toBe('pretty');
+  });
+
+  it('pretty lines carry the time, the level word, the component and the message', async () => {
+    const { createLogger } = await import('../../src/log.js');
+    const { PassThrough } = await import('node:stream');
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (c: Buffer) => (text += c.toString()));
+    const logger = createLogger({ level: 'info', destination: out, format: 'pretty' }, { NO_COLOR: '1' });
+    logger.child({ component: 'camera' }).warn({ code: 'LS_CAMERA_TIMEOUT' }, 'no image');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(text).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] WARN: \[camera\] no image .*LS_CAMERA_TIMEOUT/);
+  });
+});
