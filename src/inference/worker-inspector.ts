@@ -178,14 +178,13 @@ export class WorkerInspector implements Inspector {
     return { inspection: this.#inspection(result), heatmap };
   }
 
-  #inspection({ defectScore, preprocessMs, inferenceMs }: WorkerResult): Inspection {
+  #inspection({ defectScore, preprocessMs, inferenceMs, queueMs, transferMs }: WorkerResult): Inspection {
     const threshold = this.info.threshold;
     return {
       defectScore,
       verdict: defectScore >= threshold ? 'defective' : 'ok',
       threshold,
-      preprocessMs,
-      inferenceMs,
+      ...{ preprocessMs, inferenceMs, queueMs, transferMs },
     };
   }
 
